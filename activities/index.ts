@@ -1,0 +1,23 @@
+// All activities, closed over their dependencies. Workflows import this module as a type only.
+import type { Catalog } from '../db/client';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/log';
+import type { Store } from '../lib/stores/store';
+import { catalogActivities } from './catalog';
+import { spoolActivities } from './spool';
+import { uploadActivities } from './upload';
+
+export interface ActivityDeps {
+  config: Config;
+  stores: Map<string, Store>;
+  catalog: () => Catalog;
+  log: Logger;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...spoolActivities(deps.config),
+    ...uploadActivities(deps.config, deps.stores),
+    ...catalogActivities(deps.config, deps.catalog, deps.log),
+  };
+}

@@ -1,0 +1,92 @@
+// Host activities on the local spool: list, stage (hash + compress once), remove, quarantine.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseCompression } from '../lib/codec';
+import type { Config } from '../lib/config';
+import { fsyncDir, writeFileDurably } from '../lib/fsutil';
+import { walKey } from '../lib/keys';
+import { SpoolPaths } from '../lib/spool';
+import { parseSegmentHeader } from '../lib/wal/header';
+import { parseWalName, startLsnOf } from '../lib/wal/name';
+import type { StagedFile } from '../workflows/shared';
+
+const STAGED_SUFFIXES = ['zstd', 'gzip', 'none'].map((c) => parseCompression(c).suffix);
+
+export function spoolActivities(config: Config) {
+  const spoolOf = (cluster: string) => new SpoolPaths(config.spoolDir, cluster);
+  const codec = parseCompression(config.compression);
+
+  return {
+    async listSpool({ cluster, limit }: { cluster: string; limit: number }) {
+      const spool = spoolOf(cluster);
+      let names: string[] = [];
+      try {
+        names = (await fs.promises.readdir(spool.walDir)).filter((n) => parseWalName(n)).sort();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      let oldest = Date.now();
+      for (const n of names.slice(0, 50)) {
+        const st = await fs.promises.stat(spool.wal(n)).catch(() => undefined);
+        if (st && st.mtimeMs < oldest) oldest = st.mtimeMs;
+      }
+      return { names: names.slice(0, limit), truncated: names.length > limit, oldestAgeMs: names.length ? Date.now() - oldest : 0 };
+    },
+
+    /** Reads the spool copy once, hashes and compresses it once; null when already gone. */
+    async stageSegment({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> {
+      const spool = spoolOf(cluster);
+      const wal = parseWalName(name);
+      if (!wal) throw new Error(`${name} in the spool is not a WAL file name`);
+      let raw: Buffer, mtime: Date;
+      try {
+        raw = await fs.promises.readFile(spool.wal(name));
+        mtime = (await fs.promises.stat(spool.wal(name))).mtime;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw e;
+      }
+      const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
+      const segmentSize = header?.segmentSize;
+      const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
+      // History files stay plain text so that a human (and any tool) can read them in the bucket.
+      const c = wal.kind === 'history' ? parseCompression('none') : codec;
+      const stored = await c.compress(raw);
+      const sha256 = createHash('sha256').update(raw).digest('hex');
+      await writeFileDurably(spool.staged(name, c.suffix), stored);
+      return {
+        name, kind: wal.kind, timeline: wal.timeline,
+        startLsn: segmentSize ? startLsnOf(exact, segmentSize)!.toString() : null,
+        rawSize: raw.length, storedSize: stored.length, codec: c.name, sha256,
+        key: walKey(cluster, wal, c.suffix),
+        handedOverAt: mtime.toISOString(),
+        systemIdentifier: header?.systemIdentifier ?? null,
+        pgVersion: header?.pgVersion ?? null,
+        segmentSize: segmentSize ?? null,
+        stores: config.stores.map((s) => s.name),
+        alertUploadFailingMs: config.alertUploadFailingMs,
+      };
+    },
+
+    /** Every store holds a verified copy: the spool copy and the staged copy can go. */
+    async removeSpoolCopy({ cluster, name }: { cluster: string; name: string }) {
+      const spool = spoolOf(cluster);
+      await fs.promises.rm(spool.wal(name), { force: true });
+      for (const suffix of STAGED_SUFFIXES) await fs.promises.rm(spool.staged(name, suffix), { force: true });
+      await fsyncDir(spool.walDir);
+    },
+
+    /** A conflicting file leaves the queue but stays for a human to look at. */
+    async quarantineSpoolCopy({ cluster, name }: { cluster: string; name: string }) {
+      const spool = spoolOf(cluster);
+      await fs.promises.mkdir(spool.conflictDir, { recursive: true });
+      try {
+        await fs.promises.rename(spool.wal(name), path.join(spool.conflictDir, name));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      await fsyncDir(spool.dir);
+    },
+  };
+}

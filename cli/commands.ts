@@ -1,0 +1,52 @@
+// Every command and flag but push; each command's module is loaded only when it runs.
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig } from '../lib/config';
+
+const DEFAULT_DEV_DIR = path.resolve(__dirname, '..', '..', '.walflow');
+
+export async function run(argv: string[]): Promise<void> {
+  const program = new Command('walflow')
+    .description('PostgreSQL WAL archiving, backups and point-in-time restore on Temporal')
+    .option('--env-file <file>', 'read settings from this file (also WALFLOW_ENV_FILE)')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program.command('push <path> [name]').description("archive_command: walflow push %p %f --env-file F");
+
+  program.command('worker').description('run a worker in the foreground (stops gracefully on SIGTERM)')
+    .action(async () => (await import('../workers/main')).runWorker(loadConfig()));
+
+  program.command('archive').description('sweep the spool now')
+    .option('--wait', 'show progress and return when the spool is empty')
+    .action(async (o: { wait?: boolean }) => (await import('./commands/archive')).archive(loadConfig(), o));
+
+  program.command('status').description('spool backlog, newest WAL per store, PostgreSQL archiver, open alerts')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./commands/status')).status(loadConfig(), o));
+
+  const schedules = program.command('schedules').description('Temporal Schedules');
+  schedules.command('apply').description('create or update every schedule (idempotent)')
+    .action(async () => (await import('./commands/schedules')).apply(loadConfig()));
+
+  const dev = program.command('dev').description('the embedded local stack for development, tests and the demo');
+  const devDir = (o: { dir?: string }) => path.resolve(o.dir ?? process.env.WALFLOW_DEV_DIR ?? DEFAULT_DEV_DIR);
+  dev.command('up').description('start Temporal, two S3 servers, the catalog and a worker (idempotent)')
+    .option('--dir <dir>', 'state folder', undefined)
+    .action(async (o: { dir?: string }) => (await import('./commands/dev')).up(devDir(o)));
+  dev.command('down').description('stop what up started')
+    .option('--dir <dir>', 'state folder', undefined)
+    .action(async (o: { dir?: string }) => (await import('./commands/dev')).down(devDir(o)));
+  dev.command('env').description('print the settings of the local stack (source-able)')
+    .option('--dir <dir>', 'state folder', undefined)
+    .action(async (o: { dir?: string }) => (await import('./commands/dev')).env(devDir(o)));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    const code = (e as { code?: string; exitCode?: number }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return;
+    if (code?.startsWith('commander.')) process.exit((e as { exitCode: number }).exitCode || 1);
+    throw e;
+  }
+}

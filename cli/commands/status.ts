@@ -1,0 +1,76 @@
+// walflow status [--json]: spool backlog, newest WAL per store, PostgreSQL's archiver, open alerts.
+import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { Client as PgClient } from 'pg';
+import { openCatalog } from '../../db/client';
+import { alerts, walCopies, walFiles } from '../../db/schema';
+import type { Config } from '../../lib/config';
+import { formatDuration } from '../../lib/duration';
+import { UserError } from '../../lib/errors';
+import { spoolStat } from '../../lib/spoolstat';
+
+async function archiverStats(url: string): Promise<Record<string, unknown> | { error: string }> {
+  const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await pg.connect();
+    const r = await pg.query('SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time FROM pg_stat_archiver');
+    return r.rows[0];
+  } catch (e) {
+    return { error: (e as Error).message };
+  } finally {
+    await pg.end().catch(() => undefined);
+  }
+}
+
+export async function collectStatus(config: Config) {
+  const db = openCatalog(config.catalogUrl);
+  try {
+    const newest = await db.select({ store: walCopies.store, name: sql<string>`max(${walCopies.name})`, confirmedAt: sql<Date>`max(${walCopies.confirmedAt})` })
+      .from(walCopies)
+      .innerJoin(walFiles, and(eq(walFiles.cluster, walCopies.cluster), eq(walFiles.name, walCopies.name)))
+      .where(and(eq(walCopies.cluster, config.cluster), inArray(walFiles.kind, ['segment', 'partial'])))
+      .groupBy(walCopies.store);
+    const open = await db.select().from(alerts)
+      .where(and(eq(alerts.cluster, config.cluster), isNull(alerts.resolvedAt))).orderBy(desc(alerts.raisedAt));
+    const [totals] = await db.select({ files: sql<number>`count(*)::int`, raw: sql<number>`coalesce(sum(${walFiles.rawSize}),0)::bigint`, stored: sql<number>`coalesce(sum(${walFiles.storedSize}),0)::bigint` })
+      .from(walFiles).where(eq(walFiles.cluster, config.cluster));
+    return {
+      cluster: config.cluster,
+      host: config.hostId,
+      spool: spoolStat(config.spoolDir, config.cluster),
+      archived: { files: Number(totals.files), rawBytes: Number(totals.raw), storedBytes: Number(totals.stored) },
+      stores: Object.fromEntries(config.stores.map((s) => {
+        const n = newest.find((x) => x.store === s.name);
+        return [s.name, n ? { newestSegment: n.name, confirmedAt: new Date(n.confirmedAt).toISOString() } : null];
+      })),
+      postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
+      alerts: open.map((a) => ({ kind: a.kind, key: a.key, message: a.message, raisedAt: a.raisedAt.toISOString(), occurrences: a.occurrences })),
+    };
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ECONNREFUSED') throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
+    throw e;
+  } finally {
+    await db.$client.end();
+  }
+}
+
+export async function status(config: Config, o: { json?: boolean }): Promise<void> {
+  const s = await collectStatus(config);
+  if (o.json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return;
+  }
+  const lines = [
+    `cluster ${s.cluster} on host ${s.host}`,
+    `spool      ${s.spool.waiting} waiting${s.spool.waiting ? `, oldest ${formatDuration(s.spool.oldestAgeMs)}` : ''}${s.spool.conflicts ? `, ${s.spool.conflicts} in conflict/` : ''}`,
+    `archived   ${s.archived.files} files, ${(s.archived.rawBytes / 2 ** 20).toFixed(1)} MiB raw -> ${(s.archived.storedBytes / 2 ** 20).toFixed(1)} MiB stored`,
+    ...Object.entries(s.stores).map(([name, v]) => `store ${name.padEnd(5)} ${v ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}`),
+  ];
+  if (s.postgres) {
+    const p = s.postgres as Record<string, unknown>;
+    lines.push('error' in p ? `postgres   unreachable: ${p.error}` :
+      `postgres   archived ${p.archived_count} (last ${p.last_archived_wal ?? '-'}), failed ${p.failed_count} (last ${p.last_failed_wal ?? '-'})`);
+  }
+  lines.push(s.alerts.length ? `alerts     ${s.alerts.length} open` : 'alerts     none open');
+  for (const a of s.alerts) lines.push(`  [${a.kind}] ${a.message} (since ${a.raisedAt}, x${a.occurrences})`);
+  process.stdout.write(lines.join('\n') + '\n');
+}

@@ -1,0 +1,150 @@
+// `walflow push <path> [name]`: PostgreSQL's archive_command. Exit 0 only when the file is
+// durably in the spool. Synchronous and free of heavy imports: it runs once per segment.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { requireEnv } from '../lib/env';
+import { UserError } from '../lib/errors';
+import { SpoolPaths } from '../lib/spool';
+import { LONG_HEADER_SIZE, parseSegmentHeader } from '../lib/wal/header';
+import { parseWalName, WalName } from '../lib/wal/name';
+import { segmentStartLsn } from '../lib/wal/lsn';
+
+const MAX_TEXT_FILE = 1 << 20; // .history and .backup files are a few hundred bytes
+
+export interface PushResult { name: string; outcome: 'spooled' | 'already-spooled' }
+
+export function push(source: string, nameArg: string | undefined): PushResult {
+  const cluster = requireEnv('WALFLOW_CLUSTER', 'name this cluster, e.g. WALFLOW_CLUSTER=main');
+  const spool = new SpoolPaths(requireEnv('WALFLOW_SPOOL_DIR', 'give a local folder for the spool'), cluster);
+  const name = nameArg ?? path.basename(source);
+  if (name.includes('/') || name.includes('\\')) throw new UserError(`"${name}" is a path, not a file name; use 'walflow push %p %f'`);
+  const wal = parseWalName(name);
+  if (!wal) throw new UserError(`"${name}" is not a WAL file name (segment, .partial, .history or .backup); use 'walflow push %p %f'`);
+
+  let fd: number;
+  try {
+    fd = fs.openSync(source, 'r');
+  } catch (e) {
+    throw new UserError(`cannot open ${source}: ${(e as NodeJS.ErrnoException).code}; archive_command must be 'walflow push %p %f'`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new UserError(`${source} is not a regular file`);
+    const systemId = checkContent(fd, st.size, wal, source);
+    ensureDirs(spool);
+    if (systemId !== undefined) checkSystemIdentifier(spool, systemId, name);
+  } finally {
+    fs.closeSync(fd);
+  }
+
+  const final = spool.wal(name);
+  if (fs.existsSync(final)) return compareExisting(source, final, name);
+  const tmp = path.join(spool.tmpDir, `${name}.${process.pid}.tmp`);
+  try {
+    fs.copyFileSync(source, tmp);
+    fs.chmodSync(tmp, 0o640);
+    const tfd = fs.openSync(tmp, 'r+');
+    try { fs.fsyncSync(tfd); } finally { fs.closeSync(tfd); }
+    try {
+      fs.linkSync(tmp, final); // never replaces an existing file, unlike rename
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return compareExisting(source, final, name);
+      throw e;
+    }
+    fsyncDir(spool.walDir);
+  } catch (e) {
+    throw spoolError(e, spool);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  return { name, outcome: 'spooled' };
+}
+
+/** Refuses truncated or foreign files; returns the segment's system identifier. */
+function checkContent(fd: number, size: number, wal: WalName, source: string): string | undefined {
+  if (wal.kind === 'history' || wal.kind === 'backup') {
+    if (size === 0 || size > MAX_TEXT_FILE) throw new UserError(`${source}: ${size} bytes is not a plausible .${wal.kind} file`);
+    return undefined;
+  }
+  const head = Buffer.alloc(LONG_HEADER_SIZE);
+  const got = fs.readSync(fd, head, 0, LONG_HEADER_SIZE, 0);
+  const h = got === LONG_HEADER_SIZE ? parseSegmentHeader(head) : undefined;
+  if (!h) throw new UserError(`${source}: no WAL segment header; the file is truncated or not WAL`);
+  if (size !== h.segmentSize) {
+    throw new UserError(`${source}: ${size} bytes but the segment size is ${h.segmentSize}; the file is truncated`);
+  }
+  const expected = parseWalName(wal.name, h.segmentSize)!;
+  if (h.timeline !== expected.timeline || h.pageAddress !== segmentStartLsn(expected.segno!, h.segmentSize)) {
+    throw new UserError(`${source}: its header says timeline ${h.timeline} at ${h.pageAddress.toString(16)}, which is not ${wal.name}`);
+  }
+  return h.systemIdentifier;
+}
+
+function ensureDirs(spool: SpoolPaths): void {
+  try {
+    fs.mkdirSync(spool.walDir, { recursive: true, mode: 0o750 });
+    fs.mkdirSync(spool.tmpDir, { recursive: true, mode: 0o750 });
+  } catch (e) {
+    throw spoolError(e, spool);
+  }
+}
+
+function checkSystemIdentifier(spool: SpoolPaths, systemId: string, name: string): void {
+  let recorded: string | undefined;
+  try {
+    recorded = fs.readFileSync(spool.systemIdFile, 'utf8').trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw spoolError(e, spool);
+  }
+  if (recorded === undefined) {
+    const tmp = path.join(spool.tmpDir, `system-identifier.${process.pid}`);
+    fs.writeFileSync(tmp, systemId + '\n', { mode: 0o640 });
+    const tfd = fs.openSync(tmp, 'r+');
+    try { fs.fsyncSync(tfd); } finally { fs.closeSync(tfd); }
+    fs.renameSync(tmp, spool.systemIdFile);
+    fsyncDir(spool.dir);
+  } else if (recorded !== systemId) {
+    throw new UserError(
+      `${name} belongs to system ${systemId} but spool ${spool.dir} belongs to system ${recorded}: ` +
+      `two clusters share WALFLOW_CLUSTER=${spool.cluster}; give each its own name`,
+    );
+  }
+}
+
+function compareExisting(source: string, final: string, name: string): PushResult {
+  if (sameBytes(source, final)) return { name, outcome: 'already-spooled' };
+  throw new UserError(`${name} is already in the spool with different content; not overwritten (see ${final})`);
+}
+
+function sameBytes(a: string, b: string): boolean {
+  if (fs.statSync(a).size !== fs.statSync(b).size) return false;
+  const fa = fs.openSync(a, 'r');
+  const fb = fs.openSync(b, 'r');
+  try {
+    const ba = Buffer.alloc(1 << 20);
+    const bb = Buffer.alloc(1 << 20);
+    for (let pos = 0; ; ) {
+      const n = fs.readSync(fa, ba, 0, ba.length, pos);
+      const m = fs.readSync(fb, bb, 0, bb.length, pos);
+      if (n !== m || !ba.subarray(0, n).equals(bb.subarray(0, m))) return false;
+      if (n === 0) return true;
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const d = fs.openSync(dir, 'r');
+  try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
+}
+
+function spoolError(e: unknown, spool: SpoolPaths): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return new UserError(`spool ${spool.dir} is full; free space there (nothing was archived, PostgreSQL will retry)`);
+  if (code === 'EACCES' || code === 'EPERM') return new UserError(`spool ${spool.dir} is not writable by this user; chown it to the PostgreSQL OS user`);
+  if (code === 'EROFS') return new UserError(`spool ${spool.dir} is on a read-only file system`);
+  return e as Error;
+}

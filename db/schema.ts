@@ -1,0 +1,53 @@
+// The catalog: a fast index over what the stores hold, plus the record of runs and alerts.
+// The stores alone are enough to restore; this can be rebuilt from a listing.
+import { sql } from 'drizzle-orm';
+import {
+  bigint, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+export const walFiles = pgTable('wal_files', {
+  id: serial('id').primaryKey(),
+  cluster: text('cluster').notNull(),
+  timeline: integer('timeline').notNull(),
+  name: text('name').notNull(),
+  kind: text('kind').notNull(), // segment | partial | history | backup
+  startLsn: bigint('start_lsn', { mode: 'bigint' }),
+  rawSize: bigint('raw_size', { mode: 'number' }).notNull(),
+  storedSize: bigint('stored_size', { mode: 'number' }).notNull(),
+  codec: text('codec').notNull(),
+  sha256: text('sha256').notNull(),
+  key: text('key').notNull(),
+  handedOverAt: timestamp('handed_over_at', { withTimezone: true }).notNull(),
+  archivedAt: timestamp('archived_at', { withTimezone: true }),
+}, (t) => [
+  uniqueIndex('wal_files_cluster_name').on(t.cluster, t.name),
+  index('wal_files_cluster_tli_lsn').on(t.cluster, t.timeline, t.startLsn),
+]);
+
+export const walCopies = pgTable('wal_copies', {
+  id: serial('id').primaryKey(),
+  cluster: text('cluster').notNull(),
+  name: text('name').notNull(),
+  store: text('store').notNull(),
+  key: text('key').notNull(),
+  storedSize: bigint('stored_size', { mode: 'number' }).notNull(),
+  confirmedAt: timestamp('confirmed_at', { withTimezone: true }).notNull(),
+  uploadMs: integer('upload_ms'),
+}, (t) => [uniqueIndex('wal_copies_cluster_name_store').on(t.cluster, t.name, t.store)]);
+
+export const alerts = pgTable('alerts', {
+  id: serial('id').primaryKey(),
+  cluster: text('cluster').notNull(),
+  /** Dedup key: one open alert per (cluster, key) while the condition lasts. */
+  key: text('key').notNull(),
+  kind: text('kind').notNull(),
+  severity: text('severity').notNull().default('error'),
+  message: text('message').notNull(),
+  details: jsonb('details'),
+  raisedAt: timestamp('raised_at', { withTimezone: true }).notNull().defaultNow(),
+  lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  occurrences: integer('occurrences').notNull().default(1),
+  resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+}, (t) => [
+  uniqueIndex('alerts_open_key').on(t.cluster, t.key).where(sql`resolved_at IS NULL`),
+]);

@@ -1,0 +1,80 @@
+// Codec table: a codec name maps to an object-name suffix and (de)compressors.
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import type { Transform } from 'node:stream';
+
+export type CodecName = 'zstd' | 'gzip' | 'none';
+
+export interface Codec {
+  name: CodecName;
+  level: number | undefined;
+  suffix: string;
+  compress(raw: Buffer): Promise<Buffer>;
+  decompress(stored: Buffer): Promise<Buffer>;
+  compressStream(): Transform;
+  decompressStream(): Transform;
+}
+
+const zstdCompress = promisify(zlib.zstdCompress);
+const zstdDecompress = promisify(zlib.zstdDecompress);
+const gzip = promisify(zlib.gzip);
+const gunzip = promisify(zlib.gunzip);
+
+function zstd(level = 3): Codec {
+  const opts = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
+  return {
+    name: 'zstd', level, suffix: '.zst',
+    compress: (raw) => zstdCompress(raw, opts),
+    decompress: (stored) => zstdDecompress(stored),
+    compressStream: () => zlib.createZstdCompress(opts),
+    decompressStream: () => zlib.createZstdDecompress(),
+  };
+}
+
+function gz(level = 6): Codec {
+  return {
+    name: 'gzip', level, suffix: '.gz',
+    compress: (raw) => gzip(raw, { level }),
+    decompress: (stored) => gunzip(stored),
+    compressStream: () => zlib.createGzip({ level }),
+    decompressStream: () => zlib.createGunzip(),
+  };
+}
+
+function none(): Codec {
+  const { PassThrough } = require('node:stream') as typeof import('node:stream');
+  return {
+    name: 'none', level: undefined, suffix: '',
+    compress: async (raw) => raw,
+    decompress: async (stored) => stored,
+    compressStream: () => new PassThrough(),
+    decompressStream: () => new PassThrough(),
+  };
+}
+
+/** Parses WALFLOW_COMPRESSION: `zstd`, `zstd:<1-19>`, `gzip:<1-9>`, `none`. */
+export function parseCompression(spec: string): Codec {
+  const [name, levelText] = spec.trim().split(':');
+  const level = levelText === undefined ? undefined : Number(levelText);
+  const bad = (range: string) =>
+    new Error(`WALFLOW_COMPRESSION="${spec}": level must be an integer ${range}`);
+  switch (name) {
+    case 'zstd':
+      if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 19)) throw bad('1-19');
+      return zstd(level);
+    case 'gzip':
+      if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 9)) throw bad('1-9');
+      return gz(level);
+    case 'none':
+      if (level !== undefined) throw new Error(`WALFLOW_COMPRESSION="${spec}": none takes no level`);
+      return none();
+    default:
+      throw new Error(`WALFLOW_COMPRESSION="${spec}": use zstd, zstd:<level>, gzip:<level> or none`);
+  }
+}
+
+/** The codec that reads an object written with the given codec name (levels do not matter). */
+export function codecByName(name: string): Codec {
+  if (name === 'zstd' || name === 'gzip' || name === 'none') return parseCompression(name);
+  throw new Error(`unknown codec "${name}" in object metadata`);
+}

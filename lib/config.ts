@@ -1,0 +1,112 @@
+// Every setting, validated once at start-up; the parsed object is passed down, never re-read.
+import * as os from 'node:os';
+import { z } from 'zod';
+import { parseCompression } from './codec';
+import { parseDuration } from './duration';
+import { UserError } from './errors';
+import type { S3StoreConfig } from './stores/s3';
+
+export type StoreConfig =
+  | ({ type: 's3'; retentionDays: number | undefined } & S3StoreConfig)
+  | { type: 'fs'; name: string; path: string; retentionDays: number | undefined };
+
+export interface Config {
+  temporalAddress: string;
+  temporalNamespace: string;
+  cluster: string;
+  hostId: string;
+  spoolDir: string;
+  catalogUrl: string;
+  pgUrl: string | undefined;
+  stores: StoreConfig[];
+  compression: string;
+  retentionDays: number;
+  archiveEveryMs: number;
+  /** Raise an alert when a store has refused an upload for this long. */
+  alertUploadFailingMs: number;
+  /** Raise an alert when a spool file has waited this long. */
+  alertSpoolAgeMs: number;
+  logLevel: string;
+}
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const duration = z.string().transform((s, ctx) => {
+  try { return parseDuration(s); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); return z.NEVER; }
+});
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s));
+const days = z.coerce.number().int().positive();
+
+const base = z.object({
+  TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  WALFLOW_CLUSTER: z.string().regex(NAME, 'lower-case letters, digits, - and _ only'),
+  WALFLOW_HOST_ID: z.string().regex(NAME, 'lower-case letters, digits, - and _ only').default(os.hostname().toLowerCase().replace(/[^a-z0-9_-]/g, '-')),
+  WALFLOW_SPOOL_DIR: z.string().min(1),
+  WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
+  WALFLOW_PG_URL: z.string().optional(),
+  WALFLOW_STORES: z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(NAME, 'store names: lower-case letters, digits, - and _')).min(1)),
+  WALFLOW_COMPRESSION: z.string().default('zstd').refine((s) => { parseCompression(s); return true; }),
+  WALFLOW_RETENTION_DAYS: days.default(30),
+  WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
+  WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
+  WALFLOW_ALERT_SPOOL_AGE: duration.default(15 * 60_000),
+  WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+});
+
+function storeConfig(name: string, env: NodeJS.ProcessEnv): StoreConfig {
+  const p = `WALFLOW_STORE_${name.toUpperCase().replace(/-/g, '_')}_`;
+  const schema = z.discriminatedUnion('TYPE', [
+    z.object({
+      TYPE: z.literal('s3'),
+      ENDPOINT: z.string().url().optional(),
+      REGION: z.string().default('auto'),
+      BUCKET: z.string().min(1),
+      PREFIX: z.string().default(''),
+      ACCESS_KEY_ID: z.string().min(1),
+      SECRET_ACCESS_KEY: z.string().min(1),
+      FORCE_PATH_STYLE: bool.default(false),
+      CONDITIONAL_PUT: bool.default(true),
+      REQUEST_TIMEOUT: duration.default(60_000),
+      RETENTION_DAYS: days.optional(),
+    }),
+    z.object({ TYPE: z.literal('fs'), PATH: z.string().min(1), RETENTION_DAYS: days.optional() }),
+  ]);
+  const raw: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith(p) && v !== undefined && v !== '') raw[k.slice(p.length)] = v;
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new UserError(`store "${name}": ${formatIssues(r.error, p)}`);
+  const s = r.data;
+  if (s.TYPE === 'fs') return { type: 'fs', name, path: s.PATH, retentionDays: s.RETENTION_DAYS };
+  return {
+    type: 's3', name, endpoint: s.ENDPOINT, region: s.REGION, bucket: s.BUCKET, prefix: s.PREFIX,
+    accessKeyId: s.ACCESS_KEY_ID, secretAccessKey: s.SECRET_ACCESS_KEY, forcePathStyle: s.FORCE_PATH_STYLE,
+    conditionalPut: s.CONDITIONAL_PUT, requestTimeoutMs: s.REQUEST_TIMEOUT, retentionDays: s.RETENTION_DAYS,
+  };
+}
+
+function formatIssues(err: z.ZodError, prefix = ''): string {
+  return err.issues.map((i) => `${prefix}${i.path.join('.') || '?'}: ${i.message}`).join('; ');
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const r = base.safeParse(env);
+  if (!r.success) throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
+  const e = r.data;
+  return {
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    cluster: e.WALFLOW_CLUSTER,
+    hostId: e.WALFLOW_HOST_ID,
+    spoolDir: e.WALFLOW_SPOOL_DIR,
+    catalogUrl: e.WALFLOW_CATALOG_URL,
+    pgUrl: e.WALFLOW_PG_URL || undefined,
+    stores: e.WALFLOW_STORES.map((n) => storeConfig(n, env)),
+    compression: e.WALFLOW_COMPRESSION,
+    retentionDays: e.WALFLOW_RETENTION_DAYS,
+    archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
+    alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
+    alertSpoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
+    logLevel: e.WALFLOW_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,50 @@
+// A PostgreSQL cluster that archives through walflow, for tests, the demo and the benchmark.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { Client } from 'pg';
+import { pgBin, postgresUser, ROOT } from './procs';
+import { startPostgres, stopPostgres } from './stack';
+
+export class PgCluster {
+  constructor(readonly data: string, readonly port: number, readonly runDir: string, readonly logFile: string) {}
+
+  get url() { return `postgres://postgres@127.0.0.1:${this.port}/postgres`; }
+
+  async start(): Promise<void> { await startPostgres(this.data, this.port, this.runDir, this.logFile); }
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> { await stopPostgres(this.data, mode); }
+
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const c = new Client({ connectionString: this.url });
+    await c.connect();
+    try { return (await c.query(sql, params)).rows as T[]; } finally { await c.end(); }
+  }
+
+  /** Runs a PostgreSQL client tool (pgbench, pg_basebackup, ...) against this cluster as postgres. */
+  tool(name: string, args: string[]): string {
+    return execFileSync(pgBin(name), ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', ...args], {
+      cwd: '/', ...(postgresUser() ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' },
+      stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+    }).toString();
+  }
+
+  /** Forces the current segment out to archive_command; returns the name of the switched segment. */
+  async switchWal(): Promise<string> {
+    const [r] = await this.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
+    return r.name;
+  }
+}
+
+/** Creates (initdb) and starts a cluster whose archive_command is `walflow push %p %f --env-file F`. */
+export async function createArchivingCluster(o: { dir: string; port: number; envFile: string; extraConf?: string[] }): Promise<PgCluster> {
+  const walflow = path.join(ROOT, 'bin', 'walflow');
+  const pg = new PgCluster(path.join(o.dir, 'data'), o.port, path.join(o.dir, 'run'), path.join(o.dir, 'postgres.log'));
+  await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile, [
+    'wal_level = replica',
+    'archive_mode = on',
+    `archive_command = '${walflow} push %p %f --env-file ${o.envFile}'`,
+    'max_wal_senders = 4',
+    'fsync = on',
+    ...(o.extraConf ?? []),
+  ]);
+  return pg;
+}

@@ -1,0 +1,112 @@
+// Background processes for the local stack: pid files, logs, readiness, the postgres OS user.
+import { spawn, execFileSync, SpawnOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const TOOLS = path.join(ROOT, '.tools');
+
+export function isAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+export function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    return pid > 0 && isAlive(pid) ? pid : undefined;
+  } catch { return undefined; }
+}
+
+/** uid/gid of the postgres OS user when running as root (PostgreSQL refuses to run as root). */
+export function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+export function chownToPostgres(...paths: string[]): void {
+  const u = postgresUser();
+  if (!u) return;
+  for (const p of paths) fs.chownSync(p, u.uid, u.gid);
+}
+
+export function pgBin(tool: string): string {
+  const base = '/usr/lib/postgresql';
+  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) {
+    const p = path.join(base, v, 'bin', tool);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error(`PostgreSQL's ${tool} not found under ${base}; run 'bash scripts/bootstrap'`);
+}
+
+export interface StartOptions {
+  name: string;
+  cmd: string;
+  args: string[];
+  logFile: string;
+  pidFile: string;
+  env?: NodeJS.ProcessEnv;
+  asPostgres?: boolean;
+  cwd?: string;
+}
+
+/** Starts a detached background process whose output goes to a log file (never to our stdout). */
+export function startBackground(o: StartOptions): number {
+  fs.mkdirSync(path.dirname(o.logFile), { recursive: true });
+  fs.mkdirSync(path.dirname(o.pidFile), { recursive: true });
+  const out = fs.openSync(o.logFile, 'a');
+  const user = o.asPostgres ? postgresUser() : undefined;
+  const opts: SpawnOptions = {
+    detached: true, stdio: ['ignore', out, out], cwd: o.cwd ?? '/',
+    env: { ...process.env, ...(user ? { HOME: '/var/lib/postgresql', USER: 'postgres' } : {}), ...o.env },
+    ...(user ?? {}),
+  };
+  const child = spawn(o.cmd, o.args, opts);
+  fs.closeSync(out);
+  if (child.pid === undefined) throw new Error(`could not start ${o.name} (${o.cmd})`);
+  child.unref();
+  fs.writeFileSync(o.pidFile, String(child.pid));
+  return child.pid;
+}
+
+export async function stopPid(pidFile: string, timeoutMs = 15_000): Promise<boolean> {
+  const pid = readPid(pidFile);
+  if (pid === undefined) { fs.rmSync(pidFile, { force: true }); return false; }
+  try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  while (isAlive(pid)) await sleep(50);
+  fs.rmSync(pidFile, { force: true });
+  return true;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function waitForPort(port: number, what: string, logFile: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(200);
+  }
+  const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+  throw new Error(`${what} did not open port ${port} within ${timeoutMs / 1000}s; see ${logFile}:\n${tail}`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}

@@ -1,0 +1,226 @@
+// The embedded local stack (`walflow dev up|down|env`, tests, demo, bench): a Temporal dev
+// server with its Web UI, two S3-compatible servers standing in for r2 and b2, a catalog
+// PostgreSQL and a walflow worker, as background processes under one folder.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  chownToPostgres, freePort, pgBin, postgresUser, readPid, ROOT, startBackground, stopPid, TOOLS, waitForPort,
+} from './procs';
+
+export const COMPONENTS = ['temporal', 'r2', 'b2', 'catalog', 'worker'] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+const S3_KEY = 'walflow-dev';
+const S3_SECRET = 'walflow-dev-secret';
+const BUCKET = 'walflow';
+const REGIONS: Record<'r2' | 'b2', string> = { r2: 'auto', b2: 'us-west-004' };
+
+interface StackState {
+  ports: { temporal: number; ui: number; r2: number; b2: number; catalog: number };
+  cluster: string;
+  hostId: string;
+  extraEnv: Record<string, string>;
+}
+
+export interface StackOptions {
+  dir: string;
+  cluster?: string;
+  hostId?: string;
+  /** Settings added to dev.env (e.g. short alert thresholds in tests). */
+  extraEnv?: Record<string, string>;
+  /** Start the worker too (default true). */
+  worker?: boolean;
+}
+
+export class Stack {
+  constructor(readonly dir: string, readonly state: StackState) {}
+  get envFile() { return path.join(this.dir, 'dev.env'); }
+  get spoolDir() { return path.join(this.dir, 'spool'); }
+  get uiUrl() { return `http://127.0.0.1:${this.state.ports.ui}`; }
+  get logDir() { return path.join(this.dir, 'logs'); }
+  log(c: string) { return path.join(this.logDir, `${c}.log`); }
+  pidFile(c: string) { return path.join(this.dir, 'pids', `${c}.pid`); }
+  s3Dir(c: 'r2' | 'b2') { return path.join(this.dir, `s3-${c}`); }
+  get catalogData() { return path.join(this.dir, 'catalog'); }
+  get runDir() { return path.join(this.dir, 'run'); }
+
+  env(): Record<string, string> {
+    const { ports, cluster, hostId, extraEnv } = this.state;
+    const store = (n: 'r2' | 'b2') => ({
+      [`WALFLOW_STORE_${n.toUpperCase()}_TYPE`]: 's3',
+      [`WALFLOW_STORE_${n.toUpperCase()}_ENDPOINT`]: `http://127.0.0.1:${ports[n]}`,
+      [`WALFLOW_STORE_${n.toUpperCase()}_REGION`]: REGIONS[n],
+      [`WALFLOW_STORE_${n.toUpperCase()}_BUCKET`]: BUCKET,
+      [`WALFLOW_STORE_${n.toUpperCase()}_PREFIX`]: 'walflow',
+      [`WALFLOW_STORE_${n.toUpperCase()}_ACCESS_KEY_ID`]: S3_KEY,
+      [`WALFLOW_STORE_${n.toUpperCase()}_SECRET_ACCESS_KEY`]: S3_SECRET,
+      [`WALFLOW_STORE_${n.toUpperCase()}_FORCE_PATH_STYLE`]: 'true',
+      [`WALFLOW_STORE_${n.toUpperCase()}_REQUEST_TIMEOUT`]: '20s',
+    });
+    return {
+      TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
+      TEMPORAL_NAMESPACE: 'default',
+      WALFLOW_CLUSTER: cluster,
+      WALFLOW_HOST_ID: hostId,
+      WALFLOW_SPOOL_DIR: this.spoolDir,
+      WALFLOW_CATALOG_URL: `postgres://postgres@127.0.0.1:${ports.catalog}/postgres`,
+      WALFLOW_STORES: 'r2,b2',
+      ...store('r2'),
+      ...store('b2'),
+      WALFLOW_DEV_DIR: this.dir,
+      WALFLOW_TEMPORAL_UI: this.uiUrl,
+      ...extraEnv,
+    };
+  }
+
+  writeEnvFile(): void {
+    const lines = Object.entries(this.env()).map(([k, v]) => `${k}=${v}`);
+    fs.writeFileSync(this.envFile, `# written by 'walflow dev up': use with 'source' or '--env-file'\n${lines.join('\n')}\n`, { mode: 0o644 });
+  }
+
+  running(c: Component): boolean {
+    if (c === 'catalog') return readPidFromPostmaster(this.catalogData) !== undefined;
+    return readPid(this.pidFile(c)) !== undefined;
+  }
+
+  async start(c: Component): Promise<void> {
+    if (this.running(c)) return;
+    const { ports } = this.state;
+    switch (c) {
+      case 'temporal':
+        startBackground({
+          name: c, cmd: path.join(TOOLS, 'bin', 'temporal'), logFile: this.log(c), pidFile: this.pidFile(c),
+          args: ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(ports.temporal), '--ui-port', String(ports.ui),
+            '--db-filename', path.join(this.dir, 'temporal.db'), '--log-level', 'warn'],
+        });
+        await waitForPort(ports.temporal, 'Temporal', this.log(c));
+        await waitForPort(ports.ui, 'Temporal Web UI', this.log(c));
+        return;
+      case 'r2':
+      case 'b2': {
+        const data = path.join(this.s3Dir(c), 'data');
+        const meta = path.join(this.s3Dir(c), 'meta');
+        fs.mkdirSync(data, { recursive: true });
+        fs.mkdirSync(meta, { recursive: true });
+        startBackground({
+          name: c, cmd: path.join(TOOLS, 'bin', 'versitygw'), logFile: this.log(c), pidFile: this.pidFile(c),
+          env: { ROOT_ACCESS_KEY: S3_KEY, ROOT_SECRET_KEY: S3_SECRET },
+          args: ['--port', `127.0.0.1:${ports[c]}`, '--region', REGIONS[c], 'posix', '--sidecar', meta, data],
+        });
+        await waitForPort(ports[c], `S3 server ${c}`, this.log(c));
+        await createBucket(ports[c], REGIONS[c]);
+        return;
+      }
+      case 'catalog':
+        await startPostgres(this.catalogData, ports.catalog, this.runDir, this.log(c));
+        return;
+      case 'worker':
+        fs.mkdirSync(this.spoolDir, { recursive: true });
+        chownToPostgres(this.spoolDir);
+        startBackground({
+          name: c, cmd: path.join(ROOT, 'bin', 'walflow'), logFile: this.log(c), pidFile: this.pidFile(c),
+          args: ['worker', '--env-file', this.envFile], asPostgres: true,
+        });
+        return;
+    }
+  }
+
+  async stop(c: Component): Promise<boolean> {
+    if (c === 'catalog') return stopPostgres(this.catalogData);
+    return stopPid(this.pidFile(c), c === 'worker' ? 30_000 : 10_000);
+  }
+}
+
+async function createBucket(port: number, region: string): Promise<void> {
+  const s3 = new S3Client({
+    endpoint: `http://127.0.0.1:${port}`, region, forcePathStyle: true,
+    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_SECRET },
+  });
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  } catch (e) {
+    const name = (e as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw e;
+  } finally {
+    s3.destroy();
+  }
+}
+
+function readPidFromPostmaster(data: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(pid, 0);
+    return pid;
+  } catch { return undefined; }
+}
+
+function asPostgres(cmd: string, args: string[]): void {
+  const user = postgresUser();
+  execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', ...(user ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' } });
+}
+
+/** A PostgreSQL cluster for the catalog: trust auth on loopback only. */
+export async function startPostgres(data: string, port: number, runDir: string, logFile: string, conf: string[] = []): Promise<void> {
+  fs.mkdirSync(runDir, { recursive: true });
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  chownToPostgres(runDir, path.dirname(logFile));
+  if (!fs.existsSync(path.join(data, 'PG_VERSION'))) {
+    fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+    chownToPostgres(data);
+    asPostgres(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions']);
+    fs.appendFileSync(path.join(data, 'postgresql.conf'),
+      [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${runDir}'`, ...conf].join('\n') + '\n');
+  }
+  if (readPidFromPostmaster(data)) return;
+  if (!fs.existsSync(logFile)) { fs.writeFileSync(logFile, ''); chownToPostgres(logFile); }
+  asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', 'start']);
+  await waitForPort(port, `PostgreSQL in ${data}`, logFile);
+}
+
+export async function stopPostgres(data: string, mode: 'fast' | 'immediate' = 'fast'): Promise<boolean> {
+  if (!readPidFromPostmaster(data)) return false;
+  asPostgres(pgBin('pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop']);
+  return true;
+}
+
+function loadState(dir: string, o: StackOptions): Promise<StackState> | StackState {
+  const file = path.join(dir, 'stack.json');
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackState;
+  return (async () => {
+    const ports = { temporal: await freePort(), ui: await freePort(), r2: await freePort(), b2: await freePort(), catalog: await freePort() };
+    const state: StackState = { ports, cluster: o.cluster ?? 'demo', hostId: o.hostId ?? 'local', extraEnv: o.extraEnv ?? {} };
+    fs.writeFileSync(file, JSON.stringify(state, null, 2));
+    return state;
+  })();
+}
+
+export function openStack(dir: string): Stack {
+  const file = path.join(dir, 'stack.json');
+  if (!fs.existsSync(file)) throw new Error(`no local stack in ${dir}; run 'walflow dev up' first`);
+  return new Stack(dir, JSON.parse(fs.readFileSync(file, 'utf8')) as StackState);
+}
+
+/** Idempotent: starts whatever is not running yet. */
+export async function stackUp(o: StackOptions): Promise<Stack> {
+  fs.mkdirSync(o.dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(o.dir, 0o755); // the postgres user reads dev.env and writes the spool below
+  const stack = new Stack(o.dir, await loadState(o.dir, o));
+  stack.writeEnvFile();
+  // Start the independent servers together; the worker needs them all.
+  await Promise.all((['temporal', 'r2', 'b2', 'catalog'] as const).map((c) => stack.start(c)));
+  if (o.worker !== false) await stack.start('worker');
+  return stack;
+}
+
+/** Stops only what `up` started, worker first so it can finish its activities. */
+export async function stackDown(dir: string): Promise<Component[]> {
+  if (!fs.existsSync(path.join(dir, 'stack.json'))) return [];
+  const stack = openStack(dir);
+  const stopped: Component[] = [];
+  for (const c of ['worker', 'temporal', 'r2', 'b2', 'catalog'] as const) {
+    if (await stack.stop(c).catch(() => false)) stopped.push(c);
+  }
+  return stopped;
+}

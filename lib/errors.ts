@@ -1,0 +1,25 @@
+// Typed errors. Only cli/main.ts turns them into exit codes and one-line messages.
+
+/** A problem the user can fix; the message says how. */
+export class UserError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** The object is not in the store. */
+export class NotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`not found: ${key}`);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** Same name, different bytes: never overwrite, a human must look. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}

@@ -1,0 +1,64 @@
+// One contract for every object store (WAL-G's Folder, pgBackRest's storage driver).
+import type { Readable } from 'node:stream';
+import { ConflictError } from '../errors';
+
+/** What every walflow object carries: how it is encoded and what the raw bytes are. */
+export interface ObjectMeta {
+  codec: string;
+  rawSize: number;
+  sha256: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  meta: ObjectMeta | undefined;
+  lastModified: Date | undefined;
+}
+
+export type Body = Buffer | { path: string; size: number };
+
+export interface Store {
+  readonly name: string;
+  /** undefined when absent. */
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined>;
+  /** Throws NotFoundError when absent. */
+  get(key: string, signal?: AbortSignal): Promise<Buffer>;
+  getStream(key: string, signal?: AbortSignal): Promise<Readable>;
+  /** Writes only when the key is absent: 'exists' when something is already there. */
+  putNew(key: string, body: Body, meta: ObjectMeta, signal?: AbortSignal): Promise<'created' | 'exists'>;
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo>;
+  delete(key: string, signal?: AbortSignal): Promise<void>;
+  /** Human-readable place, for messages: s3://bucket/prefix or a folder. */
+  readonly location: string;
+}
+
+/**
+ * Create-only put: an object already there with the same SHA-256 is success, one with a
+ * different SHA-256 is a ConflictError, never an overwrite.
+ */
+export async function putCreateOnly(
+  store: Store, key: string, body: Body, meta: ObjectMeta, signal?: AbortSignal,
+): Promise<'created' | 'exists'> {
+  const outcome = await store.putNew(key, body, meta, signal);
+  if (outcome === 'created') return outcome;
+  const existing = await store.head(key, signal);
+  if (!existing) throw new Error(`${store.name}: ${key} reported as existing but HEAD finds nothing; retry`);
+  if (existing.meta?.sha256 !== meta.sha256) {
+    throw new ConflictError(
+      `${store.name}: ${key} already holds different content (sha256 ${existing.meta?.sha256 ?? 'unknown'}, ` +
+      `new ${meta.sha256}); not overwritten`,
+    );
+  }
+  return 'exists';
+}
+
+/** Metadata as S3 user metadata (lower-case keys) and back. */
+export function metaToHeaders(meta: ObjectMeta): Record<string, string> {
+  return { 'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256 };
+}
+
+export function metaFromHeaders(h: Record<string, string> | undefined): ObjectMeta | undefined {
+  if (!h || !h['walflow-sha256']) return undefined;
+  return { codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'] };
+}

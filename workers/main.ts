@@ -1,0 +1,84 @@
+// One worker process per host: a Worker on the shared `walflow` queue (workflows, store and
+// catalog work) and one on `walflow-host-<id>` (spool and data-directory work), plus the spool
+// watcher. Stops gracefully on SIGTERM/SIGINT. Survives Temporal restarts by reconnecting.
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { Catalog, migrateCatalog, openCatalog } from '../db/client';
+import type { Config } from '../lib/config';
+import { createLogger, Logger } from '../lib/log';
+import { openStores } from '../lib/stores/registry';
+import { hostQueue, SHARED_QUEUE } from '../workflows/shared';
+import { applySchedules } from './schedules';
+import { SpoolWatcher } from './watcher';
+
+const RECONNECT_MS = 3_000;
+
+async function retry<T>(what: string, log: Logger, stopping: () => boolean, fn: () => Promise<T>): Promise<T | undefined> {
+  for (let attempt = 1; !stopping(); attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      log.warn({ attempt, err: (e as Error).message }, `${what} failed; retrying in ${RECONNECT_MS / 1000}s`);
+      await new Promise((r) => setTimeout(r, RECONNECT_MS));
+    }
+  }
+  return undefined;
+}
+
+export async function runWorker(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel, { cluster: config.cluster, host: config.hostId });
+  let stopping = false;
+  let current: Worker[] = [];
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping: finishing running activities');
+    for (const w of current) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  Runtime.install({ shutdownSignals: [] }); // we handle signals ourselves, across reconnects
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  let catalog: Catalog | undefined;
+  const getCatalog = () => (catalog ??= openCatalog(config.catalogUrl));
+  await retry('catalog migration', log, () => stopping, () => migrateCatalog(getCatalog()));
+
+  const activities = createActivities({ config, stores: openStores(config.stores), catalog: getCatalog, log });
+  let client: Client | undefined;
+  const watcher = new SpoolWatcher(() => client, config, log);
+  watcher.start();
+
+  while (!stopping) {
+    const connection = await retry('Temporal connection', log, () => stopping,
+      () => NativeConnection.connect({ address: config.temporalAddress }));
+    if (!connection) break;
+    let clientConnection: Connection | undefined;
+    try {
+      clientConnection = await Connection.connect({ address: config.temporalAddress });
+      client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+      const schedules = await applySchedules(client, config);
+      log.info({ schedules }, 'schedules applied');
+      const common = { connection, namespace: config.temporalNamespace, activities };
+      current = [
+        await Worker.create({ ...common, taskQueue: SHARED_QUEUE, workflowsPath: require.resolve('../workflows') }),
+        await Worker.create({ ...common, taskQueue: hostQueue(config.hostId) }),
+      ];
+      log.info({ queues: [SHARED_QUEUE, hostQueue(config.hostId)], address: config.temporalAddress }, 'worker running');
+      if (stopping) for (const w of current) w.shutdown();
+      await Promise.all(current.map((w) => w.run()));
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'worker stopped with an error; reconnecting');
+      for (const w of current) if (w.getState() === 'RUNNING') w.shutdown();
+      await new Promise((r) => setTimeout(r, RECONNECT_MS));
+    } finally {
+      client = undefined;
+      current = [];
+      await clientConnection?.close().catch(() => undefined);
+      await connection.close().catch(() => undefined);
+    }
+  }
+  watcher.stop();
+  await catalog?.$client.end();
+  log.info('stopped');
+}

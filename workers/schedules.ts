@@ -1,0 +1,37 @@
+// Every walflow Schedule, created or updated idempotently (`walflow schedules apply`, worker start).
+import { Client, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Config } from '../lib/config';
+import { SHARED_QUEUE, sweepScheduleId } from '../workflows/shared';
+
+export function scheduleDefinitions(config: Config): ScheduleOptions[] {
+  const { cluster, hostId } = config;
+  return [
+    {
+      scheduleId: sweepScheduleId(cluster, hostId),
+      spec: { intervals: [{ every: config.archiveEveryMs }] },
+      action: {
+        type: 'startWorkflow', workflowType: 'archiveSweep', taskQueue: SHARED_QUEUE,
+        workflowId: sweepScheduleId(cluster, hostId), args: [{ cluster, hostId }],
+        memo: { cluster, host: hostId },
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+      memo: { cluster, host: hostId, purpose: 'archive whatever waits in the spool (safety net for the watcher)' },
+    },
+  ];
+}
+
+export async function applySchedules(client: Client, config: Config): Promise<{ id: string; change: 'created' | 'updated' }[]> {
+  const out: { id: string; change: 'created' | 'updated' }[] = [];
+  for (const def of scheduleDefinitions(config)) {
+    const handle = client.schedule.getHandle(def.scheduleId);
+    try {
+      await handle.update((prev) => ({ ...prev, spec: def.spec, action: def.action, policies: { ...prev.policies, ...def.policies } }));
+      out.push({ id: def.scheduleId, change: 'updated' });
+    } catch (e) {
+      if (!(e instanceof ScheduleNotFoundError)) throw e;
+      await client.schedule.create(def);
+      out.push({ id: def.scheduleId, change: 'created' });
+    }
+  }
+  return out;
+}

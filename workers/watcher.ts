@@ -1,0 +1,63 @@
+// Starts archiveSegment within a second of push spooling a file. fs.watch can miss events
+// (and the start can fail while Temporal is away), so a short rescan retries whatever is
+// still waiting; the archive-sweep Schedule is the safety net behind both.
+import * as fs from 'node:fs';
+import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/log';
+import { SpoolPaths } from '../lib/spool';
+import { parseWalName } from '../lib/wal/name';
+import { archiveWorkflowId, ArchiveSegmentInput, SHARED_QUEUE } from '../workflows/shared';
+
+const RESCAN_MS = 10_000;
+
+export class SpoolWatcher {
+  private watcher: fs.FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Names already handed to Temporal, forgotten once they leave the spool. */
+  private started = new Set<string>();
+  private readonly spool: SpoolPaths;
+
+  constructor(private readonly getClient: () => Client | undefined, private readonly config: Config, private readonly log: Logger) {
+    this.spool = new SpoolPaths(config.spoolDir, config.cluster);
+  }
+
+  start(): void {
+    fs.mkdirSync(this.spool.walDir, { recursive: true });
+    this.watcher = fs.watch(this.spool.walDir, (_event, name) => { if (name) void this.consider(name.toString()); });
+    this.watcher.on('error', (e) => this.log.warn({ err: e }, 'spool watch failed; relying on rescans'));
+    const rescan = () => { void this.rescan().finally(() => { this.timer = setTimeout(rescan, RESCAN_MS); }); };
+    rescan();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async rescan(): Promise<void> {
+    const names = new Set((await fs.promises.readdir(this.spool.walDir).catch(() => [] as string[])));
+    for (const n of this.started) if (!names.has(n)) this.started.delete(n);
+    for (const n of [...names].sort()) await this.consider(n);
+  }
+
+  private async consider(name: string): Promise<void> {
+    if (this.started.has(name) || !parseWalName(name) || !fs.existsSync(this.spool.wal(name))) return;
+    const client = this.getClient();
+    if (!client) return;
+    const input: ArchiveSegmentInput = { cluster: this.config.cluster, hostId: this.config.hostId, name };
+    this.started.add(name);
+    try {
+      await client.workflow.start('archiveSegment', {
+        taskQueue: SHARED_QUEUE, workflowId: archiveWorkflowId(input.cluster, name), args: [input],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE', workflowIdConflictPolicy: 'USE_EXISTING',
+        memo: { cluster: input.cluster, host: input.hostId, file: name },
+      });
+      this.log.debug({ file: name }, 'archive started');
+    } catch (e) {
+      if (e instanceof WorkflowExecutionAlreadyStartedError) return;
+      this.started.delete(name); // retried at the next rescan
+      this.log.warn({ file: name, err: (e as Error).message }, 'could not start archiveSegment; will retry');
+    }
+  }
+}

@@ -1,0 +1,134 @@
+// archiveSegment: one spooled WAL file to every store, then the spool copy goes.
+// archiveSweep: the safety net that starts archiveSegment for whatever waits in the spool.
+import {
+  ActivityFailure, ApplicationFailure, condition, continueAsNew, ParentClosePolicy, proxyActivities, startChild,
+  upsertMemo, workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { createActivities } from '../activities';
+import {
+  AlertInput, archiveWorkflowId, ArchiveResult, ArchiveSegmentInput, ArchiveSweepInput, CLUSTER_MISMATCH,
+  CONTENT_CONFLICT, CopyResult, hostQueue, StagedFile,
+} from './shared';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const catalog = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+function host(hostId: string) {
+  return {
+    local: proxyActivities<Activities>({
+      taskQueue: hostQueue(hostId),
+      startToCloseTimeout: '2 minutes',
+      retry: { initialInterval: '1s', maximumInterval: '30s' },
+    }),
+    // Unlimited attempts, capped backoff: a store that is down delays a copy, never drops it.
+    upload: proxyActivities<Activities>({
+      taskQueue: hostQueue(hostId),
+      startToCloseTimeout: '5 minutes',
+      heartbeatTimeout: '1 minute',
+      retry: {
+        initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s',
+        nonRetryableErrorTypes: [CONTENT_CONFLICT, CLUSTER_MISMATCH],
+      },
+    }),
+  };
+}
+
+function failureType(e: unknown): string | undefined {
+  return e instanceof ActivityFailure && e.cause instanceof ApplicationFailure ? e.cause.type ?? undefined : undefined;
+}
+
+export async function archiveSegment(input: ArchiveSegmentInput): Promise<ArchiveResult> {
+  const { cluster, hostId, name } = input;
+  const h = host(hostId);
+  upsertMemo({ cluster, host: hostId, file: name, state: 'staging' });
+  const staged = await h.local.stageSegment({ cluster, name });
+  if (!staged) {
+    upsertMemo({ state: 'gone (archived by an earlier run)' });
+    return { name, status: 'gone' };
+  }
+  upsertMemo({
+    state: 'uploading', kind: staged.kind, timeline: staged.timeline, codec: staged.codec,
+    rawBytes: staged.rawSize, storedBytes: staged.storedSize, sha256: staged.sha256, key: staged.key,
+    stores: staged.stores,
+  });
+
+  let copies: CopyResult[];
+  try {
+    copies = await Promise.all(staged.stores.map((store) => uploadWatched(h, cluster, store, staged)));
+  } catch (e) {
+    const type = failureType(e);
+    if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw e;
+    const message = (e as ActivityFailure).cause?.message ?? String(e);
+    await catalog.raiseAlert({
+      cluster, key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
+      kind: type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch',
+      message, details: { file: name, host: hostId, sha256: staged.sha256 },
+    });
+    await h.local.quarantineSpoolCopy({ cluster, name });
+    upsertMemo({ state: `refused: ${type}` });
+    throw ApplicationFailure.nonRetryable(message, type);
+  }
+
+  await catalog.recordArchived({ cluster, staged, copies });
+  await h.local.removeSpoolCopy({ cluster, name });
+  upsertMemo({ state: 'archived', copies: Object.fromEntries(copies.map((c) => [c.store, c.outcome])) });
+  return { name, status: 'archived', rawSize: staged.rawSize, storedSize: staged.storedSize, copies };
+}
+
+/** Uploads to one store; raises an alert if it takes longer than the threshold, resolves it after. */
+async function uploadWatched(h: ReturnType<typeof host>, cluster: string, store: string, staged: StagedFile): Promise<CopyResult> {
+  let settled = false;
+  const upload = h.upload.uploadToStore({ cluster, store, staged }).finally(() => { settled = true; });
+  const alert: AlertInput = {
+    cluster, key: `store-failing:${store}`, kind: 'store-failing',
+    message: `store ${store} has not accepted ${staged.name} for ${Math.round(staged.alertUploadFailingMs / 1000)}s; ` +
+      `uploads keep retrying and the spool keeps the file`,
+    details: { store, file: staged.name },
+  };
+  const watch = condition(() => settled, staged.alertUploadFailingMs).then(async (inTime) => {
+    if (!inTime) await catalog.raiseAlert(alert);
+    return inTime;
+  });
+  const result = await upload;
+  if (!(await watch)) await catalog.resolveAlert({ cluster, key: alert.key });
+  return result;
+}
+
+export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started: number; skipped: number; failed: number }> {
+  const { cluster, hostId } = input;
+  const concurrency = input.concurrency ?? 8;
+  const h = host(hostId);
+  const spool = await h.local.listSpool({ cluster, limit: 500 });
+  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
+  await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs });
+
+  let started = 0, skipped = 0, failed = 0;
+  const running = new Set<Promise<void>>();
+  for (const name of spool.names) {
+    while (running.size >= concurrency) await Promise.race(running);
+    let child;
+    try {
+      child = await startChild(archiveSegment, {
+        workflowId: archiveWorkflowId(cluster, name),
+        args: [{ cluster, hostId, name }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      });
+    } catch (e) {
+      if (e instanceof WorkflowExecutionAlreadyStartedError) { skipped++; continue; } // the watcher got there first
+      throw e;
+    }
+    started++;
+    const p: Promise<void> = child.result().then(() => undefined, () => { failed++; }).finally(() => { running.delete(p); });
+    running.add(p);
+  }
+  await Promise.all(running);
+  upsertMemo({ started, skipped, failed });
+  if (spool.truncated || workflowInfo().continueAsNewSuggested) await continueAsNew<typeof archiveSweep>(input);
+  return { started, skipped, failed };
+}

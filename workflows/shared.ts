@@ -1,0 +1,61 @@
+// Names shared by workflows, workers and clients: task queues, workflow ids, input types.
+// Deterministic and dependency-free: workflow code imports it.
+
+/** Any worker: store-side and catalog work. */
+export const SHARED_QUEUE = 'walflow';
+/** Activities that touch a host's spool or data directory. */
+export const hostQueue = (hostId: string) => `walflow-host-${hostId}`;
+
+export const archiveWorkflowId = (cluster: string, name: string) => `archive/${cluster}/${name}`;
+export const sweepScheduleId = (cluster: string, hostId: string) => `archive-sweep/${cluster}/${hostId}`;
+
+export interface ArchiveSegmentInput { cluster: string; hostId: string; name: string }
+export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number }
+
+/** What the host learns about a spooled file when it stages it for upload. */
+export interface StagedFile {
+  name: string;
+  kind: string;
+  timeline: number;
+  /** LSN as a decimal string: payloads are JSON, LSNs are 64-bit. */
+  startLsn: string | null;
+  rawSize: number;
+  storedSize: number;
+  codec: string;
+  sha256: string;
+  key: string;
+  handedOverAt: string;
+  systemIdentifier: string | null;
+  pgVersion: number | null;
+  segmentSize: number | null;
+  /** Configuration the workflow needs, read by the host that holds the file. */
+  stores: string[];
+  alertUploadFailingMs: number;
+}
+
+export interface CopyResult {
+  store: string;
+  outcome: 'created' | 'exists';
+  confirmedAt: string;
+  uploadMs: number;
+}
+
+export interface ArchiveResult {
+  name: string;
+  status: 'archived' | 'gone';
+  rawSize?: number;
+  storedSize?: number;
+  copies?: CopyResult[];
+}
+
+export interface AlertInput {
+  cluster: string;
+  key: string;
+  kind: 'store-failing' | 'spool-age' | 'content-conflict' | 'cluster-mismatch';
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** ApplicationFailure types that must not be retried: retrying cannot fix them. */
+export const CONTENT_CONFLICT = 'ContentConflict';
+export const CLUSTER_MISMATCH = 'ClusterMismatch';
