@@ -1,0 +1,107 @@
+// One isolated walflow environment per test file on the shared test stack: its own cluster
+// name, host id (so its own host task queue), spool, env file, worker and source PostgreSQL.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig, Config } from '../../lib/config';
+import { PgCluster, createArchivingCluster } from '../../lib/devstack/pgcluster';
+import { chownToPostgres, freePort, ROOT, sleep, startBackground, stopPid } from '../../lib/devstack/procs';
+import { openStack, Stack } from '../../lib/devstack/stack';
+import { openStores } from '../../lib/stores/registry';
+import type { Store } from '../../lib/stores/store';
+
+export class TestEnv {
+  readonly stack: Stack;
+  readonly dir: string;
+  readonly envFile: string;
+  readonly config: Config;
+  readonly stores: Map<string, Store>;
+  private clients: Connection[] = [];
+
+  constructor(readonly name: string, extraEnv: Record<string, string> = {}) {
+    const stackDir = process.env.WALFLOW_TEST_STACK;
+    if (!stackDir) throw new Error('WALFLOW_TEST_STACK is not set: run the end-to-end tests with `npm test`');
+    this.stack = openStack(stackDir);
+    this.dir = path.join(stackDir, 'env', name);
+    fs.mkdirSync(path.join(this.dir, 'spool'), { recursive: true });
+    chownToPostgres(path.join(this.dir), path.join(this.dir, 'spool'));
+    this.envFile = path.join(this.dir, 'walflow.env');
+    const env = {
+      ...this.stack.env(),
+      WALFLOW_CLUSTER: name, WALFLOW_HOST_ID: name, WALFLOW_SPOOL_DIR: path.join(this.dir, 'spool'),
+      WALFLOW_LOG_LEVEL: 'debug', ...extraEnv,
+    };
+    fs.writeFileSync(this.envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o644 });
+    this.config = loadConfig(env);
+    this.stores = openStores(this.config.stores);
+  }
+
+  get spoolDir() { return path.join(this.config.spoolDir, this.name); }
+  get workerLog() { return path.join(this.dir, 'logs', 'worker.log'); }
+  private get workerPid() { return path.join(this.dir, 'pids', 'worker.pid'); }
+
+  startWorker(): void {
+    startBackground({
+      name: 'worker', cmd: path.join(ROOT, 'bin', 'walflow'), args: ['worker', '--env-file', this.envFile],
+      logFile: this.workerLog, pidFile: this.workerPid, asPostgres: true,
+    });
+  }
+
+  async stopWorker(): Promise<void> { await stopPid(this.workerPid, 30_000); }
+
+  killWorker(): void {
+    const pid = Number(fs.readFileSync(this.workerPid, 'utf8'));
+    process.kill(pid, 'SIGKILL');
+  }
+
+  async createCluster(extraConf: string[] = []): Promise<PgCluster> {
+    return createArchivingCluster({ dir: path.join(this.dir, 'pg'), port: await freePort(), envFile: this.envFile, extraConf });
+  }
+
+  /** Runs the walflow command as the postgres user, as PostgreSQL would. */
+  walflow(args: string[], opts: { asRoot?: boolean } = {}): { status: number; stdout: string; stderr: string } {
+    const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), [...args, '--env-file', this.envFile], {
+      cwd: '/', encoding: 'utf8', env: { PATH: '/usr/bin:/bin' },
+      ...(opts.asRoot || process.getuid?.() !== 0 ? {} : { uid: uidOf('postgres'), gid: gidOf('postgres') }),
+    });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  async client(): Promise<Client> {
+    const connection = await Connection.connect({ address: this.config.temporalAddress });
+    this.clients.push(connection);
+    return new Client({ connection, namespace: this.config.temporalNamespace });
+  }
+
+  /** Keys of WAL objects for this cluster in a store. */
+  async walKeys(store: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const o of this.stores.get(store)!.list(`${this.name}/wal/`)) keys.push(o.key);
+    return keys.sort();
+  }
+
+  spoolFiles(): string[] {
+    try { return fs.readdirSync(path.join(this.spoolDir, 'wal')).sort(); } catch { return []; }
+  }
+
+  async close(): Promise<void> {
+    await this.stopWorker().catch(() => undefined);
+    for (const c of this.clients) await c.close().catch(() => undefined);
+  }
+}
+
+function uidOf(user: string): number { return Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim()); }
+function gidOf(user: string): number { return Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim()); }
+
+/** Polls until `check` returns a truthy value; fails with `what` and the last value after the timeout. */
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
