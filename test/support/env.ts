@@ -37,7 +37,7 @@ export class TestEnv {
     this.stores = openStores(this.config.stores);
   }
 
-  get spoolDir() { return path.join(this.config.spoolDir, this.name); }
+  get spoolDir() { return path.join(this.config.spoolDir, this.config.cluster); }
   get workerLog() { return path.join(this.dir, 'logs', 'worker.log'); }
   private get workerPid() { return path.join(this.dir, 'pids', 'worker.pid'); }
 
@@ -55,8 +55,8 @@ export class TestEnv {
     process.kill(pid, 'SIGKILL');
   }
 
-  async createCluster(extraConf: string[] = []): Promise<PgCluster> {
-    return createArchivingCluster({ dir: path.join(this.dir, 'pg'), port: await freePort(), envFile: this.envFile, extraConf });
+  async createCluster(extraConf: string[] = [], dirName = 'pg'): Promise<PgCluster> {
+    return createArchivingCluster({ dir: path.join(this.dir, dirName), port: await freePort(), envFile: this.envFile, extraConf });
   }
 
   /** Runs the walflow command as the postgres user, as PostgreSQL would. */
@@ -77,7 +77,7 @@ export class TestEnv {
   /** Keys of WAL objects for this cluster in a store. */
   async walKeys(store: string): Promise<string[]> {
     const keys: string[] = [];
-    for await (const o of this.stores.get(store)!.list(`${this.name}/wal/`)) keys.push(o.key);
+    for await (const o of this.stores.get(store)!.list(`${this.config.cluster}/wal/`)) keys.push(o.key);
     return keys.sort();
   }
 
