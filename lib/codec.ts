@@ -54,7 +54,8 @@ function none(): Codec {
 
 /** Parses WALFLOW_COMPRESSION: `zstd`, `zstd:<1-19>`, `gzip:<1-9>`, `none`. */
 export function parseCompression(spec: string): Codec {
-  const [name, levelText] = spec.trim().split(':');
+  const [name, levelText, ...extra] = spec.trim().split(':');
+  if (extra.length > 0) throw new Error(`WALFLOW_COMPRESSION="${spec}": use zstd, zstd:<level>, gzip:<level> or none`);
   const level = levelText === undefined ? undefined : Number(levelText);
   const bad = (range: string) =>
     new Error(`WALFLOW_COMPRESSION="${spec}": level must be an integer ${range}`);

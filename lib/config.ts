@@ -46,7 +46,9 @@ const base = z.object({
   WALFLOW_PG_URL: z.string().optional(),
   WALFLOW_STORES: z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(NAME, 'store names: lower-case letters, digits, - and _')).min(1)),
-  WALFLOW_COMPRESSION: z.string().default('zstd').refine((s) => { parseCompression(s); return true; }),
+  WALFLOW_COMPRESSION: z.string().default('zstd').superRefine((s, ctx) => {
+    try { parseCompression(s); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
+  }),
   WALFLOW_RETENTION_DAYS: days.default(30),
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
