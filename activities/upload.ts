@@ -10,6 +10,9 @@ import { putCreateOnly, Store } from '../lib/stores/store';
 import { codecByName } from '../lib/codec';
 import { CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../workflows/shared';
 
+/** Well inside the workflow's heartbeat timeout, so a slow PUT is not mistaken for a dead worker. */
+const HEARTBEAT_MS = 5_000;
+
 export interface ClusterIdentity {
   cluster: string;
   systemIdentifier: string;
@@ -64,11 +67,14 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       ctx.heartbeat({ store: storeName, phase: 'put' });
       const meta = { codec: staged.codec, rawSize: staged.rawSize, sha256: staged.sha256 };
       let outcome: 'created' | 'exists';
+      const beat = setInterval(() => ctx.heartbeat({ store: storeName, phase: 'put' }), HEARTBEAT_MS);
       try {
         outcome = await putCreateOnly(store, staged.key, body, meta, ctx.cancellationSignal);
       } catch (e) {
         if (e instanceof ConflictError) throw ApplicationFailure.nonRetryable(e.message, CONTENT_CONFLICT);
         throw e;
+      } finally {
+        clearInterval(beat);
       }
       // Confirm what the store now holds, not what we sent.
       const held = await store.head(staged.key, ctx.cancellationSignal);

@@ -22,14 +22,15 @@ function host(hostId: string) {
   return {
     local: proxyActivities<Activities>({
       taskQueue: hostQueue(hostId),
-      startToCloseTimeout: '2 minutes',
+      // Short: a host that dies mid-activity should be retried soon, not after minutes.
+      startToCloseTimeout: '1 minute',
       retry: { initialInterval: '1s', maximumInterval: '30s' },
     }),
     // Unlimited attempts, capped backoff: a store that is down delays a copy, never drops it.
     upload: proxyActivities<Activities>({
       taskQueue: hostQueue(hostId),
       startToCloseTimeout: '5 minutes',
-      heartbeatTimeout: '1 minute',
+      heartbeatTimeout: '20 seconds',
       retry: {
         initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s',
         nonRetryableErrorTypes: [CONTENT_CONFLICT, CLUSTER_MISMATCH],
