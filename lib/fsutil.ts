@@ -1,4 +1,5 @@
 // Durable local writes: temp file, fsync, rename, fsync the directory.
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -10,7 +11,8 @@ export async function fsyncDir(dir: string): Promise<void> {
 /** Writes `data` to `file` so that a crash leaves the old file or the whole new one. */
 export async function writeFileDurably(file: string, data: Buffer, tmpDir = path.dirname(file)): Promise<void> {
   await fs.promises.mkdir(tmpDir, { recursive: true });
-  const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  // Unique per call: concurrent writers of one name (or one base name) must not share a temp file.
+  const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.${randomUUID()}.tmp`);
   const fh = await fs.promises.open(tmp, 'w', 0o640);
   try {
     await fh.writeFile(data);

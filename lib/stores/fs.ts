@@ -1,6 +1,7 @@
 // A folder as a store (a local copy, a mounted volume). Metadata sits beside each object in
 // `<key>.meta.json`, written before the object is linked into place, so an object is never
 // visible without its metadata.
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +11,8 @@ import { fsyncDir, writeFileDurably } from '../fsutil';
 
 const META_SUFFIX = '.meta.json';
 const TMP_DIR = '.tmp';
+/** Absolute object path -> the putNew in progress for it. */
+const writing = new Map<string, Promise<void>>();
 
 export class FsStore implements Store {
   readonly location: string;
@@ -51,11 +54,26 @@ export class FsStore implements Store {
   }
 
   async putNew(key: string, body: Body, meta: ObjectMeta): Promise<'created' | 'exists'> {
+    // One writer per key at a time in this process: the sidecar is written before the link that
+    // decides the winner, so an unserialized loser would replace the winner's metadata. (Across
+    // processes that window remains; workflow ids keep one writer per object.)
     const file = this.file(key);
+    const previous = writing.get(file) ?? Promise.resolve();
+    const mine = previous.then(() => this.putNewLocked(file, body, meta));
+    const settled = mine.then(() => undefined, () => undefined);
+    writing.set(file, settled);
+    try {
+      return await mine;
+    } finally {
+      if (writing.get(file) === settled) writing.delete(file);
+    }
+  }
+
+  private async putNewLocked(file: string, body: Body, meta: ObjectMeta): Promise<'created' | 'exists'> {
     if (fs.existsSync(file)) return 'exists';
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
     await writeFileDurably(file + META_SUFFIX, Buffer.from(JSON.stringify(meta)), path.join(this.root, TMP_DIR));
-    const tmp = path.join(this.root, TMP_DIR, `${path.basename(file)}.${process.pid}.${Date.now()}`);
+    const tmp = path.join(this.root, TMP_DIR, `${path.basename(file)}.${process.pid}.${randomUUID()}`);
     await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
     if (Buffer.isBuffer(body)) await fs.promises.writeFile(tmp, body);
     else await fs.promises.copyFile(body.path, tmp);
