@@ -74,7 +74,9 @@ function checkContent(fd: number, size: number, wal: WalName, source: string): s
     throw new UserError(`${source}: ${size} bytes but the segment size is ${h.segmentSize}; the file is truncated`);
   }
   const expected = parseWalName(wal.name, h.segmentSize)!;
-  if (h.timeline !== expected.timeline || h.pageAddress !== segmentStartLsn(expected.segno!, h.segmentSize)) {
+  // The first segment of a new timeline starts as a copy of the old one, so its first page can
+  // carry an older timeline than its name; never a newer one.
+  if (h.timeline > expected.timeline || h.pageAddress !== segmentStartLsn(expected.segno!, h.segmentSize)) {
     throw new UserError(`${source}: its header says timeline ${h.timeline} at ${h.pageAddress.toString(16)}, which is not ${wal.name}`);
   }
   return h.systemIdentifier;

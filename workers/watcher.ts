@@ -14,8 +14,11 @@ const RESCAN_MS = 10_000;
 export class SpoolWatcher {
   private watcher: fs.FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** Names already handed to Temporal, forgotten once they leave the spool. */
-  private started = new Set<string>();
+  /**
+   * Files already handed to Temporal, by name -> inode and mtime: a file archived, removed and
+   * pushed again (PostgreSQL may re-archive after a crash or promotion) is a new file to archive.
+   */
+  private started = new Map<string, string>();
   private readonly spool: SpoolPaths;
 
   constructor(private readonly getClient: () => Client | undefined, private readonly config: Config, private readonly log: Logger) {
@@ -37,16 +40,20 @@ export class SpoolWatcher {
 
   private async rescan(): Promise<void> {
     const names = new Set((await fs.promises.readdir(this.spool.walDir).catch(() => [] as string[])));
-    for (const n of this.started) if (!names.has(n)) this.started.delete(n);
+    for (const n of this.started.keys()) if (!names.has(n)) this.started.delete(n);
     for (const n of [...names].sort()) await this.consider(n);
   }
 
   private async consider(name: string): Promise<void> {
-    if (this.started.has(name) || !parseWalName(name) || !fs.existsSync(this.spool.wal(name))) return;
+    if (!parseWalName(name)) return;
+    const st = await fs.promises.stat(this.spool.wal(name)).catch(() => undefined);
+    if (!st) return;
+    const identity = `${st.ino}:${st.mtimeMs}`;
+    if (this.started.get(name) === identity) return;
     const client = this.getClient();
     if (!client) return;
     const input: ArchiveSegmentInput = { cluster: this.config.cluster, hostId: this.config.hostId, name };
-    this.started.add(name);
+    this.started.set(name, identity);
     try {
       await client.workflow.start('archiveSegment', {
         taskQueue: SHARED_QUEUE, workflowId: archiveWorkflowId(input.cluster, name), args: [input],
