@@ -1,7 +1,7 @@
 // walflow status [--json]: spool backlog, newest WAL per store, PostgreSQL's archiver, open alerts.
 import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
-import { openCatalog } from '../../db/client';
+import { migrateCatalog, openCatalog } from '../../db/client';
 import { alerts, walCopies, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
@@ -24,6 +24,7 @@ async function archiverStats(url: string): Promise<Record<string, unknown> | { e
 export async function collectStatus(config: Config) {
   const db = openCatalog(config.catalogUrl);
   try {
+    await migrateCatalog(db); // a catalog no worker has touched yet is simply empty
     const newest = await db.select({ store: walCopies.store, name: sql<string>`max(${walCopies.name})`, confirmedAt: sql<Date>`max(${walCopies.confirmedAt})` })
       .from(walCopies)
       .innerJoin(walFiles, and(eq(walFiles.cluster, walCopies.cluster), eq(walFiles.name, walCopies.name)))

@@ -61,7 +61,8 @@ export class TestEnv {
 
   /** Runs the walflow command as the postgres user, as PostgreSQL would. */
   walflow(args: string[], opts: { asRoot?: boolean } = {}): { status: number; stdout: string; stderr: string } {
-    const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), [...args, '--env-file', this.envFile], {
+    const withEnv = args.some((a) => a.startsWith('--env-file')) ? args : [...args, '--env-file', this.envFile];
+    const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), withEnv, {
       cwd: '/', encoding: 'utf8', env: { PATH: '/usr/bin:/bin' },
       ...(opts.asRoot || process.getuid?.() !== 0 ? {} : { uid: uidOf('postgres'), gid: gidOf('postgres') }),
     });

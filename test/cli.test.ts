@@ -1,0 +1,68 @@
+// The operator's commands: schedules apply (idempotent), archive --wait, status, config errors.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { PgCluster } from '../lib/devstack/pgcluster';
+import { TestEnv, waitFor } from './support/env';
+
+let env: TestEnv;
+let pg: PgCluster;
+
+before(async () => {
+  env = new TestEnv('cli');
+  pg = await env.createCluster();
+});
+
+after(async () => {
+  await pg?.stop('immediate');
+  await env?.close();
+});
+
+test('schedules apply creates, then updates, the same schedules', async () => {
+  const first = env.walflow(['schedules', 'apply']);
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /^(created|updated): archive-sweep\/cli\/cli$/m);
+  const second = env.walflow(['schedules', 'apply']);
+  assert.equal(second.status, 0, second.stderr);
+  assert.match(second.stdout, /^updated: archive-sweep\/cli\/cli$/m);
+  const client = await env.client();
+  const desc = await client.schedule.getHandle('archive-sweep/cli/cli').describe();
+  assert.equal(desc.spec.intervals?.[0]?.every, 5 * 60_000);
+});
+
+test('archive --wait sweeps a backlog left while no worker ran, and status reports it', { timeout: 180_000 }, async () => {
+  await pg.query('CREATE TABLE t AS SELECT generate_series(1, 50000) AS id');
+  const names = [await pg.switchWal()];
+  await pg.query('INSERT INTO t SELECT generate_series(1, 50000)');
+  names.push(await pg.switchWal());
+  await waitFor('backlog in the spool', () => names.every((n) => env.spoolFiles().includes(n)), 30_000);
+  const st = env.walflow(['status', '--json']);
+  assert.equal(st.status, 0, st.stderr);
+  const before = JSON.parse(st.stdout);
+  assert.ok(before.spool.waiting >= 2, JSON.stringify(before.spool));
+
+  env.startWorker();
+  const r = env.walflow(['archive', '--wait']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /spool is empty/);
+  assert.deepEqual(env.spoolFiles(), []);
+  for (const n of names) assert.ok((await env.stores.get('b2')!.head(`cli/wal/00000001/${n}.zst`)), `${n} in b2`);
+
+  const text = env.walflow(['status']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /spool\s+0 waiting/);
+  assert.match(text.stdout, new RegExp(`store r2\\s+newest ${names[1]}`));
+});
+
+test('missing or wrong configuration gives a one-line error that names the setting', () => {
+  const bad = path.join(env.dir, 'bad.env');
+  fs.writeFileSync(bad, `WALFLOW_STORES=r2\nWALFLOW_STORE_R2_TYPE=ftp\n`, { mode: 0o644 });
+  const r = env.walflow(['status', '--env-file', bad]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /WALFLOW_CLUSTER/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  const missing = env.walflow(['status', '--env-file', '/nonexistent/walflow.env']);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /cannot read env file \/nonexistent\/walflow.env/);
+});
