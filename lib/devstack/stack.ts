@@ -18,7 +18,8 @@ const BUCKET = 'walflow';
 const REGIONS: Record<'r2' | 'b2', string> = { r2: 'auto', b2: 'us-west-004' };
 
 interface StackState {
-  ports: { temporal: number; ui: number; r2: number; b2: number; catalog: number };
+  /** pg: the port reserved for the demo's archiving PostgreSQL (WALFLOW_PG_URL). */
+  ports: { temporal: number; ui: number; r2: number; b2: number; catalog: number; pg: number };
   cluster: string;
   hostId: string;
   extraEnv: Record<string, string>;
@@ -66,6 +67,7 @@ export class Stack {
       WALFLOW_HOST_ID: hostId,
       WALFLOW_SPOOL_DIR: this.spoolDir,
       WALFLOW_CATALOG_URL: `postgres://postgres@127.0.0.1:${ports.catalog}/postgres`,
+      WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${ports.pg}/postgres`,
       WALFLOW_STORES: 'r2,b2',
       ...store('r2'),
       ...store('b2'),
@@ -189,7 +191,10 @@ function loadState(dir: string, o: StackOptions): Promise<StackState> | StackSta
   const file = path.join(dir, 'stack.json');
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackState;
   return (async () => {
-    const ports = { temporal: await freePort(), ui: await freePort(), r2: await freePort(), b2: await freePort(), catalog: await freePort() };
+    const ports = {
+      temporal: await freePort(), ui: await freePort(), r2: await freePort(), b2: await freePort(),
+      catalog: await freePort(), pg: await freePort(),
+    };
     const state: StackState = { ports, cluster: o.cluster ?? 'demo', hostId: o.hostId ?? 'local', extraEnv: o.extraEnv ?? {} };
     fs.writeFileSync(file, JSON.stringify(state, null, 2));
     return state;
