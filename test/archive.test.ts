@@ -11,7 +11,7 @@ let pg: PgCluster;
 
 before(async () => {
   env = new TestEnv('archive');
-  env.startWorker();
+  await env.startWorker();
   pg = await env.createCluster();
 });
 

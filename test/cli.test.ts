@@ -42,7 +42,7 @@ test('archive --wait sweeps a backlog left while no worker ran, and status repor
   const before = JSON.parse(st.stdout);
   assert.ok(before.spool.waiting >= 2, JSON.stringify(before.spool));
 
-  env.startWorker();
+  await env.startWorker();
   const r = env.walflow(['archive', '--wait']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /spool is empty/);

@@ -17,8 +17,8 @@ let pgB: PgCluster;
 before(async () => {
   a = new TestEnv('identity-a');
   b = new TestEnv('identity-b', { WALFLOW_CLUSTER: 'identity-a' }); // same cluster name, another system
-  a.startWorker();
-  b.startWorker();
+  await a.startWorker();
+  await b.startWorker();
   pgA = await a.createCluster();
 });
 

@@ -10,7 +10,7 @@ let pg: PgCluster;
 
 before(async () => {
   env = new TestEnv('resilience', { WALFLOW_ALERT_UPLOAD_FAILING_AFTER: '3s' });
-  env.startWorker();
+  await env.startWorker();
   pg = await env.createCluster();
   await pg.query('CREATE TABLE t (id serial primary key, payload text)');
 });
@@ -74,7 +74,7 @@ test('worker killed during uploads and started again: every segment in both stor
   } finally {
     await env.stack.start('b2');
   }
-  env.startWorker();
+  await env.startWorker();
   await waitFor('segments in b2 after restart', () => inStore('b2', names), 150_000);
   await waitFor('empty spool', () => names.every((n) => !env.spoolFiles().includes(n)), 30_000);
   const rows = await catalogQuery<{ name: string; copies: number; files: number }>(env.config.catalogUrl,

@@ -14,7 +14,7 @@ let standby: PgCluster;
 
 before(async () => {
   env = new TestEnv('timelines');
-  env.startWorker();
+  await env.startWorker();
   primary = await env.createCluster();
 });
 

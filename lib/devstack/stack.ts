@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  chownToPostgres, freePort, pgBin, postgresUser, readPid, ROOT, startBackground, stopPid, TOOLS, waitForPort,
+  chownToPostgres, freePort, pgBin, postgresUser, readPid, ROOT, sleep, startBackground, stopPid, TOOLS, waitForPort,
 } from './procs';
 
 export const COMPONENTS = ['temporal', 'r2', 'b2', 'catalog', 'worker'] as const;
@@ -121,10 +121,7 @@ export class Stack {
       case 'worker':
         fs.mkdirSync(this.spoolDir, { recursive: true });
         chownToPostgres(this.spoolDir);
-        startBackground({
-          name: c, cmd: path.join(ROOT, 'bin', 'walflow'), logFile: this.log(c), pidFile: this.pidFile(c),
-          args: ['worker', '--env-file', this.envFile], asPostgres: true,
-        });
+        await startWorker(this.envFile, this.log(c), this.pidFile(c));
         return;
     }
   }
@@ -133,6 +130,25 @@ export class Stack {
     if (c === 'catalog') return stopPostgres(this.catalogData);
     return stopPid(this.pidFile(c), c === 'worker' ? 30_000 : 10_000);
   }
+}
+
+/** Starts `walflow worker` as postgres and waits until it polls its task queues. */
+export async function startWorker(envFile: string, logFile: string, pidFile: string, timeoutMs = 120_000): Promise<void> {
+  const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+  const pid = startBackground({
+    name: 'worker', cmd: path.join(ROOT, 'bin', 'walflow'), logFile, pidFile,
+    args: ['worker', '--env-file', envFile], asPostgres: true,
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const fd = fs.openSync(logFile, 'r');
+    const text = fs.readFileSync(fd, 'utf8').slice(offset);
+    fs.closeSync(fd);
+    if (text.includes('"msg":"worker running"')) return;
+    if (!readPid(pidFile)) throw new Error(`worker (pid ${pid}) exited during start; see ${logFile}:\n${text.slice(-2000)}`);
+    await sleep(100);
+  }
+  throw new Error(`worker did not start polling within ${timeoutMs / 1000}s; see ${logFile}`);
 }
 
 async function createBucket(port: number, region: string): Promise<void> {

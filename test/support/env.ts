@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, Config } from '../../lib/config';
 import { PgCluster, createArchivingCluster } from '../../lib/devstack/pgcluster';
-import { chownToPostgres, freePort, ROOT, sleep, startBackground, stopPid } from '../../lib/devstack/procs';
-import { openStack, Stack } from '../../lib/devstack/stack';
+import { chownToPostgres, freePort, ROOT, sleep, stopPid } from '../../lib/devstack/procs';
+import { openStack, Stack, startWorker } from '../../lib/devstack/stack';
 import { openStores } from '../../lib/stores/registry';
 import type { Store } from '../../lib/stores/store';
 
@@ -41,11 +41,9 @@ export class TestEnv {
   get workerLog() { return path.join(this.dir, 'logs', 'worker.log'); }
   private get workerPid() { return path.join(this.dir, 'pids', 'worker.pid'); }
 
-  startWorker(): void {
-    startBackground({
-      name: 'worker', cmd: path.join(ROOT, 'bin', 'walflow'), args: ['worker', '--env-file', this.envFile],
-      logFile: this.workerLog, pidFile: this.workerPid, asPostgres: true,
-    });
+  /** Starts this env's worker and waits until it polls its task queues. */
+  async startWorker(): Promise<void> {
+    await startWorker(this.envFile, this.workerLog, this.workerPid);
   }
 
   async stopWorker(): Promise<void> { await stopPid(this.workerPid, 30_000); }
