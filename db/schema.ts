@@ -48,6 +48,9 @@ export const alerts = pgTable('alerts', {
   lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
   occurrences: integer('occurrences').notNull().default(1),
   resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+  /** When the webhook accepted the alert and its resolution; null = still to deliver. */
+  notifiedAt: timestamp('notified_at', { withTimezone: true }),
+  resolutionNotifiedAt: timestamp('resolution_notified_at', { withTimezone: true }),
 }, (t) => [
   uniqueIndex('alerts_open_key').on(t.cluster, t.key).where(sql`resolved_at IS NULL`),
 ]);
