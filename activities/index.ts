@@ -3,6 +3,7 @@ import type { Catalog } from '../db/client';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
+import { alertActivities } from './alerts';
 import { catalogActivities } from './catalog';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...spoolActivities(deps.config),
     ...uploadActivities(deps.config, deps.stores),
-    ...catalogActivities(deps.config, deps.catalog, deps.log),
+    ...catalogActivities(deps.catalog, deps.log),
+    ...alertActivities(deps.config, deps.catalog, deps.log),
   };
 }

@@ -25,6 +25,11 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => (await import('./commands/status')).status(loadConfig(), o));
 
+  program.command('alerts').description('open alerts (stored in the catalog, also sent to WALFLOW_ALERT_WEBHOOK_URL)')
+    .option('--all', 'include resolved alerts')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean; all?: boolean }) => (await import('./commands/alerts')).alerts(loadConfig(), o));
+
   const schedules = program.command('schedules').description('Temporal Schedules');
   schedules.command('apply').description('create or update every schedule (idempotent)')
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));

@@ -26,6 +26,8 @@ export interface Config {
   alertUploadFailingMs: number;
   /** Raise an alert when a spool file has waited this long. */
   alertSpoolAgeMs: number;
+  /** JSON POST target for alerts raised and resolved. */
+  alertWebhookUrl: string | undefined;
   logLevel: string;
 }
 
@@ -53,6 +55,7 @@ const base = z.object({
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
   WALFLOW_ALERT_SPOOL_AGE: duration.default(15 * 60_000),
+  WALFLOW_ALERT_WEBHOOK_URL: z.string().url().optional(),
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -109,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
     alertSpoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
+    alertWebhookUrl: e.WALFLOW_ALERT_WEBHOOK_URL || undefined,
     logLevel: e.WALFLOW_LOG_LEVEL,
   };
 }

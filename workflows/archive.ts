@@ -107,6 +107,7 @@ export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started:
   const spool = await h.local.listSpool({ cluster, limit: 500 });
   upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
   await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs });
+  await catalog.deliverPendingAlerts({ cluster });
 
   let started = 0, skipped = 0, failed = 0;
   const running = new Set<Promise<void>>();

@@ -1,0 +1,92 @@
+// Alerts: stored in the catalog, one open row per condition while it lasts (deduplicated by
+// key), logged once when raised, and posted to an optional webhook. Delivery never blocks
+// archiving: a webhook that is down leaves the row undelivered, and every sweep retries.
+import { and, eq, isNotNull, isNull, or, sql } from 'drizzle-orm';
+import type { Catalog } from '../db/client';
+import { alerts } from '../db/schema';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/log';
+import type { AlertInput } from '../workflows/shared';
+
+type AlertRow = typeof alerts.$inferSelect;
+const WEBHOOK_TIMEOUT_MS = 5_000;
+
+export function alertActivities(config: Config, db: () => Catalog, log: Logger) {
+  async function post(row: AlertRow, event: 'raised' | 'resolved'): Promise<boolean> {
+    if (!config.alertWebhookUrl) return true;
+    const body = {
+      event, cluster: row.cluster, key: row.key, kind: row.kind, severity: row.severity, message: row.message,
+      details: row.details, raisedAt: row.raisedAt, resolvedAt: row.resolvedAt, occurrences: row.occurrences,
+    };
+    try {
+      const r = await fetch(config.alertWebhookUrl, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      });
+      if (r.ok) return true;
+      log.warn({ alert: row.key, status: r.status }, 'alert webhook refused the alert; will retry');
+    } catch (e) {
+      log.warn({ alert: row.key, err: (e as Error).message }, 'alert webhook unreachable; will retry');
+    }
+    return false;
+  }
+
+  /** Delivers whatever the webhook has not acknowledged yet, raised before resolved. */
+  async function deliver(row: AlertRow): Promise<void> {
+    if (!row.notifiedAt) {
+      if (!(await post(row, 'raised'))) return;
+      await db().update(alerts).set({ notifiedAt: sql`now()` }).where(eq(alerts.id, row.id));
+    }
+    if (row.resolvedAt && !row.resolutionNotifiedAt && (await post(row, 'resolved'))) {
+      await db().update(alerts).set({ resolutionNotifiedAt: sql`now()` }).where(eq(alerts.id, row.id));
+    }
+  }
+
+  async function raiseAlert(a: AlertInput): Promise<void> {
+    const [row] = await db().insert(alerts).values({
+      cluster: a.cluster, key: a.key, kind: a.kind, message: a.message, details: a.details ?? null,
+    }).onConflictDoUpdate({
+      target: [alerts.cluster, alerts.key],
+      targetWhere: isNull(alerts.resolvedAt),
+      set: { lastSeenAt: sql`now()`, occurrences: sql`${alerts.occurrences} + 1`, message: a.message },
+    }).returning();
+    if (row.occurrences === 1) log.error({ alert: a.kind, key: a.key, cluster: a.cluster, ...a.details }, a.message);
+    await deliver(row);
+  }
+
+  async function resolveAlert({ cluster, key }: { cluster: string; key: string }): Promise<void> {
+    const rows = await db().update(alerts).set({ resolvedAt: sql`now()` })
+      .where(and(eq(alerts.cluster, cluster), eq(alerts.key, key), isNull(alerts.resolvedAt)))
+      .returning();
+    for (const row of rows) {
+      log.info({ alert: key, cluster }, 'alert resolved');
+      await deliver(row);
+    }
+  }
+
+  return {
+    raiseAlert,
+    resolveAlert,
+
+    async deliverPendingAlerts({ cluster }: { cluster: string }): Promise<number> {
+      if (!config.alertWebhookUrl) return 0;
+      const pending = await db().select().from(alerts).where(and(eq(alerts.cluster, cluster), or(
+        isNull(alerts.notifiedAt), and(isNotNull(alerts.resolvedAt), isNull(alerts.resolutionNotifiedAt)))));
+      for (const row of pending) await deliver(row);
+      return pending.length;
+    },
+
+    async checkSpoolAge({ cluster, hostId, oldestAgeMs }: { cluster: string; hostId: string; oldestAgeMs: number }) {
+      const key = `spool-age:${hostId}`;
+      if (oldestAgeMs > config.alertSpoolAgeMs) {
+        await raiseAlert({
+          cluster, key, kind: 'spool-age',
+          message: `the oldest file in ${hostId}'s spool has waited ${Math.round(oldestAgeMs / 1000)}s; check the stores and the worker`,
+          details: { host: hostId, oldestAgeMs },
+        });
+      } else {
+        await resolveAlert({ cluster, key });
+      }
+    },
+  };
+}
