@@ -54,3 +54,15 @@ export const alerts = pgTable('alerts', {
 }, (t) => [
   uniqueIndex('alerts_open_key').on(t.cluster, t.key).where(sql`resolved_at IS NULL`),
 ]);
+
+/** One row per verify, retention, drill or restore run: outcome and timings, for status and dashboards. */
+export const runs = pgTable('runs', {
+  id: serial('id').primaryKey(),
+  cluster: text('cluster').notNull(),
+  kind: text('kind').notNull(), // verify | retention | drill | restore
+  workflowId: text('workflow_id').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }).notNull().defaultNow(),
+  outcome: text('outcome').notNull(), // ok | repaired | failed
+  summary: jsonb('summary').notNull(),
+}, (t) => [index('runs_cluster_kind_started').on(t.cluster, t.kind, t.startedAt)]);
