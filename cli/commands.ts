@@ -13,6 +13,7 @@ export async function run(argv: string[]): Promise<void> {
     .exitOverride();
 
   program.command('push <path> [name]').description("archive_command: walflow push %p %f --env-file F");
+  program.command('fetch <name> <dest>').description("restore_command: walflow fetch %f %p --env-file F (exit 1: no store has it)");
 
   program.command('worker').description('run a worker in the foreground (stops gracefully on SIGTERM)')
     .action(async () => (await import('../workers/main')).runWorker(loadConfig()));

@@ -22,6 +22,13 @@ async function main(): Promise<void> {
     push(args[0], args[1]);
     return;
   }
+  if (argv[0] === 'fetch') {
+    const args = argv.slice(1).filter((a) => a !== '--');
+    if (args.length !== 2) throw new UserError('usage: walflow fetch <name> <dest>   (restore_command = \'walflow fetch %f %p\')');
+    const { fetchWal } = require('./fetch') as typeof import('./fetch');
+    if ((await fetchWal(args[0], args[1])) === 'missing') process.exit(1);
+    return;
+  }
   const { run } = await import('./commands');
   await run(argv);
 }

@@ -1,0 +1,65 @@
+// Reading objects back with their checksum verified, failing over between stores. Shared by
+// `walflow fetch` (restore_command), WAL prefetch and base-backup download, so it must stay
+// free of heavy imports: stores are handed in already opened.
+import { createHash } from 'node:crypto';
+import { codecByName } from './codec';
+import type { Store } from './stores/store';
+
+/** The object is there but its bytes do not match its metadata: bit rot or a truncated copy. */
+export class CorruptObjectError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptObjectError';
+  }
+}
+
+export interface VerifiedObject {
+  raw: Buffer;
+  store: string;
+  key: string;
+  storedSize: number;
+}
+
+/** Reads, decompresses and checks one object; undefined when the store does not have it. */
+export async function readVerified(store: Store, key: string, signal?: AbortSignal): Promise<VerifiedObject | undefined> {
+  const info = await store.head(key, signal);
+  if (!info) return undefined;
+  const meta = info.meta;
+  if (!meta) throw new CorruptObjectError(`${store.name}:${key} has no walflow metadata (codec, size, sha256)`);
+  const stored = await store.get(key, signal);
+  let raw: Buffer;
+  try {
+    raw = await codecByName(meta.codec).decompress(stored);
+  } catch (e) {
+    throw new CorruptObjectError(`${store.name}:${key} does not decompress as ${meta.codec}: ${(e as Error).message}`);
+  }
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  if (sha256 !== meta.sha256 || raw.length !== meta.rawSize) {
+    throw new CorruptObjectError(
+      `${store.name}:${key} is corrupt: sha256 ${sha256} (${raw.length} bytes), metadata says ${meta.sha256} (${meta.rawSize} bytes)`);
+  }
+  return { raw, store: store.name, key, storedSize: stored.length };
+}
+
+/**
+ * Tries each store in order and, within a store, each candidate key (the same file under
+ * another codec's suffix). Any error moves on to the next store. Returns undefined only when
+ * no store has the file; `errors` says whether some store could not answer.
+ */
+export async function readFromAnyStore(
+  stores: Store[], keys: string[], signal?: AbortSignal,
+): Promise<{ found: VerifiedObject | undefined; errors: string[] }> {
+  const errors: string[] = [];
+  for (const store of stores) {
+    try {
+      for (const key of keys) {
+        const found = await readVerified(store, key, signal);
+        if (found) return { found, errors };
+      }
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      errors.push(`${store.name}: ${(e as Error).message}`);
+    }
+  }
+  return { found: undefined, errors };
+}
