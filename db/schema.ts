@@ -66,3 +66,28 @@ export const runs = pgTable('runs', {
   outcome: text('outcome').notNull(), // ok | repaired | failed
   summary: jsonb('summary').notNull(),
 }, (t) => [index('runs_cluster_kind_started').on(t.cluster, t.kind, t.startedAt)]);
+
+/** One row per base backup (the manifest's fields); complete once its WAL is in every store. */
+export const backups = pgTable('backups', {
+  id: serial('id').primaryKey(),
+  cluster: text('cluster').notNull(),
+  backupId: text('backup_id').notNull(),
+  hostId: text('host_id').notNull(),
+  status: text('status').notNull(), // running | waiting-for-wal | complete | failed
+  timeline: integer('timeline'),
+  startLsn: bigint('start_lsn', { mode: 'bigint' }),
+  stopLsn: bigint('stop_lsn', { mode: 'bigint' }),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  stoppedAt: timestamp('stopped_at', { withTimezone: true }),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+  rawSize: bigint('raw_size', { mode: 'number' }),
+  storedSize: bigint('stored_size', { mode: 'number' }),
+  pgVersion: integer('pg_version'),
+  systemIdentifier: text('system_identifier'),
+  stores: jsonb('stores'),
+  manifest: jsonb('manifest'),
+  error: text('error'),
+}, (t) => [
+  uniqueIndex('backups_cluster_backup_id').on(t.cluster, t.backupId),
+  index('backups_cluster_stop_lsn').on(t.cluster, t.stopLsn),
+]);
