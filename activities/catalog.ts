@@ -1,11 +1,16 @@
 // Catalog activities: what was archived where.
 import type { Catalog } from '../db/client';
-import { walCopies, walFiles } from '../db/schema';
+import { runs, walCopies, walFiles } from '../db/schema';
 import type { Logger } from '../lib/log';
-import type { CopyResult, StagedFile } from '../workflows/shared';
+import type { CopyResult, RunRecord, StagedFile } from '../workflows/shared';
 
 export function catalogActivities(db: () => Catalog, log: Logger) {
   return {
+    async recordRun(r: RunRecord): Promise<void> {
+      await db().insert(runs).values({ ...r, startedAt: new Date(r.startedAt) });
+      log.info({ cluster: r.cluster, run: r.kind, outcome: r.outcome, workflowId: r.workflowId }, `${r.kind} ${r.outcome}`);
+    },
+
     async recordArchived({ cluster, staged, copies }: { cluster: string; staged: StagedFile; copies: CopyResult[] }) {
       await db().transaction(async (tx) => {
         const file = {

@@ -7,6 +7,7 @@ import { alertActivities } from './alerts';
 import { catalogActivities } from './catalog';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
+import { verifyActivities } from './verify';
 
 export interface ActivityDeps {
   config: Config;
@@ -21,5 +22,6 @@ export function createActivities(deps: ActivityDeps) {
     ...uploadActivities(deps.config, deps.stores),
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
+    ...verifyActivities(deps.stores, deps.catalog, deps.log),
   };
 }

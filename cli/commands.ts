@@ -26,6 +26,11 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => (await import('./commands/status')).status(loadConfig(), o));
 
+  program.command('verify').description('check every WAL copy in every store, repair from a healthy one, find gaps')
+    .option('--deep', 'download every object and check its SHA-256')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { deep?: boolean; json?: boolean }) => (await import('./commands/verify')).verify(loadConfig(), o));
+
   program.command('alerts').description('open alerts (stored in the catalog, also sent to WALFLOW_ALERT_WEBHOOK_URL)')
     .option('--all', 'include resolved alerts')
     .option('--json', 'machine-readable output')

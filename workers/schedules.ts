@@ -1,7 +1,7 @@
 // Every walflow Schedule, created or updated idempotently (`walflow schedules apply`, worker start).
 import { Client, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from '../lib/config';
-import { SHARED_QUEUE, sweepScheduleId } from '../workflows/shared';
+import { SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const { cluster, hostId } = config;
@@ -16,6 +16,16 @@ export function scheduleDefinitions(config: Config): ScheduleOptions[] {
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
       memo: { cluster, host: hostId, purpose: 'archive whatever waits in the spool (safety net for the watcher)' },
+    },
+    {
+      scheduleId: verifyScheduleId(cluster),
+      spec: { intervals: [{ every: config.verifyEveryMs }] },
+      action: {
+        type: 'startWorkflow', workflowType: 'verify', taskQueue: SHARED_QUEUE,
+        workflowId: verifyScheduleId(cluster), args: [{ cluster }], memo: { cluster },
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo: { cluster, purpose: 'prove every WAL copy in every store; repair from a healthy store' },
     },
   ];
 }

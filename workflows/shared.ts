@@ -8,6 +8,7 @@ export const hostQueue = (hostId: string) => `walflow-host-${hostId}`;
 
 export const archiveWorkflowId = (cluster: string, name: string) => `archive/${cluster}/${name}`;
 export const sweepScheduleId = (cluster: string, hostId: string) => `archive-sweep/${cluster}/${hostId}`;
+export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
 
 export interface ArchiveSegmentInput { cluster: string; hostId: string; name: string }
 export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number }
@@ -51,7 +52,7 @@ export interface ArchiveResult {
 export interface AlertInput {
   cluster: string;
   key: string;
-  kind: 'store-failing' | 'spool-age' | 'content-conflict' | 'cluster-mismatch';
+  kind: 'store-failing' | 'spool-age' | 'content-conflict' | 'cluster-mismatch' | 'verify-failure' | 'archive-gap';
   message: string;
   details?: Record<string, unknown>;
 }
@@ -59,3 +60,24 @@ export interface AlertInput {
 /** ApplicationFailure types that must not be retried: retrying cannot fix them. */
 export const CONTENT_CONFLICT = 'ContentConflict';
 export const CLUSTER_MISMATCH = 'ClusterMismatch';
+
+export interface VerifyInput { cluster: string; deep?: boolean; repair?: boolean }
+
+export interface VerifyReport {
+  objects: number;
+  stores: string[];
+  deep: boolean;
+  problems: { key: string; store: string; problem: string }[];
+  repaired: { key: string; store: string; problem: string }[];
+  unrepairable: string[];
+  gaps: { timeline: number; from: string; to: string }[];
+}
+
+export interface RunRecord {
+  cluster: string;
+  kind: 'verify' | 'retention' | 'drill' | 'restore';
+  workflowId: string;
+  startedAt: string;
+  outcome: 'ok' | 'repaired' | 'failed';
+  summary: Record<string, unknown>;
+}

@@ -1,0 +1,31 @@
+// walflow verify [--deep] [--json]: runs the verify workflow now and prints its report.
+import type { Config } from '../../lib/config';
+import { UserError } from '../../lib/errors';
+import { connectClient } from '../../lib/temporal';
+import { SHARED_QUEUE, VerifyReport, verifyScheduleId } from '../../workflows/shared';
+
+export async function verify(config: Config, o: { deep?: boolean; json?: boolean }): Promise<void> {
+  const client = await connectClient(config);
+  try {
+    const workflowId = `${verifyScheduleId(config.cluster)}/${new Date().toISOString()}`;
+    process.stderr.write(`verify started: ${workflowId}${o.deep ? ' (deep: downloading every object)' : ''}\n`);
+    const report = await client.workflow.execute('verify', {
+      taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: config.cluster, deep: !!o.deep }],
+      memo: { cluster: config.cluster, trigger: 'walflow verify' },
+    }) as VerifyReport;
+    if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else {
+      process.stdout.write(`${report.objects} WAL objects checked in ${report.stores.join(', ')}${report.deep ? ' (deep)' : ''}\n`);
+      for (const p of report.problems) process.stdout.write(`  problem   ${p.store}: ${p.key}: ${p.problem}\n`);
+      for (const r of report.repaired) process.stdout.write(`  repaired  ${r.store}: ${r.key}\n`);
+      for (const k of report.unrepairable) process.stdout.write(`  LOST      ${k}: no store holds an intact copy\n`);
+      for (const g of report.gaps) process.stdout.write(`  GAP       timeline ${g.timeline}: ${g.from} .. ${g.to}\n`);
+      if (!report.problems.length && !report.gaps.length) process.stdout.write('  every copy is present and intact, no gaps\n');
+    }
+    if (report.unrepairable.length || report.gaps.length) {
+      throw new UserError(`verify failed: ${report.unrepairable.length} unrepairable, ${report.gaps.length} gap(s); see above and 'walflow alerts'`);
+    }
+  } finally {
+    await client.connection.close();
+  }
+}

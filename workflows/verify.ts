@@ -1,0 +1,51 @@
+// verify: proves every WAL copy in every store, mends what a healthy store can mend, and
+// alerts on what it cannot (and on gaps). Daily by Schedule, or `walflow verify [--deep]`.
+import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import type { VerifyInput, VerifyReport } from './shared';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const { verifyArchive } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '10s', maximumInterval: '5 minutes' },
+});
+const catalog = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+export async function verify(input: VerifyInput): Promise<VerifyReport> {
+  const { cluster } = input;
+  const deep = input.deep ?? false;
+  const startedAt = new Date(workflowInfo().startTime).toISOString();
+  upsertMemo({ cluster, deep, state: 'verifying' });
+  const report = await verifyArchive({ cluster, deep, repair: input.repair ?? true });
+  const failed = report.unrepairable.length > 0;
+
+  if (failed) {
+    await catalog.raiseAlert({
+      cluster, key: 'verify-failure', kind: 'verify-failure',
+      message: `verify found ${report.unrepairable.length} WAL object(s) no store holds intact, e.g. ${report.unrepairable[0]}`,
+      details: { unrepairable: report.unrepairable.slice(0, 20) },
+    });
+  } else {
+    await catalog.resolveAlert({ cluster, key: 'verify-failure' });
+  }
+  if (report.gaps.length) {
+    const g = report.gaps[0];
+    await catalog.raiseAlert({
+      cluster, key: 'archive-gap', kind: 'archive-gap',
+      message: `the archive has ${report.gaps.length} gap(s) in the WAL, e.g. timeline ${g.timeline} ${g.from}..${g.to}; a restore cannot cross them`,
+      details: { gaps: report.gaps.slice(0, 20) },
+    });
+  } else {
+    await catalog.resolveAlert({ cluster, key: 'archive-gap' });
+  }
+  const outcome = failed || report.gaps.length ? 'failed' : report.repaired.length ? 'repaired' : 'ok';
+  const summary = { objects: report.objects, problems: report.problems.length, repaired: report.repaired.length, unrepairable: report.unrepairable.length, gaps: report.gaps.length, deep };
+  upsertMemo({ state: outcome, ...summary });
+  await catalog.recordRun({ cluster, kind: 'verify', workflowId: workflowInfo().workflowId, startedAt, outcome, summary });
+  return report;
+}
