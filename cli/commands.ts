@@ -36,6 +36,10 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean; all?: boolean }) => (await import('./commands/alerts')).alerts(loadConfig(), o));
 
+  const catalog = program.command('catalog').description('the catalog database');
+  catalog.command('rebuild').description('rebuild the catalog from the stores (after losing the catalog database)')
+    .action(async () => (await import('./commands/catalog')).rebuild(loadConfig()));
+
   const schedules = program.command('schedules').description('Temporal Schedules');
   schedules.command('apply').description('create or update every schedule (idempotent)')
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));
