@@ -4,6 +4,7 @@ import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
 import { alertActivities } from './alerts';
+import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
@@ -19,6 +20,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...spoolActivities(deps.config),
+    ...basebackupActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...uploadActivities(deps.config, deps.stores),
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),

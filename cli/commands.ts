@@ -40,6 +40,14 @@ export async function run(argv: string[]): Promise<void> {
   catalog.command('rebuild').description('rebuild the catalog from the stores (after losing the catalog database)')
     .action(async () => (await import('./commands/catalog')).rebuild(loadConfig()));
 
+  program.command('backup').description('take a base backup now (pg_basebackup from WALFLOW_PG_URL into every store)')
+    .option('--wait', 'show progress and return when the backup is complete (its WAL in every store)')
+    .action(async (o: { wait?: boolean }) => (await import('./commands/backup')).backup(loadConfig(), o));
+
+  program.command('backups').description('base backups in the catalog, newest first')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./commands/backup')).listBackups(loadConfig(), o));
+
   const schedules = program.command('schedules').description('Temporal Schedules');
   schedules.command('apply').description('create or update every schedule (idempotent)')
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));

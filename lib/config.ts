@@ -22,6 +22,8 @@ export interface Config {
   compression: string;
   retentionDays: number;
   archiveEveryMs: number;
+  /** Interval of the base-backup Schedule (WALFLOW_BACKUP_EVERY, default 1d). */
+  backupEveryMs: number;
   verifyEveryMs: number;
   /** Raise an alert when a store has refused an upload for this long. */
   alertUploadFailingMs: number;
@@ -54,6 +56,7 @@ const base = z.object({
   }),
   WALFLOW_RETENTION_DAYS: days.default(30),
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
+  WALFLOW_BACKUP_EVERY: duration.default(24 * 60 * 60_000),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
   WALFLOW_ALERT_SPOOL_AGE: duration.default(15 * 60_000),
@@ -112,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     compression: e.WALFLOW_COMPRESSION,
     retentionDays: e.WALFLOW_RETENTION_DAYS,
     archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
+    backupEveryMs: e.WALFLOW_BACKUP_EVERY,
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
     alertSpoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,

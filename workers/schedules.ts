@@ -1,11 +1,23 @@
 // Every walflow Schedule, created or updated idempotently (`walflow schedules apply`, worker start).
 import { Client, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from '../lib/config';
+import { backupScheduleId, backupWorkflowId } from '../workflows/pitr-types';
 import { SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const { cluster, hostId } = config;
   return [
+    // Only where this worker can reach PostgreSQL (WALFLOW_PG_URL): the backup runs on its host.
+    ...(config.pgUrl ? [<ScheduleOptions>{
+      scheduleId: backupScheduleId(cluster),
+      spec: { intervals: [{ every: config.backupEveryMs }] },
+      action: {
+        type: 'startWorkflow', workflowType: 'baseBackup', taskQueue: SHARED_QUEUE,
+        workflowId: backupWorkflowId(cluster, 'scheduled'), args: [{ cluster, hostId }], memo: { cluster, host: hostId },
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo: { cluster, host: hostId, purpose: 'base backup into every store; complete once its WAL is archived' },
+    }] : []),
     {
       scheduleId: sweepScheduleId(cluster, hostId),
       spec: { intervals: [{ every: config.archiveEveryMs }] },

@@ -1,3 +1,4 @@
 // The workflow bundle entry: every workflow type the worker serves.
 export { archiveSegment, archiveSweep } from './archive';
+export { baseBackup } from './backup';
 export { verify } from './verify';

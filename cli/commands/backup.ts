@@ -1,0 +1,79 @@
+// walflow backup [--wait]: start a baseBackup now. walflow backups [--json]: what the catalog holds.
+import { desc, eq } from 'drizzle-orm';
+import { migrateCatalog, openCatalog } from '../../db/client';
+import { backups as backupsTable } from '../../db/schema';
+import type { Config } from '../../lib/config';
+import { formatDuration } from '../../lib/duration';
+import { UserError } from '../../lib/errors';
+import { connectClient } from '../../lib/temporal';
+import { formatLsn } from '../../lib/wal/lsn';
+import { backupIdAt, backupWorkflowId, BackupManifest, BaseBackupInput } from '../../workflows/pitr-types';
+import { SHARED_QUEUE } from '../../workflows/shared';
+
+export async function backup(config: Config, o: { wait?: boolean }): Promise<void> {
+  const client = await connectClient(config);
+  try {
+    const backupId = backupIdAt(new Date());
+    const input: BaseBackupInput = { cluster: config.cluster, hostId: config.hostId, backupId };
+    const workflowId = backupWorkflowId(config.cluster, backupId);
+    const handle = await client.workflow.start('baseBackup', {
+      taskQueue: SHARED_QUEUE, workflowId, args: [input],
+      memo: { cluster: config.cluster, host: config.hostId, backupId, trigger: 'walflow backup' },
+    });
+    process.stderr.write(`backup started: ${workflowId}\n`);
+    if (!o.wait) return;
+    const t0 = Date.now();
+    let last = '';
+    const timer = setInterval(() => {
+      void handle.describe().then((d) => {
+        const state = String((d.memo as Record<string, unknown> | undefined)?.state ?? d.status.name);
+        if (state !== last) process.stderr.write(`  ${formatDuration(Date.now() - t0)} ${state}\n`);
+        last = state;
+      }).catch(() => undefined);
+    }, 1000);
+    let m: BackupManifest;
+    try {
+      m = await handle.result();
+    } catch (e) {
+      const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
+      throw new UserError(`backup ${backupId} failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (see ${workflowId} in the Temporal Web UI)`);
+    } finally {
+      clearInterval(timer);
+    }
+    process.stdout.write(`backup ${m.backupId} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.files.length} chunk(s), ` +
+      `WAL ${m.startLsn} .. ${m.stopLsn} on timeline ${m.timeline}, in ${m.stores.join(', ')}\n`);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+const mib = (n: number | null | undefined) => `${((n ?? 0) / 2 ** 20).toFixed(1)} MiB`;
+
+export async function listBackups(config: Config, o: { json?: boolean }): Promise<void> {
+  const db = openCatalog(config.catalogUrl);
+  try {
+    await migrateCatalog(db);
+    const rows = await db.select().from(backupsTable).where(eq(backupsTable.cluster, config.cluster)).orderBy(desc(backupsTable.startedAt));
+    const list = rows.map((r) => ({
+      backupId: r.backupId, status: r.status, host: r.hostId, timeline: r.timeline,
+      startLsn: r.startLsn === null ? null : formatLsn(r.startLsn), stopLsn: r.stopLsn === null ? null : formatLsn(r.stopLsn),
+      startedAt: r.startedAt.toISOString(), stoppedAt: r.stoppedAt?.toISOString() ?? null, completedAt: r.completedAt?.toISOString() ?? null,
+      rawSize: r.rawSize, storedSize: r.storedSize, pgVersion: r.pgVersion, systemIdentifier: r.systemIdentifier,
+      stores: r.stores, error: r.error,
+    }));
+    if (o.json) {
+      process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+      return;
+    }
+    if (list.length === 0) {
+      process.stdout.write(`no backups of ${config.cluster} yet: run 'walflow backup --wait'\n`);
+      return;
+    }
+    for (const b of list) {
+      process.stdout.write(`${b.backupId}  ${b.status.padEnd(15)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
+        `tl ${b.timeline ?? '-'}  ${b.startLsn ?? '-'} .. ${b.stopLsn ?? '-'}${b.error ? `  ${b.error}` : ''}\n`);
+    }
+  } finally {
+    await db.$client.end();
+  }
+}

@@ -1,0 +1,34 @@
+// A TestEnv whose worker can reach its own archiving PostgreSQL (WALFLOW_PG_URL), as base
+// backups need; plus helpers shared by the backup and restore tests.
+import * as path from 'node:path';
+import { createArchivingCluster, PgCluster } from '../../lib/devstack/pgcluster';
+import { freePort } from '../../lib/devstack/procs';
+import type { BackupManifest } from '../../workflows/pitr-types';
+import { TestEnv, waitFor } from './env';
+
+export async function pitrEnv(name: string, extraEnv: Record<string, string> = {}): Promise<{ env: TestEnv; pg: PgCluster }> {
+  const port = await freePort();
+  const env = new TestEnv(name, { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, ...extraEnv });
+  await env.startWorker();
+  const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile });
+  return { env, pg };
+}
+
+/** `walflow backup --wait`, as an operator would run it; returns the newest complete backup's manifest. */
+export async function takeBackup(env: TestEnv): Promise<BackupManifest> {
+  const r = env.walflow(['backup', '--wait']);
+  if (r.status !== 0) throw new Error(`walflow backup failed (${r.status}): ${r.stderr}`);
+  const list = JSON.parse(env.walflow(['backups', '--json']).stdout) as { backupId: string; status: string }[];
+  const newest = list.find((b) => b.status === 'complete');
+  if (!newest) throw new Error(`no complete backup listed: ${JSON.stringify(list)}`);
+  const key = `${env.config.cluster}/backups/${newest.backupId}/manifest.json`;
+  return JSON.parse((await env.stores.get('r2')!.get(key)).toString()) as BackupManifest;
+}
+
+/** Waits until every store holds the given WAL segment of this env's cluster. */
+export async function waitArchived(env: TestEnv, segment: string, timeoutMs = 90_000): Promise<void> {
+  const key = `${env.config.cluster}/wal/${segment.slice(0, 8)}/${segment}.zst`;
+  for (const store of env.stores.keys()) {
+    await waitFor(`${segment} in ${store}`, async () => (await env.stores.get(store)!.head(key)) !== undefined, timeoutMs);
+  }
+}

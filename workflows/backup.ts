@@ -1,0 +1,66 @@
+// baseBackup: pg_basebackup streamed into every store on the PostgreSQL host, then wait until
+// the WAL up to its stop LSN is in every store, then manifest.json last. A backup without its
+// WAL restores nothing, so only then does it count as complete.
+import { ApplicationFailure, proxyActivities, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import { backupIdAt, BackupManifest, BaseBackupInput } from './pitr-types';
+import { CONTENT_CONFLICT, hostQueue } from './shared';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const shared = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [CONTENT_CONFLICT] },
+});
+
+function host(hostId: string) {
+  return proxyActivities<Activities>({
+    taskQueue: hostQueue(hostId),
+    startToCloseTimeout: '24 hours',
+    // Beats come on a timer, so a missed one means a dead worker, not a slow upload.
+    heartbeatTimeout: '1 minute',
+    // A failed attempt is a whole new pg_basebackup: a few tries, then a human looks.
+    retry: { initialInterval: '10s', maximumInterval: '5 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [CONTENT_CONFLICT] },
+  });
+}
+
+export async function baseBackup(input: BaseBackupInput): Promise<BackupManifest> {
+  const { cluster, hostId } = input;
+  const backupId = input.backupId ?? backupIdAt(workflowInfo().startTime);
+  const startedAt = new Date().toISOString();
+  const walWaitMs = input.walWaitMs ?? 60 * 60_000;
+  upsertMemo({ cluster, host: hostId, backupId, state: 'streaming' });
+  await shared.recordBackup({ cluster, backupId, hostId, status: 'running', startedAt });
+  try {
+    const streamed = await host(hostId).streamBaseBackup({ cluster, backupId });
+    upsertMemo({ state: 'waiting for WAL', startLsn: streamed.startLsn, stopLsn: streamed.stopLsn, rawBytes: streamed.rawSize, storedBytes: streamed.storedSize });
+    await shared.recordBackup({ cluster, backupId, hostId, status: 'waiting-for-wal', startedAt, streamed });
+
+    // The server waited at backup stop until walflow push spooled the last segment; the
+    // archive workflows take it from there to every store within seconds.
+    const deadline = Date.now() + walWaitMs;
+    for (let wait = 1_000; ; wait = Math.min(wait * 2, 30_000)) {
+      const missing = await shared.backupWalMissing({
+        cluster, timeline: streamed.timeline, startLsn: streamed.startLsn, stopLsn: streamed.stopLsn,
+        segmentSize: streamed.segmentSize, stores: streamed.stores,
+      });
+      if (missing.length === 0) break;
+      upsertMemo({ state: `waiting for WAL: ${missing.length} file(s) not yet in every store`, missing: missing.slice(0, 5) });
+      if (Date.now() > deadline) {
+        throw ApplicationFailure.nonRetryable(`backup ${backupId}: WAL ${missing.join(', ')} did not reach every store within ${walWaitMs / 60_000} minutes; is archiving working?`, 'WalNotArchived');
+      }
+      await sleep(wait);
+    }
+
+    const manifest: BackupManifest = { format: 1, cluster, hostId, ...streamed, walArchivedAt: new Date().toISOString() };
+    await shared.writeBackupManifest({ manifest });
+    await shared.recordBackup({ cluster, backupId, hostId, status: 'complete', startedAt, manifest });
+    upsertMemo({ state: 'complete', missing: null });
+    return manifest;
+  } catch (e) {
+    const message = (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message;
+    await shared.recordBackup({ cluster, backupId, hostId, status: 'failed', startedAt, error: message });
+    upsertMemo({ state: `failed: ${message}` });
+    throw e;
+  }
+}
