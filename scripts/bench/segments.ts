@@ -1,0 +1,67 @@
+// Real 16 MiB WAL segments from pgbench: a PostgreSQL whose archive_command copies every
+// finished segment into a folder. The same cluster later serves pgBackRest's stanza and the
+// live switch-to-store latency run, so every tool sees WAL of one system identifier.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PgCluster } from '../../lib/devstack/pgcluster';
+import { chownToPostgres, freePort, pgBin } from '../../lib/devstack/procs';
+import { startPostgres } from '../../lib/devstack/stack';
+import { log, MiB, runAsPostgres } from './util';
+
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+export interface Source { pg: PgCluster; archiveDir: string }
+
+export async function startSource(dir: string): Promise<Source> {
+  const base = path.join(dir, 'src');
+  const archiveDir = path.join(base, 'archive');
+  fs.mkdirSync(archiveDir, { recursive: true });
+  chownToPostgres(base, archiveDir);
+  const pg = new PgCluster(path.join(base, 'data'), await freePort(), path.join(base, 'run'), path.join(base, 'postgres.log'));
+  await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile, [
+    'wal_level = replica',
+    'archive_mode = on',
+    `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
+    'max_wal_senders = 4',
+    // Frequent checkpoints: full-page images, as a busy production cluster writes them.
+    'max_wal_size = 128MB',
+    'min_wal_size = 64MB',
+    'checkpoint_timeout = 30s',
+    'synchronous_commit = off',
+    'shared_buffers = 256MB',
+  ]);
+  return { pg, archiveDir };
+}
+
+export function archivedSegments(archiveDir: string): string[] {
+  return fs.readdirSync(archiveDir).filter((n) => SEGMENT.test(n)).sort()
+    .filter((n) => { try { return fs.statSync(path.join(archiveDir, n)).size === 16 * MiB; } catch { return false; } });
+}
+
+/**
+ * Runs pgbench (initialise, then TPC-B-like transactions) until the archive holds `want` full
+ * segments, or `maxSeconds` have passed. Returns the paths of the newest `want` segments (the
+ * transaction workload rather than the initial COPY).
+ */
+export async function generateSegments(src: Source, want: number, maxSeconds = 150): Promise<string[]> {
+  const deadline = Date.now() + maxSeconds * 1000;
+  const pgbench = pgBin('pgbench');
+  const conn = ['-h', '127.0.0.1', '-p', String(src.pg.port), '-U', 'postgres'];
+  const init = await runAsPostgres(pgbench, [...conn, '-i', '-s', '10', '-q', 'postgres']);
+  if (init.code !== 0) throw new Error(`pgbench -i failed:\n${init.out}`);
+  const initial = archivedSegments(src.archiveDir).length;
+  // Keep a few extra: segments still being archived, and the mostly-COPY ones of the init.
+  const target = want + initial + 2;
+  for (let round = 1; ; round++) {
+    const have = archivedSegments(src.archiveDir).length;
+    log(`pgbench round ${round}: ${have}/${target} segments archived`);
+    if (have >= target || Date.now() > deadline) break;
+    const r = await runAsPostgres(pgbench, [...conn, '-c', '4', '-j', '2', '-T', '8', '-n', 'postgres']);
+    if (r.code !== 0) throw new Error(`pgbench failed:\n${r.out}`);
+  }
+  const all = archivedSegments(src.archiveDir);
+  if (all.length < Math.min(want, 16)) throw new Error(`only ${all.length} segments after ${maxSeconds}s of pgbench; need at least 16`);
+  const chosen = all.slice(-Math.min(want, all.length));
+  if (chosen.length < want) log(`warning: only ${chosen.length} of ${want} segments in time; measuring those`);
+  return chosen.map((n) => path.join(src.archiveDir, n));
+}
