@@ -8,6 +8,7 @@ import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
+import { retentionActivities } from './retention';
 import { verifyActivities } from './verify';
 
 export interface ActivityDeps {
@@ -25,5 +26,6 @@ export function createActivities(deps: ActivityDeps) {
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
+    ...retentionActivities(deps.config, deps.stores, deps.catalog, deps.log),
   };
 }

@@ -31,6 +31,12 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { deep?: boolean; json?: boolean }) => (await import('./commands/verify')).verify(loadConfig(), o));
 
+  program.command('prune').description('apply retention: old backups and the WAL only they needed')
+    .option('--dry-run', 'list what would be deleted and why, delete nothing')
+    .option('--json', 'machine-readable output')
+    .option('--as-of <time>', 'decide as if it were this time (ISO 8601)')
+    .action(async (o: { dryRun?: boolean; json?: boolean; asOf?: string }) => (await import('./commands/prune')).prune(loadConfig(), o));
+
   program.command('alerts').description('open alerts (stored in the catalog, also sent to WALFLOW_ALERT_WEBHOOK_URL)')
     .option('--all', 'include resolved alerts')
     .option('--json', 'machine-readable output')

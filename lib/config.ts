@@ -21,6 +21,9 @@ export interface Config {
   stores: StoreConfig[];
   compression: string;
   retentionDays: number;
+  /** Complete backups kept whatever their age (WALFLOW_RETENTION_MIN_BACKUPS, default 1). */
+  retentionMinBackups: number;
+  retentionEveryMs: number;
   archiveEveryMs: number;
   /** Interval of the base-backup Schedule (WALFLOW_BACKUP_EVERY, default 1d). */
   backupEveryMs: number;
@@ -55,6 +58,8 @@ const base = z.object({
     try { parseCompression(s); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
   }),
   WALFLOW_RETENTION_DAYS: days.default(30),
+  WALFLOW_RETENTION_MIN_BACKUPS: z.coerce.number().int().min(1).default(1),
+  WALFLOW_RETENTION_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
   WALFLOW_BACKUP_EVERY: duration.default(24 * 60 * 60_000),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
@@ -114,6 +119,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stores: e.WALFLOW_STORES.map((n) => storeConfig(n, env)),
     compression: e.WALFLOW_COMPRESSION,
     retentionDays: e.WALFLOW_RETENTION_DAYS,
+    retentionMinBackups: e.WALFLOW_RETENTION_MIN_BACKUPS,
+    retentionEveryMs: e.WALFLOW_RETENTION_EVERY,
     archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
     backupEveryMs: e.WALFLOW_BACKUP_EVERY,
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,

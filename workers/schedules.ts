@@ -2,7 +2,7 @@
 import { Client, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from '../lib/config';
 import { backupScheduleId, backupWorkflowId } from '../workflows/pitr-types';
-import { SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
+import { retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const { cluster, hostId } = config;
@@ -38,6 +38,16 @@ export function scheduleDefinitions(config: Config): ScheduleOptions[] {
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
       memo: { cluster, purpose: 'prove every WAL copy in every store; repair from a healthy store' },
+    },
+    {
+      scheduleId: retentionScheduleId(cluster),
+      spec: { intervals: [{ every: config.retentionEveryMs }] },
+      action: {
+        type: 'startWorkflow', workflowType: 'retention', taskQueue: SHARED_QUEUE,
+        workflowId: retentionScheduleId(cluster), args: [{ cluster }], memo: { cluster },
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo: { cluster, purpose: 'delete backups past retention and the WAL only they needed' },
     },
   ];
 }

@@ -2,3 +2,4 @@
 export { archiveSegment, archiveSweep } from './archive';
 export { baseBackup } from './backup';
 export { verify } from './verify';
+export { retention } from './retention';

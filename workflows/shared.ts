@@ -9,6 +9,7 @@ export const hostQueue = (hostId: string) => `walflow-host-${hostId}`;
 export const archiveWorkflowId = (cluster: string, name: string) => `archive/${cluster}/${name}`;
 export const sweepScheduleId = (cluster: string, hostId: string) => `archive-sweep/${cluster}/${hostId}`;
 export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
+export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
 
 export interface ArchiveSegmentInput { cluster: string; hostId: string; name: string }
 export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number }
@@ -52,7 +53,8 @@ export interface ArchiveResult {
 export interface AlertInput {
   cluster: string;
   key: string;
-  kind: 'store-failing' | 'spool-age' | 'content-conflict' | 'cluster-mismatch' | 'verify-failure' | 'archive-gap';
+  kind: 'store-failing' | 'spool-age' | 'content-conflict' | 'cluster-mismatch' | 'verify-failure' | 'archive-gap'
+    | 'retention-blocked' | 'backup-missing' | 'drill-failure';
   message: string;
   details?: Record<string, unknown>;
 }
@@ -81,3 +83,22 @@ export interface RunRecord {
   outcome: 'ok' | 'repaired' | 'failed';
   summary: Record<string, unknown>;
 }
+
+export interface RetentionInput {
+  cluster: string;
+  dryRun?: boolean;
+  /** The clock retention decides by (ISO time; default: the workflow's start). For drills and tests. */
+  now?: string;
+}
+
+export interface StorePlan {
+  store: string;
+  retentionDays: number;
+  /** Backup ids kept, newest first. */
+  kept: string[];
+  deletions: { key: string; reason: string }[];
+  blocked: string | null;
+  newestBackup: string | null;
+}
+
+export interface RetentionPlan { cluster: string; now: string; minBackups: number; stores: StorePlan[] }

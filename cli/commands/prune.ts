@@ -1,0 +1,30 @@
+// walflow prune [--dry-run] [--json] [--as-of T]: runs the retention workflow now.
+import type { Config } from '../../lib/config';
+import { UserError } from '../../lib/errors';
+import { connectClient } from '../../lib/temporal';
+import { RetentionPlan, retentionScheduleId, SHARED_QUEUE } from '../../workflows/shared';
+
+export async function prune(config: Config, o: { dryRun?: boolean; json?: boolean; asOf?: string }): Promise<void> {
+  if (o.asOf !== undefined && Number.isNaN(Date.parse(o.asOf))) throw new UserError(`--as-of "${o.asOf}" is not a time; use ISO 8601, e.g. 2026-12-24T00:00:00Z`);
+  const client = await connectClient(config);
+  try {
+    const workflowId = `${retentionScheduleId(config.cluster)}/${new Date().toISOString()}${o.dryRun ? '-dry-run' : ''}`;
+    const result = await client.workflow.execute('retention', {
+      taskQueue: SHARED_QUEUE, workflowId,
+      args: [{ cluster: config.cluster, dryRun: !!o.dryRun, now: o.asOf ? new Date(o.asOf).toISOString() : undefined }],
+      memo: { cluster: config.cluster, trigger: 'walflow prune' },
+    }) as RetentionPlan & { deleted: number };
+    if (o.json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
+    for (const s of result.stores) {
+      process.stdout.write(`${s.store}: keep ${s.kept.length ? s.kept.join(', ') : 'no backup'} (${s.retentionDays} days, at least ${result.minBackups})\n`);
+      if (s.blocked) process.stdout.write(`  blocked: ${s.blocked}\n`);
+      for (const d of s.deletions) process.stdout.write(`  ${o.dryRun ? 'would delete' : 'deleted'} ${d.key}: ${d.reason}\n`);
+      if (!s.deletions.length) process.stdout.write('  nothing to delete\n');
+    }
+  } finally {
+    await client.connection.close();
+  }
+}

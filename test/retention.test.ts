@@ -1,0 +1,124 @@
+// Retention decides from backups: it keeps the WAL the oldest kept backup needs, deletes what is
+// older (and the backups past retention), keeps history files, and its dry run lists exactly
+// what the real run deletes. Time moves by --as-of, not by sleeping.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { PgCluster } from '../lib/devstack/pgcluster';
+import { chownToPostgres } from '../lib/devstack/procs';
+import { parseWalName } from '../lib/wal/name';
+import type { BackupManifest } from '../workflows/pitr-types';
+import type { RetentionPlan } from '../workflows/shared';
+import { TestEnv, waitFor } from './support/env';
+import { pitrEnv, takeBackup, waitArchived } from './support/pitr';
+
+let env: TestEnv;
+let pg: PgCluster;
+let b1: BackupManifest;
+let b2: BackupManifest;
+const DAY = 86_400_000;
+
+async function load(rows: number): Promise<string> {
+  await pg.query(`INSERT INTO t SELECT generate_series(1, ${rows})`);
+  return pg.switchWal();
+}
+
+async function keys(store: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const o of env.stores.get(store)!.list('retention/')) out.add(o.key);
+  return out;
+}
+
+function prune(args: string[]): RetentionPlan & { deleted: number } {
+  const r = env.walflow(['prune', '--json', ...args]);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as RetentionPlan & { deleted: number };
+}
+
+before(async () => {
+  ({ env, pg } = await pitrEnv('retention', { WALFLOW_STORE_B2_RETENTION_DAYS: '7' }));
+  await pg.query('CREATE TABLE t (id int)');
+  await load(50000);
+  // A timeline history file: retention must never delete one, however old.
+  const history = path.join(env.dir, '00000002.history');
+  fs.writeFileSync(history, '1\t0/3000000\tno recovery target specified\n');
+  chownToPostgres(history);
+  assert.equal(env.walflow(['push', history, '00000002.history']).status, 0);
+  b1 = await takeBackup(env);
+  await load(50000);
+  await load(50000);
+  b2 = await takeBackup(env);
+  await waitArchived(env, await load(50000));
+  await waitFor('history archived', async () => (await keys('b2')).has('retention/wal/00000002.history'), 60_000);
+});
+
+after(async () => {
+  await pg?.stop('immediate');
+  await env?.close();
+});
+
+test('dry run and real run agree; WAL before the oldest kept backup goes, history stays', { timeout: 240_000 }, async () => {
+  assert.notEqual(b1.backupId, b2.backupId);
+  const asOf = new Date(Date.parse(b2.stopTime) + 10 * DAY).toISOString();
+  const beforeR2 = await keys('r2');
+  const beforeB2 = await keys('b2');
+
+  const dry = prune(['--dry-run', '--as-of', asOf]);
+  const r2Plan = dry.stores.find((s) => s.store === 'r2')!;
+  const b2Plan = dry.stores.find((s) => s.store === 'b2')!;
+  assert.deepEqual(r2Plan.kept, [b2.backupId, b1.backupId], 'r2 keeps 30 days: both backups');
+  const r2From = parseWalName(b1.startWal)!.segno!;
+  for (const d of r2Plan.deletions) {
+    assert.match(d.key, /\/wal\/00000001\//, `r2 deletes only WAL: ${d.key}`);
+    assert.ok(parseWalName(path.basename(d.key).replace(/\.zst$/, ''))!.segno! < r2From, `${d.key} is older than ${b1.startWal}`);
+  }
+  assert.deepEqual(b2Plan.kept, [b2.backupId], 'b2 keeps 7 days: only the newest backup');
+  const planned = b2Plan.deletions.map((d) => d.key).sort();
+  assert.ok(planned.includes(`retention/backups/${b1.backupId}/manifest.json`));
+  const order = b2Plan.deletions.map((d) => d.key).filter((k) => k.startsWith(`retention/backups/${b1.backupId}/`));
+  assert.ok(order.length >= 2 && order[0].endsWith('/manifest.json'), `a backup loses its manifest before its data: ${order}`);
+  const keepFrom = parseWalName(b2.startWal)!.segno!;
+  const walDeleted = planned.filter((k) => k.includes('/wal/'));
+  assert.ok(walDeleted.length >= 2, `old WAL planned for deletion: ${walDeleted}`);
+  for (const k of walDeleted) {
+    const name = path.basename(k).replace(/\.zst$/, '');
+    assert.ok(parseWalName(name)!.segno! < keepFrom, `${k} is older than ${b2.startWal}`);
+  }
+  assert.deepEqual(await keys('b2'), beforeB2, 'a dry run deletes nothing');
+
+  const real = prune(['--as-of', asOf]);
+  const afterB2 = await keys('b2');
+  const removed = [...beforeB2].filter((k) => !afterB2.has(k)).sort();
+  assert.deepEqual(removed, planned, 'the real run deleted exactly what the dry run listed');
+  assert.equal(real.deleted, planned.length + r2Plan.deletions.length);
+  const afterR2 = await keys('r2');
+  assert.deepEqual([...beforeR2].filter((k) => !afterR2.has(k)).sort(), r2Plan.deletions.map((d) => d.key).sort());
+  for (const b of [b1, b2]) assert.ok(afterR2.has(`retention/backups/${b.backupId}/manifest.json`), `r2 keeps ${b.backupId}`);
+  assert.ok(afterB2.has('retention/wal/00000002.history'), 'history files are kept');
+  // Everything from the kept backup's start onwards is still there.
+  for (const k of beforeB2) {
+    const name = path.basename(k).replace(/\.zst$/, '');
+    const wal = parseWalName(name);
+    if (k.includes('/wal/') && wal?.segno !== undefined && wal.segno >= keepFrom) assert.ok(afterB2.has(k), `${k} kept`);
+  }
+  assert.equal(prune(['--as-of', asOf]).deleted, 0, 'a second run finds nothing more to delete');
+});
+
+test('retention with no complete backup deletes nothing and raises retention-blocked', { timeout: 120_000 }, async () => {
+  const other = new TestEnv('retention-nobackup', {});
+  try {
+    await other.startWorker();
+    const r = other.walflow(['prune', '--json', '--as-of', new Date(Date.now() + 400 * DAY).toISOString()]);
+    assert.equal(r.status, 0, r.stderr);
+    const plan = JSON.parse(r.stdout) as RetentionPlan;
+    for (const s of plan.stores) {
+      assert.match(s.blocked ?? '', /no complete backup/);
+      assert.deepEqual(s.deletions, []);
+    }
+    const alerts = JSON.parse(other.walflow(['alerts', '--json']).stdout) as { kind: string }[];
+    assert.ok(alerts.some((a) => a.kind === 'retention-blocked'));
+  } finally {
+    await other.close();
+  }
+});
