@@ -6,6 +6,7 @@ import type { Store } from '../lib/stores/store';
 import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
+import { restoreActivities } from './restore';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
 import { retentionActivities } from './retention';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...spoolActivities(deps.config),
     ...basebackupActivities(deps.config, deps.stores, deps.catalog, deps.log),
+    ...restoreActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...uploadActivities(deps.config, deps.stores),
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),

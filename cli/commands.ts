@@ -54,6 +54,21 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => (await import('./commands/backup')).listBackups(loadConfig(), o));
 
+  program.command('restore').description('point-in-time restore into an empty folder (one target at most; none = end of archive)')
+    .requiredOption('--pgdata <dir>', 'empty or new folder for the restored cluster (on this host)')
+    .option('--target-time <time>', 'recover up to this time (ISO 8601)')
+    .option('--target-lsn <lsn>', 'recover up to this WAL location (e.g. 0/16B3748)')
+    .option('--target-name <name>', 'recover up to this restore point (pg_create_restore_point)')
+    .option('--target-xid <xid>', 'recover up to this transaction')
+    .option('--immediate', 'stop as soon as the backup is consistent')
+    .option('--timeline <n>', 'timeline to follow (default latest)')
+    .option('--backup <id>', 'base backup to start from (default: newest that ends before the target)')
+    .option('--start', 'start PostgreSQL and wait until it reached the target and promoted')
+    .option('--port <n>', 'port for the restored PostgreSQL')
+    .option('--archive', 'let the restored cluster archive (default off)')
+    .option('--wait', 'show progress and return when done')
+    .action(async (o: import('./commands/restore').RestoreOptions) => (await import('./commands/restore')).restore(loadConfig(), o));
+
   const schedules = program.command('schedules').description('Temporal Schedules');
   schedules.command('apply').description('create or update every schedule (idempotent)')
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));

@@ -1,5 +1,6 @@
 // A TestEnv whose worker can reach its own archiving PostgreSQL (WALFLOW_PG_URL), as base
 // backups need; plus helpers shared by the backup and restore tests.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createArchivingCluster, PgCluster } from '../../lib/devstack/pgcluster';
 import { freePort } from '../../lib/devstack/procs';
@@ -30,5 +31,31 @@ export async function waitArchived(env: TestEnv, segment: string, timeoutMs = 90
   const key = `${env.config.cluster}/wal/${segment.slice(0, 8)}/${segment}.zst`;
   for (const store of env.stores.keys()) {
     await waitFor(`${segment} in ${store}`, async () => (await env.stores.get(store)!.head(key)) !== undefined, timeoutMs);
+  }
+}
+
+/** `walflow restore ... --wait` as postgres; returns the exit status and output. */
+export function runRestore(env: TestEnv, args: string[]): { status: number; stdout: string; stderr: string } {
+  return env.walflow(['restore', ...args, '--wait']);
+}
+
+/** A restored cluster, started by the restore, to query and stop. */
+export function restoredCluster(env: TestEnv, data: string, port: number): PgCluster {
+  return new PgCluster(data, port, path.join(env.dir, 'pg', 'run'), path.join(env.dir, 'restored.log'));
+}
+
+/** Flips bytes in the middle of an object as a versitygw store holds it on disk (bit rot). */
+export function corruptInStore(env: TestEnv, store: 'r2' | 'b2', key: string): void {
+  const file = path.join(env.stack.s3Dir(store), 'data', 'walflow', 'walflow', key);
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const pos = Math.floor(size / 2);
+    const b = Buffer.alloc(Math.min(64, size - pos));
+    fs.readSync(fd, b, 0, b.length, pos);
+    for (let i = 0; i < b.length; i++) b[i] ^= 0xff;
+    fs.writeSync(fd, b, 0, b.length, pos);
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -1,0 +1,116 @@
+// walflow restore --target-time|--target-lsn|--target-name|--target-xid|--immediate --pgdata DIR
+//   [--backup ID] [--timeline N] [--start] [--port N] [--archive] [--wait]
+import * as path from 'node:path';
+import { MultiBar, Presets, SingleBar } from 'cli-progress';
+import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { Config } from '../../lib/config';
+import { UserError } from '../../lib/errors';
+import { connectClient } from '../../lib/temporal';
+import {
+  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, restoreWorkflowId, targetOf,
+} from '../../workflows/pitr-types';
+import { SHARED_QUEUE } from '../../workflows/shared';
+
+export interface RestoreOptions {
+  targetTime?: string; targetLsn?: string; targetName?: string; targetXid?: string; immediate?: boolean;
+  timeline?: string; pgdata: string; backup?: string; start?: boolean; port?: string; archive?: boolean; wait?: boolean;
+}
+
+export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
+  const input: RestoreInput = {
+    targetTime: o.targetTime, targetLsn: o.targetLsn, targetName: o.targetName, targetXid: o.targetXid, immediate: o.immediate,
+    targetTimeline: o.timeline === undefined || o.timeline === 'latest' ? 'latest' : Number(o.timeline),
+    backupId: o.backup, pgdata: path.resolve(o.pgdata), cluster: config.cluster, hostId: config.hostId,
+    start: o.start ?? false, port: o.port === undefined ? undefined : Number(o.port), archive: o.archive ?? false,
+  };
+  try {
+    targetOf(input);
+  } catch (e) {
+    throw new UserError(`${(e as Error).message} (--target-time, --target-lsn, --target-name, --target-xid, --immediate)`);
+  }
+  if (input.targetTime !== undefined && Number.isNaN(Date.parse(input.targetTime))) throw new UserError(`--target-time "${input.targetTime}" is not a time (ISO 8601, e.g. 2026-01-31T12:00:00Z)`);
+  if (input.targetLsn !== undefined && !/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(input.targetLsn)) throw new UserError(`--target-lsn "${input.targetLsn}" is not an LSN (e.g. 0/16B3748)`);
+  if (input.targetXid !== undefined && !/^\d+$/.test(input.targetXid)) throw new UserError(`--target-xid "${input.targetXid}" is not a transaction id`);
+  if (input.port !== undefined && !(Number.isInteger(input.port) && input.port > 0 && input.port < 65536)) throw new UserError(`--port ${o.port} is not a port`);
+  if (typeof input.targetTimeline === 'number' && !(Number.isInteger(input.targetTimeline) && input.targetTimeline > 0)) throw new UserError(`--timeline ${o.timeline}: a number or latest`);
+  return input;
+}
+
+export async function restore(config: Config, o: RestoreOptions): Promise<void> {
+  const input = restoreInput(config, o);
+  const client = await connectClient(config);
+  try {
+    const workflowId = restoreWorkflowId(config.cluster, targetOf(input), new Date());
+    const handle = await client.workflow.start('restore', {
+      taskQueue: SHARED_QUEUE, workflowId, args: [input],
+      memo: { cluster: config.cluster, host: config.hostId, target: workflowId.split('/')[2], pgdata: input.pgdata, trigger: 'walflow restore' },
+    });
+    process.stderr.write(`restore started: ${workflowId}\n`);
+    if (!o.wait) return;
+    const result = await watch(handle);
+    const out = [
+      `restored ${result.backupId} into ${result.pgdata}${input.start ? ', promoted' : '; start it with pg_ctl'}`,
+      ...result.phases.map((p) => `  ${p.phase.padEnd(9)} ${(p.seconds ?? 0).toFixed(1).padStart(6)}s` +
+        `${p.bytes ? `  ${(p.bytes / 2 ** 20).toFixed(1)} MiB` : ''}${p.segments !== undefined ? `  ${p.segments} WAL file(s)` : ''}${p.detail ? `  ${p.detail}` : ''}`),
+      ...(result.reachedLsn ? [`  reached   ${result.reachedLsn}${result.reachedTime ? ` (last transaction ${result.reachedTime})` : ''}${result.timeline ? `, now timeline ${result.timeline}` : ''}`] : []),
+    ];
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Progress bars from the workflow's progress query and the running activity's heartbeat. */
+async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
+  const bars = new MultiBar({ format: '{phase} {bar} {done}', stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
+  const byPhase = new Map<string, SingleBar>();
+  const tick = async () => {
+    const p = await handle.query<RestoreProgress>(RESTORE_PROGRESS_QUERY).catch(() => undefined);
+    if (!p) return;
+    const beat = await heartbeat(handle);
+    for (const ph of p.phases) {
+      let bar = byPhase.get(ph.phase);
+      const payload = { phase: ph.phase.padEnd(9), done: '' };
+      if (!bar) { bar = bars.create(1, 0, payload); byPhase.set(ph.phase, bar); }
+      const live = ph.state === 'running' && beat?.phase === (ph.phase === 'recover' ? 'recovery' : ph.phase) ? beat : undefined;
+      if (live?.totalBytes) {
+        bar.setTotal(live.totalBytes);
+        bar.update(live.bytes ?? 0, { ...payload, done: `${mib(live.bytes)} / ${mib(live.totalBytes)}` });
+      } else if (live?.totalSegments) {
+        bar.setTotal(live.totalSegments);
+        bar.update(live.segments ?? 0, { ...payload, done: `${live.segments ?? 0} / ${live.totalSegments} WAL files` });
+      } else if (ph.state !== 'running') {
+        bar.update(bar.getTotal(), { ...payload, done: ph.state === 'failed' ? 'failed' : `${(ph.seconds ?? 0).toFixed(1)}s` });
+      } else {
+        bar.update(0, payload);
+      }
+    }
+  };
+  const timer = setInterval(() => { void tick(); }, 500);
+  try {
+    const r = (await handle.result()) as RestoreProgress;
+    await tick();
+    return r;
+  } catch (e) {
+    const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
+    throw new UserError(`restore failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (workflow ${handle.workflowId})`);
+  } finally {
+    clearInterval(timer);
+    bars.stop();
+  }
+}
+
+const mib = (n = 0) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+interface Beat { phase?: string; bytes?: number; totalBytes?: number; segments?: number; totalSegments?: number }
+
+async function heartbeat(handle: WorkflowHandle): Promise<Beat | undefined> {
+  try {
+    const d = await handle.describe();
+    const payload = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+    return payload ? defaultPayloadConverter.fromPayload<Beat>(payload) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,148 @@
+// Point-in-time restore from a real base backup and real archived WAL, through both stores:
+// rows committed before the target are there, rows committed after it are not.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { PgCluster } from '../lib/devstack/pgcluster';
+import { freePort, sleep } from '../lib/devstack/procs';
+import type { BackupManifest } from '../workflows/pitr-types';
+import { catalogQuery } from './support/catalog';
+import { TestEnv } from './support/env';
+import { corruptInStore, pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
+
+let env: TestEnv;
+let pg: PgCluster;
+let backup: BackupManifest;
+const restored: PgCluster[] = [];
+
+before(async () => {
+  ({ env, pg } = await pitrEnv('restore'));
+  await pg.query('CREATE TABLE t (id serial PRIMARY KEY, batch text NOT NULL)');
+  await pg.query("INSERT INTO t (batch) SELECT 'base' FROM generate_series(1, 1000)");
+  backup = await takeBackup(env);
+});
+
+after(async () => {
+  for (const r of restored) await r.stop('immediate').catch(() => undefined);
+  await pg?.stop('immediate');
+  await env?.close();
+});
+
+async function insert(batch: string, n = 500): Promise<void> {
+  await pg.query(`INSERT INTO t (batch) SELECT $1 FROM generate_series(1, ${n})`, [batch]);
+}
+
+/** Switches WAL and waits until both stores hold the segment, so the restore can read it. */
+async function archiveNow(): Promise<void> {
+  await waitArchived(env, await pg.switchWal());
+}
+
+let n = 0;
+async function restoreTo(args: string[]): Promise<{ cluster: PgCluster; stdout: string }> {
+  const port = await freePort();
+  const data = path.join(env.dir, `restored-${++n}`, 'data');
+  const r = runRestore(env, [...args, '--pgdata', data, '--start', '--port', String(port)]);
+  const cluster = restoredCluster(env, data, port);
+  restored.push(cluster);
+  assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
+  return { cluster, stdout: r.stdout };
+}
+
+async function batches(c: PgCluster): Promise<Record<string, number>> {
+  const rows = await c.query<{ batch: string; n: number }>('SELECT batch, count(*)::int AS n FROM t GROUP BY batch');
+  return Object.fromEntries(rows.map((r) => [r.batch, r.n]));
+}
+
+test('restore to a time: rows committed before it are there, rows after it are not', { timeout: 240_000 }, async () => {
+  await insert('before-time');
+  const [{ t }] = await pg.query<{ t: Date }>('SELECT clock_timestamp() AS t');
+  await sleep(1500);
+  await insert('after-time');
+  await archiveNow();
+  const { cluster, stdout } = await restoreTo(['--target-time', t.toISOString()]);
+  const b = await batches(cluster);
+  assert.equal(b['base'], 1000);
+  assert.equal(b['before-time'], 500);
+  assert.equal(b['after-time'], undefined, `rows after the target: ${JSON.stringify(b)}`);
+  assert.match(stdout, new RegExp(`restored ${backup.backupId}`));
+  assert.match(stdout, /reached/);
+  // Promoted and writable, on a new timeline, and not archiving into the source's archive.
+  await cluster.query("INSERT INTO t (batch) VALUES ('written after restore')");
+  const [{ archive_mode: mode }] = await cluster.query<{ archive_mode: string }>('SHOW archive_mode');
+  assert.equal(mode, 'off');
+  const runsRows = await catalogQuery<{ outcome: string; summary: { backupId: string; phases: { phase: string }[] } }>(env.config.catalogUrl,
+    "SELECT outcome, summary FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1");
+  assert.equal(runsRows[0].outcome, 'ok');
+  assert.equal(runsRows[0].summary.backupId, backup.backupId);
+  assert.deepEqual(runsRows[0].summary.phases.map((p) => p.phase), ['check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover']);
+});
+
+test('restore to a named restore point', { timeout: 240_000 }, async () => {
+  await insert('before-name');
+  await pg.query("SELECT pg_create_restore_point('before-batch-after-name')");
+  await insert('after-name');
+  await archiveNow();
+  const { cluster } = await restoreTo(['--target-name', 'before-batch-after-name']);
+  const b = await batches(cluster);
+  assert.equal(b['before-name'], 500);
+  assert.equal(b['after-name'], undefined);
+});
+
+test('restore to an LSN', { timeout: 240_000 }, async () => {
+  await insert('before-lsn');
+  const [{ lsn }] = await pg.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  await insert('after-lsn');
+  await archiveNow();
+  const { cluster } = await restoreTo(['--target-lsn', lsn]);
+  const b = await batches(cluster);
+  assert.equal(b['before-lsn'], 500);
+  assert.equal(b['after-lsn'], undefined);
+});
+
+test('restore with the first store down reads everything from the second', { timeout: 240_000 }, async () => {
+  await insert('before-outage');
+  await pg.query("SELECT pg_create_restore_point('outage')");
+  await insert('after-outage');
+  await archiveNow();
+  await env.stack.stop('r2');
+  try {
+    const { cluster } = await restoreTo(['--target-name', 'outage']);
+    const b = await batches(cluster);
+    assert.equal(b['before-outage'], 500);
+    assert.equal(b['after-outage'], undefined);
+  } finally {
+    await env.stack.start('r2'); // shared by every test file
+  }
+});
+
+test('a corrupt backup chunk and WAL segment in the first store are detected and read from the second', { timeout: 240_000 }, async () => {
+  await insert('before-corrupt');
+  await pg.query("SELECT pg_create_restore_point('corrupt')");
+  await insert('after-corrupt');
+  const segment = await pg.switchWal();
+  await waitArchived(env, segment);
+  corruptInStore(env, 'r2', `restore/backups/${backup.backupId}/${backup.files[0].name}`);
+  corruptInStore(env, 'r2', `restore/wal/00000001/${segment}.zst`);
+  const { cluster, stdout } = await restoreTo(['--target-name', 'corrupt', '--backup', backup.backupId]);
+  const b = await batches(cluster);
+  assert.equal(b['before-corrupt'], 500);
+  assert.equal(b['after-corrupt'], undefined);
+  assert.match(stdout, /failover/, 'the restore reports reading around the corrupt copies');
+});
+
+test('a non-empty data directory is refused with a clear message', { timeout: 120_000 }, async () => {
+  const data = path.join(env.dir, 'not-empty');
+  fs.mkdirSync(data, { recursive: true });
+  fs.writeFileSync(path.join(data, 'PG_VERSION'), '15\n');
+  const r = runRestore(env, ['--immediate', '--pgdata', data]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /not empty/);
+  assert.deepEqual(fs.readdirSync(data), ['PG_VERSION'], 'nothing touched');
+});
+
+test('restore input: more than one target is refused before anything starts', () => {
+  const r = env.walflow(['restore', '--immediate', '--target-lsn', '0/3000000', '--pgdata', path.join(env.dir, 'x')]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /at most one/);
+});

@@ -1,0 +1,110 @@
+// restore (point-in-time recovery): choose a backup, download and unpack it on the host,
+// prefetch the WAL up to the target, write the recovery settings and optionally start
+// PostgreSQL and wait until it has reached the target and promoted. Progress per phase is
+// in the `progress` query and the memo, and the outcome is recorded in the catalog.
+import { ApplicationFailure, defineQuery, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import {
+  backupIdAt, BackupManifest, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
+  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf,
+} from './pitr-types';
+import { hostQueue } from './shared';
+
+type Activities = ReturnType<typeof createActivities>;
+
+export const progressQuery = defineQuery<RestoreProgress>(RESTORE_PROGRESS_QUERY);
+
+const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED];
+
+const shared = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+function host(hostId: string) {
+  const retry: RetryPolicy = { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
+  return {
+    quick: proxyActivities<Activities>({ taskQueue: hostQueue(hostId), startToCloseTimeout: '1 minute', retry }),
+    // Beats come on a timer: a missed one means a dead worker, not a slow download.
+    long: proxyActivities<Activities>({ taskQueue: hostQueue(hostId), startToCloseTimeout: '24 hours', heartbeatTimeout: '1 minute', retry }),
+  };
+}
+
+export async function restore(input: RestoreInput): Promise<RestoreProgress> {
+  let target: RecoveryTarget;
+  try {
+    target = targetOf(input);
+  } catch (e) {
+    throw ApplicationFailure.nonRetryable((e as Error).message, 'BadInput');
+  }
+  if (!input.pgdata) throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', 'BadInput');
+  const startedAt = new Date().toISOString();
+  const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
+  const cluster = input.cluster ?? defaults!.cluster;
+  const hostId = input.hostId ?? defaults!.hostId;
+  const targetTimeline = input.targetTimeline ?? 'latest';
+  const h = host(hostId);
+
+  const progress: RestoreProgress = { cluster, hostId, target: describeTarget(target), pgdata: input.pgdata, phase: 'starting', phases: [] };
+  setHandler(progressQuery, () => progress);
+  const memo = () => upsertMemo({
+    cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata, phase: progress.phase,
+    phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}`).join(', '),
+    reachedLsn: progress.reachedLsn ?? null, reachedTime: progress.reachedTime ?? null,
+  });
+
+  async function phase<T>(name: string, run: () => Promise<T>, report: (r: T) => Partial<PhaseReport>): Promise<T> {
+    const p: PhaseReport = { phase: name, state: 'running' };
+    progress.phase = name;
+    progress.phases.push(p);
+    memo();
+    const t0 = Date.now();
+    try {
+      const r = await run();
+      Object.assign(p, report(r), { state: 'done', seconds: (Date.now() - t0) / 1000 });
+      return r;
+    } catch (e) {
+      Object.assign(p, { state: 'failed', seconds: (Date.now() - t0) / 1000 });
+      throw e;
+    } finally {
+      memo();
+    }
+  }
+
+  try {
+    const dirs = await phase('check', () => h.quick.prepareDataDir({ pgdata: input.pgdata, cluster, restoreKey: backupIdAt(workflowInfo().startTime) }),
+      () => ({ detail: input.pgdata }));
+    const manifest: BackupManifest = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target }),
+      (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }));
+    progress.backupId = manifest.backupId;
+    await phase('download', () => h.long.downloadBackup({ manifest, pgdata: input.pgdata }),
+      (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.failovers.length ? `, ${r.failovers.length} failover(s)` : ''}` }));
+    const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline }),
+      (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
+    await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir }),
+      (r) => ({ segments: r.segments, bytes: r.bytes, detail: `${r.missing.length} not in any store${r.failovers.length ? `, ${r.failovers.length} failover(s)` : ''}` }));
+    await phase('configure', () => h.quick.writeRecoverySettings({
+      cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
+      port: input.port, archive: input.archive,
+    }), (r) => ({ detail: r.restoreCommand }));
+    if (input.start) {
+      const reached = await phase('recover', () => h.long.startRestored({ pgdata: input.pgdata, logFile: dirs.logFile }),
+        (r) => ({ detail: [r.stoppedAt, r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
+      progress.reachedLsn = reached.reachedLsn;
+      progress.reachedTime = reached.reachedTime;
+      progress.timeline = reached.timeline;
+      await h.quick.cleanupPrefetch({ prefetchDir: dirs.prefetchDir });
+    }
+    progress.phase = input.start ? 'promoted' : 'ready to start';
+    memo();
+    await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'ok', summary: { ...progress } });
+    return progress;
+  } catch (e) {
+    const cause = (e as Error).cause as Error | undefined;
+    progress.error = cause?.message ?? (e as Error).message;
+    progress.phase = 'failed';
+    memo();
+    await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'failed', summary: { ...progress } });
+    throw e;
+  }
+}
