@@ -1,0 +1,107 @@
+// `walflow fetch %f %p` (restore_command) against real stores, run as postgres like PostgreSQL does.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { codecByName } from '../lib/codec';
+import { PgCluster } from '../lib/devstack/pgcluster';
+import { chownToPostgres } from '../lib/devstack/procs';
+import { TestEnv } from './support/env';
+import { corruptInStore, waitArchived } from './support/pitr';
+
+let env: TestEnv;
+let pg: PgCluster;
+let segment: string;
+let expected: Buffer;
+let dest: string;
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+before(async () => {
+  env = new TestEnv('fetch');
+  await env.startWorker();
+  pg = await env.createCluster();
+  await pg.query('CREATE TABLE t AS SELECT generate_series(1, 10000) AS id');
+  segment = await pg.switchWal();
+  await waitArchived(env, segment);
+  const key = `fetch/wal/00000001/${segment}.zst`;
+  expected = await codecByName('zstd').decompress(await env.stores.get('b2')!.get(key));
+  dest = path.join(env.dir, 'fetched');
+  fs.mkdirSync(dest, { recursive: true });
+  chownToPostgres(dest);
+});
+
+after(async () => {
+  await pg?.stop('immediate');
+  await env?.close();
+});
+
+function fetch(name: string, to: string, envFile = env.envFile) {
+  return env.walflow(['fetch', name, to, '--env-file', envFile]);
+}
+
+test('an archived segment is fetched, verified and written whole', () => {
+  const to = path.join(dest, 'RECOVERYXLOG');
+  const r = fetch(segment, to);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(sha(fs.readFileSync(to)), sha(expected));
+  assert.deepEqual(fs.readdirSync(dest).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
+});
+
+test('a file no store has: exit 1 and nothing on stderr (PostgreSQL asks routinely)', () => {
+  for (const name of ['0000000100000000000000FE', '00000009.history']) {
+    const to = path.join(dest, 'missing');
+    const r = fetch(name, to);
+    assert.equal(r.status, 1, name);
+    assert.equal(r.stderr, '', name);
+    assert.equal(fs.existsSync(to), false);
+  }
+});
+
+test('not a WAL file name: exit 1 with a one-line message', () => {
+  const r = fetch('../../etc/passwd', path.join(dest, 'x'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /not a WAL file name/);
+});
+
+test('the prefetch folder answers first, without the stores, and is used once', () => {
+  const pre = path.join(env.dir, 'prefetch');
+  fs.mkdirSync(pre, { recursive: true });
+  const fake = Buffer.alloc(1024, 7); // differs from the archive: proves the prefetched copy was used
+  fs.writeFileSync(path.join(pre, segment), fake);
+  chownToPostgres(pre, path.join(pre, segment));
+  const envFile = path.join(env.dir, 'prefetch.env');
+  fs.writeFileSync(envFile, fs.readFileSync(env.envFile, 'utf8') + `WALFLOW_PREFETCH_DIR=${pre}\n`, { mode: 0o644 });
+  const to = path.join(dest, 'from-prefetch');
+  const r = fetch(segment, to, envFile);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(to), fake);
+  assert.equal(fs.existsSync(path.join(pre, segment)), false);
+  const again = fetch(segment, path.join(dest, 'again'), envFile);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(sha(fs.readFileSync(path.join(dest, 'again'))), sha(expected), 'second time from the stores');
+});
+
+test('the first store down: fetched from the second', async () => {
+  await env.stack.stop('r2');
+  try {
+    const to = path.join(dest, 'r2-down');
+    const r = fetch(segment, to);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /r2/, 'says which store failed');
+    assert.equal(sha(fs.readFileSync(to)), sha(expected));
+  } finally {
+    await env.stack.start('r2'); // shared by every test file
+  }
+});
+
+test('a corrupt copy in the first store is detected by checksum and taken from the second', () => {
+  corruptInStore(env, 'r2', `fetch/wal/00000001/${segment}.zst`);
+  const to = path.join(dest, 'corrupt');
+  const r = fetch(segment, to);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /r2.*(corrupt|decompress)/);
+  assert.equal(sha(fs.readFileSync(to)), sha(expected));
+});
