@@ -2,7 +2,7 @@
 // catalog work) and one on `walflow-host-<id>` (spool and data-directory work), plus the spool
 // watcher. Stops gracefully on SIGTERM/SIGINT. Survives Temporal restarts by reconnecting.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { Catalog, migrateCatalog, openCatalog } from '../db/client';
 import type { Config } from '../lib/config';
@@ -13,6 +13,13 @@ import { applySchedules } from './schedules';
 import { SpoolWatcher } from './watcher';
 
 const RECONNECT_MS = 3_000;
+
+/** webpack's report of the workflow bundle is noise in the worker log; warnings still show. */
+const quietBundler = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
+  error: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
+};
 
 async function retry<T>(what: string, log: Logger, stopping: () => boolean, fn: () => Promise<T>): Promise<T | undefined> {
   for (let attempt = 1; !stopping(); attempt++) {
@@ -45,6 +52,8 @@ export async function runWorker(config: Config): Promise<void> {
   await retry('catalog migration', log, () => stopping, () => migrateCatalog(getCatalog()));
 
   const activities = createActivities({ config, stores: openStores(config.stores), catalog: getCatalog, log });
+  // Bundled once for both queues and every reconnect.
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundler });
   let client: Client | undefined;
   const watcher = new SpoolWatcher(() => client, config, log);
   watcher.start();
@@ -59,12 +68,14 @@ export async function runWorker(config: Config): Promise<void> {
       client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
       const schedules = await applySchedules(client, config);
       log.info({ schedules }, 'schedules applied');
-      const common = { connection, namespace: config.temporalNamespace, activities };
+      const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle };
       current = [
-        await Worker.create({ ...common, taskQueue: SHARED_QUEUE, workflowsPath: require.resolve('../workflows') }),
+        await Worker.create({ ...common, taskQueue: SHARED_QUEUE }),
+        // Workflows too: archiveSegment runs where its spool is.
         await Worker.create({ ...common, taskQueue: hostQueue(config.hostId) }),
       ];
       log.info({ queues: [SHARED_QUEUE, hostQueue(config.hostId)], address: config.temporalAddress }, 'worker running');
+      watcher.rescanNow();
       if (stopping) for (const w of current) w.shutdown();
       await Promise.all(current.map((w) => w.run()));
     } catch (e) {

@@ -7,7 +7,7 @@ import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import { SpoolPaths } from '../lib/spool';
 import { parseWalName } from '../lib/wal/name';
-import { archiveWorkflowId, ArchiveSegmentInput, SHARED_QUEUE } from '../workflows/shared';
+import { archiveWorkflowId, ArchiveSegmentInput, hostQueue } from '../workflows/shared';
 
 const RESCAN_MS = 10_000;
 
@@ -33,6 +33,11 @@ export class SpoolWatcher {
     rescan();
   }
 
+  /** Right after (re)connecting to Temporal: whatever waits in the spool goes now, not at the next rescan. */
+  rescanNow(): void {
+    void this.rescan();
+  }
+
   stop(): void {
     this.watcher?.close();
     if (this.timer) clearTimeout(this.timer);
@@ -56,7 +61,7 @@ export class SpoolWatcher {
     this.started.set(name, identity);
     try {
       await client.workflow.start('archiveSegment', {
-        taskQueue: SHARED_QUEUE, workflowId: archiveWorkflowId(input.cluster, name), args: [input],
+        taskQueue: hostQueue(input.hostId), workflowId: archiveWorkflowId(input.cluster, name), args: [input],
         workflowIdReusePolicy: 'ALLOW_DUPLICATE', workflowIdConflictPolicy: 'USE_EXISTING',
         memo: { cluster: input.cluster, host: input.hostId, file: name },
       });

@@ -1,8 +1,8 @@
 // archiveSegment: one spooled WAL file to every store, then the spool copy goes.
 // archiveSweep: the safety net that starts archiveSegment for whatever waits in the spool.
 import {
-  ActivityFailure, ApplicationFailure, condition, continueAsNew, ParentClosePolicy, proxyActivities, startChild,
-  upsertMemo, workflowInfo,
+  ActivityFailure, ApplicationFailure, condition, continueAsNew, ParentClosePolicy, proxyActivities,
+  proxyLocalActivities, startChild, upsertMemo, workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createActivities } from '../activities';
@@ -18,26 +18,29 @@ const catalog = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-function host(hostId: string) {
-  return {
-    local: proxyActivities<Activities>({
-      taskQueue: hostQueue(hostId),
-      // Short: a host that dies mid-activity should be retried soon, not after minutes.
-      startToCloseTimeout: '1 minute',
-      retry: { initialInterval: '1s', maximumInterval: '30s' },
-    }),
-    // Unlimited attempts, capped backoff: a store that is down delays a copy, never drops it.
-    upload: proxyActivities<Activities>({
-      taskQueue: hostQueue(hostId),
-      startToCloseTimeout: '5 minutes',
-      heartbeatTimeout: '20 seconds',
-      retry: {
-        initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s',
-        nonRetryableErrorTypes: [CONTENT_CONFLICT, CLUSTER_MISMATCH],
-      },
-    }),
-  };
-}
+// archiveSegment runs on its host's task queue, where the spool is. Its short steps (stage,
+// record, remove, alerts) are local activities in the same worker: no server round trip per
+// step, which is most of the cost of a segment. Uploads stay real activities: long, heartbeating,
+// retried without limit with capped backoff, so a store that is down delays a copy, never drops it.
+const local = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+const upload = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: {
+    initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s',
+    nonRetryableErrorTypes: [CONTENT_CONFLICT, CLUSTER_MISMATCH],
+  },
+});
+
+/** Spool listing for the sweep, which runs on the shared queue. */
+const spoolOf = (hostId: string) => proxyActivities<Activities>({
+  taskQueue: hostQueue(hostId),
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
 
 function failureType(e: unknown): string | undefined {
   return e instanceof ActivityFailure && e.cause instanceof ApplicationFailure ? e.cause.type ?? undefined : undefined;
@@ -45,9 +48,8 @@ function failureType(e: unknown): string | undefined {
 
 export async function archiveSegment(input: ArchiveSegmentInput): Promise<ArchiveResult> {
   const { cluster, hostId, name } = input;
-  const h = host(hostId);
   upsertMemo({ cluster, host: hostId, file: name, state: 'staging' });
-  const staged = await h.local.stageSegment({ cluster, name });
+  const staged = await local.stageSegment({ cluster, name });
   if (!staged) {
     upsertMemo({ state: 'gone (archived by an earlier run)' });
     return { name, status: 'gone' };
@@ -60,31 +62,31 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
 
   let copies: CopyResult[];
   try {
-    copies = await Promise.all(staged.stores.map((store) => uploadWatched(h, cluster, store, staged)));
+    copies = await Promise.all(staged.stores.map((store) => uploadWatched(cluster, store, staged)));
   } catch (e) {
     const type = failureType(e);
     if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw e;
     const message = (e as ActivityFailure).cause?.message ?? String(e);
-    await catalog.raiseAlert({
+    await local.raiseAlert({
       cluster, key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
       kind: type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch',
       message, details: { file: name, host: hostId, sha256: staged.sha256 },
     });
-    await h.local.quarantineSpoolCopy({ cluster, name });
+    await local.quarantineSpoolCopy({ cluster, name });
     upsertMemo({ state: `refused: ${type}` });
     throw ApplicationFailure.nonRetryable(message, type);
   }
 
-  await catalog.recordArchived({ cluster, staged, copies });
-  await h.local.removeSpoolCopy({ cluster, name });
+  await local.recordArchived({ cluster, staged, copies });
+  await local.removeSpoolCopy({ cluster, name });
   upsertMemo({ state: 'archived', copies: Object.fromEntries(copies.map((c) => [c.store, c.outcome])) });
   return { name, status: 'archived', rawSize: staged.rawSize, storedSize: staged.storedSize, copies };
 }
 
 /** Uploads to one store; raises an alert if it takes longer than the threshold, resolves it after. */
-async function uploadWatched(h: ReturnType<typeof host>, cluster: string, store: string, staged: StagedFile): Promise<CopyResult> {
+async function uploadWatched(cluster: string, store: string, staged: StagedFile): Promise<CopyResult> {
   let settled = false;
-  const upload = h.upload.uploadToStore({ cluster, store, staged }).finally(() => { settled = true; });
+  const uploaded = upload.uploadToStore({ cluster, store, staged }).finally(() => { settled = true; });
   const alert: AlertInput = {
     cluster, key: `store-failing:${store}`, kind: 'store-failing',
     message: `store ${store} has not accepted ${staged.name} for ${Math.round(staged.alertUploadFailingMs / 1000)}s; ` +
@@ -92,19 +94,18 @@ async function uploadWatched(h: ReturnType<typeof host>, cluster: string, store:
     details: { store, file: staged.name },
   };
   const watch = condition(() => settled, staged.alertUploadFailingMs).then(async (inTime) => {
-    if (!inTime) await catalog.raiseAlert(alert);
+    if (!inTime) await local.raiseAlert(alert);
     return inTime;
   });
-  const result = await upload;
-  if (!(await watch)) await catalog.resolveAlert({ cluster, key: alert.key });
+  const result = await uploaded;
+  if (!(await watch)) await local.resolveAlert({ cluster, key: alert.key });
   return result;
 }
 
 export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started: number; skipped: number; failed: number }> {
   const { cluster, hostId } = input;
   const concurrency = input.concurrency ?? 8;
-  const h = host(hostId);
-  const spool = await h.local.listSpool({ cluster, limit: 500 });
+  const spool = await spoolOf(hostId).listSpool({ cluster, limit: 500 });
   upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
   await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs });
   await catalog.deliverPendingAlerts({ cluster });
@@ -117,6 +118,7 @@ export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started:
     try {
       child = await startChild(archiveSegment, {
         workflowId: archiveWorkflowId(cluster, name),
+        taskQueue: hostQueue(hostId),
         args: [{ cluster, hostId, name }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
