@@ -302,7 +302,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const tli = last(/selected new timeline ID: (\d+)/g)?.[1];
       return {
         reachedLsn: redo ? formatLsn(parseLsn(redo)) : undefined,
-        reachedTime: tx ? new Date(tx.trim().replace(' ', 'T').replace(/\+00$/, 'Z')).toISOString() : undefined,
+        reachedTime: tx ? logTime(tx) : undefined,
         stoppedAt: stopping, timeline: tli ? Number(tli) : undefined, seconds: (Date.now() - started) / 1000,
       };
     },
@@ -338,6 +338,12 @@ function postmasterAlive(pgdata: string): boolean | undefined {
 function pgTime(value: string): string {
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? value : d.toISOString().replace('T', ' ').replace('Z', '+00');
+}
+
+/** PostgreSQL's log time ('2026-01-31 12:00:00.123456+01') as ISO 8601; as logged when it will not parse. */
+function logTime(text: string): string {
+  const d = new Date(text.trim().replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'));
+  return Number.isNaN(d.getTime()) ? text.trim() : d.toISOString();
 }
 
 function pmStatus(pgdata: string): string | undefined {

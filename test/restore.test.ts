@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { freePort, sleep } from '../lib/devstack/procs';
-import type { BackupManifest } from '../workflows/pitr-types';
+import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreProgress } from '../workflows/pitr-types';
 import { catalogQuery } from './support/catalog';
 import { TestEnv } from './support/env';
 import { corruptInStore, pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
@@ -39,14 +39,14 @@ async function archiveNow(): Promise<void> {
 }
 
 let n = 0;
-async function restoreTo(args: string[]): Promise<{ cluster: PgCluster; stdout: string }> {
+async function restoreTo(args: string[]): Promise<{ cluster: PgCluster; stdout: string; workflowId: string }> {
   const port = await freePort();
   const data = path.join(env.dir, `restored-${++n}`, 'data');
   const r = runRestore(env, [...args, '--pgdata', data, '--start', '--port', String(port)]);
   const cluster = restoredCluster(env, data, port);
   restored.push(cluster);
   assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
-  return { cluster, stdout: r.stdout };
+  return { cluster, stdout: r.stdout, workflowId: /restore started: (\S+)/.exec(r.stderr)![1] };
 }
 
 async function batches(c: PgCluster): Promise<Record<string, number>> {
@@ -60,7 +60,8 @@ test('restore to a time: rows committed before it are there, rows after it are n
   await sleep(1500);
   await insert('after-time');
   await archiveNow();
-  const { cluster, stdout } = await restoreTo(['--target-time', t.toISOString()]);
+  const { cluster, stdout, workflowId } = await restoreTo(['--target-time', t.toISOString()]);
+  assert.match(workflowId, /^restore\/restore\/time:/);
   const b = await batches(cluster);
   assert.equal(b['base'], 1000);
   assert.equal(b['before-time'], 500);
@@ -71,6 +72,18 @@ test('restore to a time: rows committed before it are there, rows after it are n
   await cluster.query("INSERT INTO t (batch) VALUES ('written after restore')");
   const [{ archive_mode: mode }] = await cluster.query<{ archive_mode: string }>('SHOW archive_mode');
   assert.equal(mode, 'off');
+  // The progress query and the memo tell what each phase did.
+  const handle = (await env.client()).workflow.getHandle(workflowId);
+  const progress = await handle.query<RestoreProgress>(RESTORE_PROGRESS_QUERY);
+  const phase = (name: string) => progress.phases.find((p) => p.phase === name)!;
+  assert.equal(progress.phase, 'promoted');
+  assert.ok(phase('download').bytes! >= backup.rawSize && phase('download').seconds! >= 0);
+  assert.ok(phase('prefetch').segments! >= 2, `prefetched ${phase('prefetch').segments}`);
+  assert.ok(progress.reachedLsn && progress.reachedTime, JSON.stringify(progress));
+  assert.ok(new Date(progress.reachedTime!) <= t, `last replayed commit ${progress.reachedTime} is not after the target ${t.toISOString()}`);
+  const memo = (await handle.describe()).memo as Record<string, unknown>;
+  assert.equal(memo.backupId, backup.backupId);
+  assert.equal(memo.phase, 'promoted');
   const runsRows = await catalogQuery<{ outcome: string; summary: { backupId: string; phases: { phase: string }[] } }>(env.config.catalogUrl,
     "SELECT outcome, summary FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1");
   assert.equal(runsRows[0].outcome, 'ok');
