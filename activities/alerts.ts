@@ -3,7 +3,7 @@
 // archiving: a webhook that is down leaves the row undelivered, and every sweep retries.
 import { and, eq, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
-import { alerts } from '../db/schema';
+import { alerts, backups, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import type { AlertInput } from '../workflows/shared';
@@ -74,6 +74,25 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
         isNull(alerts.notifiedAt), and(isNotNull(alerts.resolvedAt), isNull(alerts.resolutionNotifiedAt)))));
       for (const row of pending) await deliver(row);
       return pending.length;
+    },
+
+    /** No complete backup within the expected interval (counted from the first archived WAL if none ever). */
+    async checkBackupAge({ cluster }: { cluster: string }) {
+      const [b] = await db().select({ at: sql<Date | null>`max(${backups.completedAt})` }).from(backups)
+        .where(and(eq(backups.cluster, cluster), eq(backups.status, 'complete')));
+      const [w] = await db().select({ at: sql<Date | null>`min(${walFiles.archivedAt})` }).from(walFiles).where(eq(walFiles.cluster, cluster));
+      const since = b?.at ?? w?.at;
+      const key = 'backup-missing';
+      if (since && Date.now() - new Date(since).getTime() > config.alertBackupAgeMs) {
+        await raiseAlert({
+          cluster, key, kind: 'backup-missing',
+          message: b?.at ? `the newest complete backup finished ${new Date(b.at).toISOString()}; check the base-backup schedule ('walflow backups')`
+            : `no complete backup since WAL archiving began at ${new Date(since).toISOString()}: the WAL alone restores nothing; run 'walflow backup'`,
+          details: { newestBackup: b?.at ?? null },
+        });
+      } else {
+        await resolveAlert({ cluster, key });
+      }
     },
 
     async checkSpoolAge({ cluster, hostId, oldestAgeMs }: { cluster: string; hostId: string; oldestAgeMs: number }) {

@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
-import { walCopies, walFiles } from '../db/schema';
+import { backups, walCopies, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
@@ -95,6 +95,16 @@ export function retentionActivities(config: Config, stores: Map<string, Store>, 
           if (name && d.key.startsWith(walPrefix(plan.cluster))) {
             await db().delete(walCopies).where(and(eq(walCopies.cluster, plan.cluster), eq(walCopies.name, name), eq(walCopies.store, p.store)));
           }
+        }
+      }
+      // A backup whose manifest left a store no longer counts there; once in no store, it expired.
+      for (const p of plan.stores) {
+        for (const d of p.deletions.filter((d) => d.key.endsWith(`/${MANIFEST}`) && d.key.startsWith(`${plan.cluster}/backups/`))) {
+          const backupId = d.key.split('/').slice(-2)[0];
+          await db().update(backups).set({
+            stores: sql`coalesce(${backups.stores}, '[]'::jsonb) - ${p.store}::text`,
+            status: sql`CASE WHEN coalesce(${backups.stores}, '[]'::jsonb) - ${p.store}::text = '[]'::jsonb THEN 'expired' ELSE ${backups.status} END`,
+          }).where(and(eq(backups.cluster, plan.cluster), eq(backups.backupId, backupId)));
         }
       }
       // A WAL file no store holds any more leaves the catalog too.

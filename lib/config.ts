@@ -30,6 +30,8 @@ export interface Config {
   verifyEveryMs: number;
   /** Raise an alert when a store has refused an upload for this long. */
   alertUploadFailingMs: number;
+  /** Raise an alert when the newest complete backup is older than this (default 1.5 backup intervals). */
+  alertBackupAgeMs: number;
   /** Raise an alert when a spool file has waited this long. */
   alertSpoolAgeMs: number;
   /** JSON POST target for alerts raised and resolved. */
@@ -65,6 +67,7 @@ const base = z.object({
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
   WALFLOW_ALERT_SPOOL_AGE: duration.default(15 * 60_000),
+  WALFLOW_ALERT_BACKUP_AGE: duration.optional(),
   WALFLOW_ALERT_WEBHOOK_URL: z.string().url().optional(),
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
     alertSpoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
+    alertBackupAgeMs: e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * 1.5),
     alertWebhookUrl: e.WALFLOW_ALERT_WEBHOOK_URL || undefined,
     logLevel: e.WALFLOW_LOG_LEVEL,
   };

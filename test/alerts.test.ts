@@ -29,6 +29,7 @@ before(async () => {
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   env = new TestEnv('alerts', {
     WALFLOW_ALERT_UPLOAD_FAILING_AFTER: '2s',
+    WALFLOW_ALERT_BACKUP_AGE: '1s',
     WALFLOW_ALERT_WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
   });
   await env.startWorker();
@@ -74,4 +75,10 @@ test('raised once while a store is down, resolved when it returns, delivered to 
   assert.ok(history[0].resolvedAt);
   assert.equal(received.filter((x) => x.key === 'store-failing:r2' && x.event === 'raised').length, 1, 'raised delivered once');
   assert.equal(received.filter((x) => x.key === 'store-failing:r2' && x.event === 'resolved').length, 1, 'resolved delivered once');
+});
+
+test('WAL archived but no complete backup within the expected interval: backup-missing', { timeout: 120_000 }, async () => {
+  assert.equal(env.walflow(['archive', '--wait']).status, 0);
+  await waitFor('backup-missing alert', () => alertsJson().some((a) => a.key === 'backup-missing'), 60_000);
+  await waitFor('delivered', () => received.some((x) => x.event === 'raised' && x.kind === 'backup-missing'), 60_000);
 });

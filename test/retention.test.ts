@@ -103,6 +103,9 @@ test('dry run and real run agree; WAL before the oldest kept backup goes, histor
     if (k.includes('/wal/') && wal?.segno !== undefined && wal.segno >= keepFrom) assert.ok(afterB2.has(k), `${k} kept`);
   }
   assert.equal(prune(['--as-of', asOf]).deleted, 0, 'a second run finds nothing more to delete');
+  const listed = JSON.parse(env.walflow(['backups', '--json']).stdout) as { backupId: string; status: string; stores: string[] }[];
+  const first = listed.find((b) => b.backupId === b1.backupId)!;
+  assert.deepEqual([first.status, first.stores], ['complete', ['r2']], 'the catalog says where the old backup still is');
 });
 
 test('retention with no complete backup deletes nothing and raises retention-blocked', { timeout: 120_000 }, async () => {

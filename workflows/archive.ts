@@ -108,6 +108,7 @@ export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started:
   const spool = await spoolOf(hostId).listSpool({ cluster, limit: 500 });
   upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
   await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs });
+  await catalog.checkBackupAge({ cluster });
   await catalog.deliverPendingAlerts({ cluster });
 
   let started = 0, skipped = 0, failed = 0;
