@@ -9,6 +9,7 @@ import { catalogActivities } from './catalog';
 import { restoreActivities } from './restore';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
+import { drillActivities } from './drill';
 import { retentionActivities } from './retention';
 import { verifyActivities } from './verify';
 
@@ -29,5 +30,6 @@ export function createActivities(deps: ActivityDeps) {
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.config, deps.stores, deps.catalog, deps.log),
+    ...drillActivities(deps.config),
   };
 }

@@ -37,6 +37,11 @@ export async function run(argv: string[]): Promise<void> {
     .option('--as-of <time>', 'decide as if it were this time (ISO 8601)')
     .action(async (o: { dryRun?: boolean; json?: boolean; asOf?: string }) => (await import('./commands/prune')).prune(loadConfig(), o));
 
+  program.command('drill').description('restore drill now: restore the newest state into a scratch folder, start it, check it, remove it')
+    .option('--check <sql>', 'check query (default WALFLOW_DRILL_CHECK_QUERY)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { check?: string; json?: boolean }) => (await import('./commands/drill')).drill(loadConfig(), o));
+
   program.command('alerts').description('open alerts (stored in the catalog, also sent to WALFLOW_ALERT_WEBHOOK_URL)')
     .option('--all', 'include resolved alerts')
     .option('--json', 'machine-readable output')

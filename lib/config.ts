@@ -28,6 +28,12 @@ export interface Config {
   /** Interval of the base-backup Schedule (WALFLOW_BACKUP_EVERY, default 1d). */
   backupEveryMs: number;
   verifyEveryMs: number;
+  drillEveryMs: number;
+  /** Host that runs restore drills (default: this host). */
+  drillHostId: string;
+  /** Scratch root for drills (default: the OS temp folder). */
+  drillDir: string | undefined;
+  drillCheckQuery: string;
   /** Raise an alert when a store has refused an upload for this long. */
   alertUploadFailingMs: number;
   /** Raise an alert when the newest complete backup is older than this (default 1.5 backup intervals). */
@@ -65,6 +71,10 @@ const base = z.object({
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
   WALFLOW_BACKUP_EVERY: duration.default(24 * 60 * 60_000),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
+  WALFLOW_DRILL_EVERY: duration.default(7 * 24 * 3_600_000),
+  WALFLOW_DRILL_HOST: z.string().regex(NAME).optional(),
+  WALFLOW_DRILL_DIR: z.string().optional(),
+  WALFLOW_DRILL_CHECK_QUERY: z.string().default('SELECT count(*) AS tables FROM pg_class'),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
   WALFLOW_ALERT_SPOOL_AGE: duration.default(15 * 60_000),
   WALFLOW_ALERT_BACKUP_AGE: duration.optional(),
@@ -127,6 +137,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
     backupEveryMs: e.WALFLOW_BACKUP_EVERY,
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,
+    drillEveryMs: e.WALFLOW_DRILL_EVERY,
+    drillHostId: e.WALFLOW_DRILL_HOST ?? e.WALFLOW_HOST_ID,
+    drillDir: e.WALFLOW_DRILL_DIR || undefined,
+    drillCheckQuery: e.WALFLOW_DRILL_CHECK_QUERY,
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
     alertSpoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
     alertBackupAgeMs: e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * 1.5),

@@ -2,7 +2,7 @@
 import { Client, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from '../lib/config';
 import { backupScheduleId, backupWorkflowId } from '../workflows/pitr-types';
-import { retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
+import { drillScheduleId, retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const { cluster, hostId } = config;
@@ -48,6 +48,16 @@ export function scheduleDefinitions(config: Config): ScheduleOptions[] {
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
       memo: { cluster, purpose: 'delete backups past retention and the WAL only they needed' },
+    },
+    {
+      scheduleId: drillScheduleId(cluster),
+      spec: { intervals: [{ every: config.drillEveryMs }] },
+      action: {
+        type: 'startWorkflow', workflowType: 'restoreDrill', taskQueue: SHARED_QUEUE,
+        workflowId: drillScheduleId(cluster), args: [{ cluster, hostId: config.drillHostId }], memo: { cluster },
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo: { cluster, purpose: 'restore the newest state into a scratch folder, start it, check it, remove it' },
     },
   ];
 }

@@ -4,3 +4,4 @@ export { baseBackup } from './backup';
 export { restore } from './restore';
 export { verify } from './verify';
 export { retention } from './retention';
+export { restoreDrill } from './drill';

@@ -10,6 +10,7 @@ export const archiveWorkflowId = (cluster: string, name: string) => `archive/${c
 export const sweepScheduleId = (cluster: string, hostId: string) => `archive-sweep/${cluster}/${hostId}`;
 export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
 export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
+export const drillScheduleId = (cluster: string) => `drill/${cluster}`;
 
 export interface ArchiveSegmentInput { cluster: string; hostId: string; name: string }
 export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number }
@@ -102,3 +103,19 @@ export interface StorePlan {
 }
 
 export interface RetentionPlan { cluster: string; now: string; minBackups: number; stores: StorePlan[] }
+
+export interface DrillInput { cluster?: string; hostId?: string; checkQuery?: string }
+
+export interface DrillResult {
+  cluster: string;
+  hostId: string;
+  outcome: 'ok' | 'failed';
+  pgdata: string;
+  secondsToRecover?: number;
+  backupId?: string;
+  reachedLsn?: string;
+  reachedTime?: string;
+  phases?: { phase: string; seconds: number }[];
+  check?: { query: string; rows: number; first: Record<string, unknown> | null };
+  error?: string;
+}

@@ -1,0 +1,65 @@
+// Host activities of a restore drill: a scratch folder and port, the check query against the
+// restored cluster, and removal of everything afterwards (the drill leaves nothing running).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client } from 'pg';
+import type { Config } from '../lib/config';
+import { pgBin, postgresUser } from '../lib/devstack/procs';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Where the restored postmaster listens: its socket folder (peer auth as postgres) or loopback. */
+function socketHost(pgdata: string): string {
+  try {
+    const lines = fs.readFileSync(path.join(pgdata, 'postmaster.pid'), 'utf8').split('\n');
+    return lines[4]?.trim() || '127.0.0.1';
+  } catch {
+    return '127.0.0.1';
+  }
+}
+
+export function drillActivities(config: Config) {
+  return {
+    async drillPrepare({ cluster, drillId }: { cluster: string; drillId: string }) {
+      const root = config.drillDir ?? path.join(os.tmpdir(), 'walflow-drills');
+      const scratch = path.join(root, `${cluster}-${drillId}`);
+      fs.mkdirSync(scratch, { recursive: true, mode: 0o700 });
+      return { scratch, pgdata: path.join(scratch, 'data'), port: await freePort() };
+    },
+
+    async drillCheck({ pgdata, port, query }: { pgdata: string; port: number; query?: string }) {
+      const sql = query ?? config.drillCheckQuery;
+      const c = new Client({ host: socketHost(pgdata), port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10_000 });
+      await c.connect();
+      try {
+        const r = await c.query(sql);
+        return { query: sql, rows: r.rowCount ?? 0, first: r.rows[0] ?? null };
+      } finally {
+        await c.end();
+      }
+    },
+
+    /** Stops the restored cluster if it runs and removes the scratch folder. */
+    async drillCleanup({ scratch, pgdata }: { scratch: string; pgdata: string }) {
+      if (fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
+        const user = process.getuid?.() === 0 ? postgresUser() : undefined;
+        try {
+          execFileSync(pgBin('pg_ctl'), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
+        } catch { /* not running after all */ }
+      }
+      fs.rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}

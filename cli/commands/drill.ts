@@ -1,0 +1,33 @@
+// walflow drill [--check SQL] [--json]: runs a restore drill now and reports the time to recover.
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Config } from '../../lib/config';
+import { UserError } from '../../lib/errors';
+import { connectClient } from '../../lib/temporal';
+import { DrillResult, drillScheduleId, SHARED_QUEUE } from '../../workflows/shared';
+
+export async function drill(config: Config, o: { check?: string; json?: boolean }): Promise<void> {
+  const client = await connectClient(config);
+  try {
+    const workflowId = `${drillScheduleId(config.cluster)}/${new Date().toISOString()}`;
+    process.stderr.write(`drill started: ${workflowId} (restore on ${config.drillHostId})\n`);
+    let result: DrillResult;
+    try {
+      result = await client.workflow.execute('restoreDrill', {
+        taskQueue: SHARED_QUEUE, workflowId,
+        args: [{ cluster: config.cluster, hostId: config.drillHostId, checkQuery: o.check }],
+        memo: { cluster: config.cluster, trigger: 'walflow drill' },
+      }) as DrillResult;
+    } catch (e) {
+      if (e instanceof WorkflowFailedError) throw new UserError(`${e.cause?.message ?? e.message} (see 'walflow alerts' and the workflow ${workflowId})`);
+      throw e;
+    }
+    if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else {
+      process.stdout.write(`drill ok: recovered from backup ${result.backupId} in ${result.secondsToRecover?.toFixed(1)}s` +
+        ` (${result.phases?.map((p) => `${p.phase} ${p.seconds.toFixed(1)}s`).join(', ')})\n`);
+      process.stdout.write(`  reached ${result.reachedLsn ?? '?'} ${result.reachedTime ?? ''}; check: ${result.check?.query} -> ${JSON.stringify(result.check?.first)}\n`);
+    }
+  } finally {
+    await client.connection.close();
+  }
+}

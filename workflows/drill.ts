@@ -1,0 +1,68 @@
+// restoreDrill: proves on a schedule that the archive restores. Restores the newest state into
+// a scratch folder on the drill host, starts it, runs a check query, records the time to
+// recover, removes everything, and alerts on failure.
+import { ApplicationFailure, executeChild, proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import type { RestoreProgress } from './pitr-types';
+import { restore } from './restore';
+import { DrillInput, DrillResult, hostQueue, SHARED_QUEUE } from './shared';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const shared = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+const onHost = (hostId: string) => proxyActivities<Activities>({
+  taskQueue: hostQueue(hostId),
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+
+export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult> {
+  const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
+  const cluster = input.cluster ?? defaults!.cluster;
+  const hostId = input.hostId ?? defaults!.hostId;
+  const info = workflowInfo();
+  const startedAt = new Date(info.startTime);
+  const h = onHost(hostId);
+  upsertMemo({ cluster, host: hostId, state: 'preparing' });
+  const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) });
+  const result: DrillResult = { cluster, hostId, outcome: 'failed', pgdata: scratch.pgdata };
+  try {
+    upsertMemo({ state: 'restoring', pgdata: scratch.pgdata, port: scratch.port });
+    const restored: RestoreProgress = await executeChild(restore, {
+      workflowId: `${info.workflowId}/restore`,
+      taskQueue: SHARED_QUEUE,
+      args: [{ cluster, hostId, pgdata: scratch.pgdata, port: scratch.port, start: true, archive: false }],
+    });
+    result.secondsToRecover = (Date.now() - startedAt.getTime()) / 1000;
+    result.backupId = restored.backupId;
+    result.reachedLsn = restored.reachedLsn;
+    result.reachedTime = restored.reachedTime;
+    result.phases = restored.phases.map((p) => ({ phase: p.phase, seconds: p.seconds ?? 0 }));
+    upsertMemo({ state: 'checking', backupId: restored.backupId ?? null });
+    result.check = await h.drillCheck({ pgdata: scratch.pgdata, port: scratch.port, query: input.checkQuery });
+    result.outcome = 'ok';
+  } catch (e) {
+    result.error = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+  } finally {
+    await h.drillCleanup(scratch);
+  }
+
+  upsertMemo({ state: result.outcome, secondsToRecover: result.secondsToRecover ?? null, error: result.error ?? null });
+  await shared.recordRun({
+    cluster, kind: 'drill', workflowId: info.workflowId, startedAt: startedAt.toISOString(), outcome: result.outcome,
+    summary: { ...result },
+  });
+  if (result.outcome === 'ok') {
+    await shared.resolveAlert({ cluster, key: 'drill-failure' });
+    return result;
+  }
+  await shared.raiseAlert({
+    cluster, key: 'drill-failure', kind: 'drill-failure',
+    message: `restore drill on ${hostId} failed: ${result.error}; the archive may not restore`,
+    details: { host: hostId, workflowId: info.workflowId },
+  });
+  throw ApplicationFailure.nonRetryable(`restore drill failed: ${result.error}`, 'DrillFailed');
+}
