@@ -1,14 +1,16 @@
 // `npm run demo`: the main job end to end on the embedded stack. Starts (or reuses) the local
 // stack in .walflow/, a PostgreSQL that archives through walflow, puts load on it, and shows
 // what reached the stores and how fast. The stack stays up afterwards for the Web UI.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { SingleBar, Presets } from 'cli-progress';
 import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
-import { ROOT, sleep } from '../lib/devstack/procs';
+import { chownToPostgres, freePort, ROOT, sleep } from '../lib/devstack/procs';
 import { Stack, stackUp } from '../lib/devstack/stack';
 import { spoolStat } from '../lib/spoolstat';
+import type { RestoreProgress } from '../workflows/pitr-types';
 
 const DIR = path.join(ROOT, '.walflow');
 
@@ -29,6 +31,32 @@ async function waitForEmptySpool(stack: Stack): Promise<void> {
     await sleep(250);
   }
   bar.stop();
+}
+
+/** Runs bin/walflow with the stack's settings, its progress display on this terminal. */
+function walflow(stack: Stack, args: string[]): string {
+  const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), [...args, '--env-file', stack.envFile], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`walflow ${args.join(' ')} failed (exit ${r.status}): ${r.stdout}`);
+  return r.stdout;
+}
+
+async function insertEvents(pg: PgCluster, batches: number, note: string): Promise<void> {
+  for (let i = 0; i < batches; i++) {
+    await pg.query(`INSERT INTO events (note) SELECT '${note} ' || g FROM generate_series(1, 500) g`);
+    await sleep(100);
+  }
+}
+
+async function lastRestore(stack: Stack): Promise<RestoreProgress> {
+  const db = new Client({ connectionString: stack.env().WALFLOW_CATALOG_URL });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ summary: RestoreProgress }>(
+      "SELECT summary FROM runs WHERE cluster = $1 AND kind = 'restore' ORDER BY id DESC LIMIT 1", [stack.state.cluster]);
+    return rows[0].summary;
+  } finally {
+    await db.end();
+  }
 }
 
 interface ArchiveFigures { files: number; raw: number; stored: number; p50: number; p99: number; max: number }
@@ -76,17 +104,48 @@ async function main(): Promise<void> {
 
   step('load: pgbench and a table of timestamped rows');
   if (fresh) pg.tool('pgbench', ['-i', '-s', '10', '-q', 'postgres']);
-  pg.tool('pgbench', ['-c', '4', '-T', '10', 'postgres']);
+  pg.tool('pgbench', ['-c', '4', '-T', '5', 'postgres']);
   await pg.query('CREATE TABLE IF NOT EXISTS events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), note text)');
-  for (let i = 0; i < 20; i++) {
-    await pg.query("INSERT INTO events (note) SELECT 'demo row ' || g FROM generate_series(1, 500) g");
-    await sleep(50);
-  }
+  await insertEvents(pg, 5, 'before the backup');
+
+  step('base backup: pg_basebackup streamed into r2 and b2, complete once its WAL is archived');
+  const backupStarted = Date.now();
+  walflow(stack, ['backup', '--wait']);
+  const backupSeconds = (Date.now() - backupStarted) / 1000;
+
+  step('more load; the restore target T is taken in the middle of it');
+  pg.tool('pgbench', ['-c', '4', '-T', '5', 'postgres']);
+  await insertEvents(pg, 10, 'before T');
+  await sleep(500);
+  const [{ t }] = await pg.query<{ t: Date }>('SELECT clock_timestamp() AS t');
+  const target = t.toISOString();
+  await sleep(500);
+  await insertEvents(pg, 10, 'after T');
+  const [{ n: expected }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE at <= $1', [target]);
+  const [{ n: total }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
   await pg.switchWal();
+  process.stdout.write(`   T = ${target}: ${expected} of ${total} event rows were committed before it\n`);
 
   step('waiting until every WAL file is in both stores and the spool is empty');
   await waitForEmptySpool(stack);
   const a = await archiveFigures(stack, since);
+
+  step(`restore to T into a new data folder, start it and wait for promotion`);
+  const restoresDir = path.join(DIR, 'restores');
+  fs.mkdirSync(restoresDir, { recursive: true });
+  chownToPostgres(restoresDir);
+  const pgdata = path.join(restoresDir, new Date().toISOString().replace(/[:.]/g, '-'));
+  const port = await freePort();
+  const restoreStarted = Date.now();
+  walflow(stack, ['restore', '--target-time', target, '--pgdata', pgdata, '--start', '--port', String(port), '--wait']);
+  const restoreSeconds = (Date.now() - restoreStarted) / 1000;
+  const restored = new PgCluster(pgdata, port, '', path.join(pgdata, 'log'));
+  const [{ n: got, late }] = await restored.query<{ n: number; late: number }>(
+    'SELECT count(*)::int AS n, count(*) FILTER (WHERE at > $1)::int AS late FROM events', [target]);
+  const ok = got === expected && late === 0;
+  process.stdout.write(`   restored cluster on port ${port} holds ${got} event rows, ${late} after T: ${ok ? 'exactly the rows committed before T' : 'WRONG'}\n`);
+  const phases = (await lastRestore(stack)).phases;
+  await restored.stop('fast');
 
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   step('summary');
@@ -94,13 +153,17 @@ async function main(): Promise<void> {
     `   WAL files archived this run   ${a.files} (to r2 and b2)`,
     `   WAL bytes raw -> stored       ${mib(a.raw)} -> ${mib(a.stored)} (zstd, ${(a.raw / Math.max(a.stored, 1)).toFixed(1)}x smaller)`,
     `   handover -> both stores       p50 ${a.p50.toFixed(2)}s, p99 ${a.p99.toFixed(2)}s, max ${a.max.toFixed(2)}s`,
+    `   base backup                   ${backupSeconds.toFixed(1)}s (until complete: data and its WAL in both stores)`,
+    `   restore to T                  ${restoreSeconds.toFixed(1)}s in all: ${phases.map((p) => `${p.phase} ${(p.seconds ?? 0).toFixed(1)}s`).join(', ')}`,
+    `   rows after restore            ${got} (expected ${expected}) ${ok ? 'OK' : 'MISMATCH'}`,
     `   demo took                     ${((Date.now() - started) / 1000).toFixed(0)}s`,
     '',
-    `   Web UI:   ${stack.uiUrl}  (workflows archive/${stack.state.cluster}/<file>)`,
+    `   Web UI:   ${stack.uiUrl}  (workflows archive/${stack.state.cluster}/<file>, backup/..., restore/...)`,
     `   status:   bin/walflow status --env-file ${path.relative(process.cwd(), stack.envFile)}`,
     `   stop all: bin/walflow dev down`,
     '',
   ].join('\n'));
+  if (!ok) throw new Error(`the restored cluster holds ${got} rows (${late} after T), expected ${expected}`);
 }
 
 main().catch((e) => {

@@ -203,6 +203,10 @@ export async function stopPostgres(data: string, mode: 'fast' | 'immediate' = 'f
   return true;
 }
 
+function listDirs(dir: string): string[] {
+  try { return fs.readdirSync(dir).map((d) => path.join(dir, d)); } catch { return []; }
+}
+
 function loadState(dir: string, o: StackOptions): Promise<StackState> | StackState {
   const file = path.join(dir, 'stack.json');
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackState;
@@ -236,12 +240,16 @@ export async function stackUp(o: StackOptions): Promise<Stack> {
 }
 
 /** Stops only what `up` started, worker first so it can finish its activities. */
-export async function stackDown(dir: string): Promise<Component[]> {
+export async function stackDown(dir: string): Promise<string[]> {
   if (!fs.existsSync(path.join(dir, 'stack.json'))) return [];
   const stack = openStack(dir);
-  const stopped: Component[] = [];
+  const stopped: string[] = [];
   for (const c of ['worker', 'temporal', 'r2', 'b2', 'catalog'] as const) {
     if (await stack.stop(c).catch(() => false)) stopped.push(c);
+  }
+  // The demo's PostgreSQL and its restores archive into, or read from, this stack: stop them too.
+  for (const data of [path.join(dir, 'demo-pg', 'data'), ...listDirs(path.join(dir, 'restores'))]) {
+    if (await stopPostgres(data).catch(() => false)) stopped.push(`postgres ${path.relative(dir, data)}`);
   }
   return stopped;
 }
