@@ -19,7 +19,8 @@ import { TarScanner } from '../lib/tarscan';
 import { putCreateOnly, Store } from '../lib/stores/store';
 import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
 import { segmentName } from '../lib/wal/name';
-import type { BackupFile, BackupManifest, BackupStreamed } from '../workflows/pitr-types';
+import { readFromAnyStore } from '../lib/verified';
+import type { BackupFile, BackupManifest, BackupRecord, BackupSummary } from '../workflows/pitr-types';
 import { CONTENT_CONFLICT } from '../workflows/shared';
 
 /** Raw bytes per chunk: big enough for few objects, small enough to hold two in memory. */
@@ -28,6 +29,7 @@ const HEARTBEAT_MS = 5_000;
 
 export const chunkName = (n: number, suffix: string) => `base.tar.${String(n).padStart(6, '0')}${suffix}`;
 export const MANIFEST = 'manifest.json';
+const FILES = 'files.json';
 
 async function serverIdentity(url: string) {
   const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 10_000 });
@@ -81,7 +83,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
 
   return {
     /** Host activity: runs pg_basebackup against WALFLOW_PG_URL and streams it into every store. */
-    async streamBaseBackup({ cluster, backupId }: { cluster: string; backupId: string }): Promise<BackupStreamed> {
+    async streamBaseBackup({ cluster, backupId }: { cluster: string; backupId: string }): Promise<BackupSummary> {
       const ctx = Context.current();
       if (!config.pgUrl) throw ApplicationFailure.nonRetryable('WALFLOW_PG_URL is not set on this host: base backups need a connection to PostgreSQL', 'NoPgUrl');
       const started = Date.now();
@@ -145,12 +147,15 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const stopTime = new Date();
       const { timeline, startLsn, stopLsn } = backupRange(scanner.captured);
       const wal = segmentsBetween(timeline, startLsn, stopLsn, identity.segmentSize);
-      const result: BackupStreamed = {
+      // The chunk list, for writeBackupManifest (any worker) to fold into manifest.json.
+      const list = Buffer.from(JSON.stringify(files) + '\n');
+      await putEverywhere(prefix + FILES, list, { codec: 'none', rawSize: list.length, sha256: createHash('sha256').update(list).digest('hex') }, ctx.cancellationSignal);
+      const result: BackupSummary = {
         backupId, label, timeline, startLsn: formatLsn(startLsn), stopLsn: formatLsn(stopLsn),
         startWal: wal[0], stopWal: wal[wal.length - 1],
         startTime: startTime.toISOString(), stopTime: stopTime.toISOString(),
         pgVersion: identity.pgVersion, pgVersionText: identity.pgVersionText, systemIdentifier: identity.systemIdentifier,
-        segmentSize: identity.segmentSize, codec: codec.name, files, rawSize, storedSize,
+        segmentSize: identity.segmentSize, codec: codec.name, fileCount: files.length, rawSize, storedSize,
         stores: [...stores.keys()], seconds: (Date.now() - started) / 1000,
       };
       log.info({ cluster, backupId, raw: rawSize, stored: storedSize, chunks: files.length, startLsn: result.startLsn, stopLsn: result.stopLsn }, 'base backup streamed');
@@ -169,8 +174,12 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
     },
 
     /** manifest.json, last, into every store: from now on the backup counts. */
-    async writeBackupManifest({ manifest }: { manifest: BackupManifest }): Promise<void> {
+    async writeBackupManifest({ record }: { record: BackupRecord }): Promise<void> {
       const ctx = Context.current();
+      const prefix = backupPrefix(record.cluster, record.backupId);
+      const { found, errors } = await readFromAnyStore([...stores.values()], [prefix + FILES], ctx.cancellationSignal);
+      if (!found) throw new Error(`${prefix}${FILES} is in no store: ${errors.join('; ') || 'missing'}`);
+      const manifest: BackupManifest = { ...record, files: JSON.parse(found.raw.toString()) as BackupFile[] };
       const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
       const meta = { codec: 'none', rawSize: body.length, sha256: createHash('sha256').update(body).digest('hex') };
       await putEverywhere(backupPrefix(manifest.cluster, manifest.backupId) + MANIFEST, body, meta, ctx.cancellationSignal);
@@ -178,7 +187,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
 
     async recordBackup(r: {
       cluster: string; backupId: string; hostId: string; status: string; startedAt: string;
-      streamed?: BackupStreamed; manifest?: BackupManifest; error?: string;
+      streamed?: BackupSummary; manifest?: BackupRecord; error?: string;
     }): Promise<void> {
       const s = r.streamed ?? r.manifest;
       const values = {

@@ -19,7 +19,7 @@ import { walKeyCandidates } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, timelineHex } from '../lib/wal/name';
 import {
-  BackupManifest, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED,
+  BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED,
 } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
 
@@ -76,13 +76,13 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     },
 
     /** The given backup, or the newest complete one that ends before the target; read from the stores. */
-    async chooseBackup({ cluster, backupId, target }: { cluster: string; backupId?: string; target: RecoveryTarget }): Promise<BackupManifest> {
+    async chooseBackup({ cluster, backupId, target }: { cluster: string; backupId?: string; target: RecoveryTarget }): Promise<BackupRecord> {
       const ctx = Context.current();
       const failovers: Failover[] = [];
       if (backupId) {
         const raw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
-        return JSON.parse(raw.toString()) as BackupManifest;
+        return withoutFiles(JSON.parse(raw.toString()) as BackupManifest);
       }
       // The stores alone decide: a manifest is there only for a complete backup.
       let ids: string[] | undefined;
@@ -105,15 +105,19 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         const m = JSON.parse(raw.toString()) as BackupManifest;
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
-        return m;
+        return withoutFiles(m);
       }
       throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}; take one with 'walflow backup'`, NO_BACKUP);
     },
 
     /** Host: every chunk from the first store with a verified copy, in order, into tar -x. */
-    async downloadBackup({ manifest, pgdata }: { manifest: BackupManifest; pgdata: string }) {
+    async downloadBackup({ cluster, backupId, pgdata }: { cluster: string; backupId: string; pgdata: string }) {
       const ctx = Context.current();
       const started = Date.now();
+      const failovers: Failover[] = [];
+      const manifestRaw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
+      if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
+      const manifest = JSON.parse(manifestRaw.toString()) as BackupManifest;
       if (ctx.info.attempt > 1) {
         // prepareDataDir found it empty: whatever is there is a previous attempt's.
         for (const e of fs.readdirSync(pgdata)) fs.rmSync(path.join(pgdata, e), { recursive: true, force: true });
@@ -123,7 +127,6 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       tar.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
       const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
       tar.stdin.on('error', () => undefined); // reported through tar's exit code
-      const failovers: Failover[] = [];
       let bytes = 0, storedBytes = 0, chunks = 0;
       const stop = beating(() => ({ phase: 'download', bytes, totalBytes: manifest.rawSize, chunks, totalChunks: manifest.files.length }));
       try {
@@ -166,7 +169,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * else from the stores.
      */
     async planWal({ cluster, manifest, target, targetTimeline }: {
-      cluster: string; manifest: BackupManifest; target: RecoveryTarget; targetTimeline: number | 'latest';
+      cluster: string; manifest: BackupRecord; target: RecoveryTarget; targetTimeline: number | 'latest';
     }) {
       const ctx = Context.current();
       const failovers: Failover[] = [];
@@ -316,6 +319,11 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       await db().insert(runs).values({ cluster: r.cluster, kind: 'restore', workflowId: r.workflowId, startedAt: new Date(r.startedAt), outcome: r.outcome, summary: r.summary });
     },
   };
+}
+
+function withoutFiles(m: BackupManifest): BackupRecord {
+  const { files, ...record } = m;
+  return { ...record, fileCount: files.length };
 }
 
 /** true: running; false: the pid file names a dead process; undefined: no pid file. */

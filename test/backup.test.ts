@@ -27,11 +27,12 @@ test('walflow backup --wait: chunks and manifest in both stores, WAL archived, c
   assert.equal(m.systemIdentifier, sysid);
   assert.equal(m.pgVersion, Number((await pg.query<{ server_version_num: string }>('SHOW server_version_num'))[0].server_version_num));
   assert.ok(parseLsn(m.stopLsn) > parseLsn(m.startLsn));
+  assert.equal(m.fileCount, m.files.length);
   assert.ok(m.files.length >= 1 && m.rawSize > 20 << 20, `a real data directory: ${m.rawSize} bytes`);
   for (const store of ['r2', 'b2']) {
     const keys: string[] = [];
     for await (const o of env.stores.get(store)!.list(`backup/backups/${m.backupId}/`)) keys.push(o.key);
-    assert.deepEqual(keys.sort(), [...m.files.map((f) => `backup/backups/${m.backupId}/${f.name}`), `backup/backups/${m.backupId}/manifest.json`].sort());
+    assert.deepEqual(keys.sort(), [...m.files.map((f) => `backup/backups/${m.backupId}/${f.name}`), `backup/backups/${m.backupId}/files.json`, `backup/backups/${m.backupId}/manifest.json`].sort());
     // Every WAL file the backup needs is in the store.
     assert.ok(await env.stores.get(store)!.head(`backup/wal/00000001/${m.stopWal}.zst`), `${m.stopWal} in ${store}`);
   }

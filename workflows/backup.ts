@@ -3,7 +3,7 @@
 // WAL restores nothing, so only then does it count as complete.
 import { ApplicationFailure, proxyActivities, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { backupIdAt, BackupManifest, BaseBackupInput } from './pitr-types';
+import { backupIdAt, BackupRecord, BaseBackupInput } from './pitr-types';
 import { CONTENT_CONFLICT, hostQueue } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -24,7 +24,7 @@ function host(hostId: string) {
   });
 }
 
-export async function baseBackup(input: BaseBackupInput): Promise<BackupManifest> {
+export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> {
   const { cluster, hostId } = input;
   const backupId = input.backupId ?? backupIdAt(workflowInfo().startTime);
   const startedAt = new Date().toISOString();
@@ -52,8 +52,8 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupManifest
       await sleep(wait);
     }
 
-    const manifest: BackupManifest = { format: 1, cluster, hostId, ...streamed, walArchivedAt: new Date().toISOString() };
-    await shared.writeBackupManifest({ manifest });
+    const manifest: BackupRecord = { format: 1, cluster, hostId, ...streamed, walArchivedAt: new Date().toISOString() };
+    await shared.writeBackupManifest({ record: manifest });
     await shared.recordBackup({ cluster, backupId, hostId, status: 'complete', startedAt, manifest });
     upsertMemo({ state: 'complete', missing: null });
     return manifest;

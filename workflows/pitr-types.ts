@@ -27,8 +27,12 @@ export interface BackupFile {
   sha256: string;
 }
 
-/** What the host learns while streaming pg_basebackup into the stores. */
-export interface BackupStreamed {
+/**
+ * What the host learns while streaming pg_basebackup into the stores. The chunk list is not
+ * in it: it grows with the database (16k chunks per TiB) and payloads stay small; it goes to
+ * the stores as files.json and into manifest.json.
+ */
+export interface BackupSummary {
   backupId: string;
   label: string;
   timeline: number;
@@ -43,19 +47,24 @@ export interface BackupStreamed {
   systemIdentifier: string;
   segmentSize: number;
   codec: string;
-  files: BackupFile[];
+  fileCount: number;
   rawSize: number;
   storedSize: number;
   stores: string[];
   seconds: number;
 }
 
-/** manifest.json, written last into every store: its presence means the backup is complete. */
-export interface BackupManifest extends BackupStreamed {
+/** manifest.json without its chunk list: what workflows and the catalog carry. */
+export interface BackupRecord extends BackupSummary {
   format: 1;
   cluster: string;
   hostId: string;
   walArchivedAt: string;
+}
+
+/** manifest.json, written last into every store: its presence means the backup is complete. */
+export interface BackupManifest extends BackupRecord {
+  files: BackupFile[];
 }
 
 export type RecoveryTarget =

@@ -5,7 +5,7 @@
 import { ApplicationFailure, defineQuery, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
-  backupIdAt, BackupManifest, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
+  backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
   RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf,
 } from './pitr-types';
 import { hostQueue } from './shared';
@@ -74,10 +74,10 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   try {
     const dirs = await phase('check', () => h.quick.prepareDataDir({ pgdata: input.pgdata, cluster, restoreKey: backupIdAt(workflowInfo().startTime) }),
       () => ({ detail: input.pgdata }));
-    const manifest: BackupManifest = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target }),
+    const manifest: BackupRecord = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target }),
       (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }));
     progress.backupId = manifest.backupId;
-    await phase('download', () => h.long.downloadBackup({ manifest, pgdata: input.pgdata }),
+    await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata }),
       (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.failovers.length ? `, ${r.failovers.length} failover(s)` : ''}` }));
     const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline }),
       (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));

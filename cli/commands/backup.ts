@@ -7,7 +7,7 @@ import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
 import { connectClient } from '../../lib/temporal';
 import { formatLsn } from '../../lib/wal/lsn';
-import { backupIdAt, backupWorkflowId, BackupManifest, BaseBackupInput } from '../../workflows/pitr-types';
+import { backupIdAt, backupWorkflowId, BackupRecord, BaseBackupInput } from '../../workflows/pitr-types';
 import { SHARED_QUEUE } from '../../workflows/shared';
 
 export async function backup(config: Config, o: { wait?: boolean }): Promise<void> {
@@ -31,7 +31,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
         last = state;
       }).catch(() => undefined);
     }, 1000);
-    let m: BackupManifest;
+    let m: BackupRecord;
     try {
       m = await handle.result();
     } catch (e) {
@@ -40,7 +40,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     } finally {
       clearInterval(timer);
     }
-    process.stdout.write(`backup ${m.backupId} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.files.length} chunk(s), ` +
+    process.stdout.write(`backup ${m.backupId} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.fileCount} chunk(s), ` +
       `WAL ${m.startLsn} .. ${m.stopLsn} on timeline ${m.timeline}, in ${m.stores.join(', ')}\n`);
   } finally {
     await client.connection.close();
