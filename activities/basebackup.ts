@@ -47,6 +47,19 @@ async function serverIdentity(url: string) {
   }
 }
 
+/** The password goes through PGPASSWORD, not the command line that `ps` shows. */
+function withoutPassword(url: string): { conninfo: string; env: NodeJS.ProcessEnv } {
+  try {
+    const u = new URL(url);
+    if (!u.password) return { conninfo: url, env: process.env };
+    const password = decodeURIComponent(u.password);
+    u.password = '';
+    return { conninfo: u.toString(), env: { ...process.env, PGPASSWORD: password } };
+  } catch {
+    return { conninfo: url, env: process.env }; // key=value form: passed as given
+  }
+}
+
 /** Segments from the one holding `start` to the one holding the last byte before `stop`. */
 export function segmentsBetween(timeline: number, start: bigint, stop: bigint, segmentSize: number): string[] {
   const out: string[] = [];
@@ -101,8 +114,9 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const startTime = new Date();
       // -X none: the WAL comes from the archive; the server waits at backup stop until
       // archive_command (walflow push) took the last segment it needs.
-      const child = spawn(pgBin('pg_basebackup'), ['-d', config.pgUrl, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'], {
-        stdio: ['ignore', 'pipe', 'pipe'], signal: ctx.cancellationSignal,
+      const { conninfo, env } = withoutPassword(config.pgUrl);
+      const child = spawn(pgBin('pg_basebackup'), ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'], {
+        stdio: ['ignore', 'pipe', 'pipe'], signal: ctx.cancellationSignal, env,
       });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });

@@ -1,7 +1,7 @@
 // Restore activities: choose a backup, download and unpack it, prefetch its WAL, write the
 // recovery settings, start PostgreSQL and watch it reach the target. Host activities touch
 // the data directory; choosing and planning read the stores and the catalog (any worker).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -157,8 +157,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         stop();
       }
       fs.chmodSync(pgdata, 0o700);
+      // Every chunk matched its SHA-256; pg_verifybackup now checks every unpacked file against
+      // the backup_manifest PostgreSQL wrote into the backup (WAL comes later, from the archive).
+      const verify = spawnSyncText(pgBin('pg_verifybackup'), ['--no-parse-wal', '--quiet', pgdata]);
+      if (verify.status !== 0) throw new Error(`pg_verifybackup found problems in ${pgdata}: ${verify.output.trim().split('\n').slice(0, 5).join(' | ')}`);
       log.info({ backupId: manifest.backupId, pgdata, bytes, failovers: failovers.length }, 'backup downloaded');
-      return { bytes, storedBytes, chunks, failovers, seconds: (Date.now() - started) / 1000 };
+      return { bytes, storedBytes, chunks, failovers, verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000 };
     },
 
     /**
@@ -319,6 +323,11 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       await db().insert(runs).values({ cluster: r.cluster, kind: 'restore', workflowId: r.workflowId, startedAt: new Date(r.startedAt), outcome: r.outcome, summary: r.summary });
     },
   };
+}
+
+function spawnSyncText(cmd: string, args: string[]): { status: number | null; output: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: '/', maxBuffer: 16 << 20 });
+  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}` };
 }
 
 function withoutFiles(m: BackupManifest): BackupRecord {

@@ -68,6 +68,7 @@ test('restore to a time: rows committed before it are there, rows after it are n
   assert.equal(b['after-time'], undefined, `rows after the target: ${JSON.stringify(b)}`);
   assert.match(stdout, new RegExp(`restored ${backup.backupId}`));
   assert.match(stdout, /reached/);
+  assert.match(stdout, /checked by pg_verifybackup/);
   // Promoted and writable, on a new timeline, and not archiving into the source's archive.
   await cluster.query("INSERT INTO t (batch) VALUES ('written after restore')");
   const [{ archive_mode: mode }] = await cluster.query<{ archive_mode: string }>('SHOW archive_mode');
