@@ -2,14 +2,16 @@
 // catalog is an index). Idempotent: rows already there are kept.
 import type { Catalog } from '../db/client';
 import { migrateCatalog } from '../db/client';
-import { walCopies, walFiles } from '../db/schema';
+import { backups, walCopies, walFiles } from '../db/schema';
 import { clusterJsonKey, walPrefix } from '../lib/keys';
 import type { Store } from '../lib/stores/store';
-import { DEFAULT_SEGMENT_SIZE } from '../lib/wal/lsn';
+import { DEFAULT_SEGMENT_SIZE, parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
+import type { BackupManifest } from '../workflows/pitr-types';
+import { MANIFEST } from './basebackup';
 import { walNameOfKey } from './verify';
 
-export interface RebuildResult { files: number; copies: number; skipped: string[] }
+export interface RebuildResult { files: number; copies: number; backups: number; skipped: string[] }
 
 export async function rebuildCatalog(
   cluster: string, stores: Map<string, Store>, db: Catalog, progress: (done: number, total: number) => void = () => undefined,
@@ -24,7 +26,7 @@ export async function rebuildCatalog(
   for (const [name, store] of stores) {
     for await (const o of store.list(walPrefix(cluster))) if (walNameOfKey(o.key)) objects.push({ store: name, key: o.key });
   }
-  const result: RebuildResult = { files: 0, copies: 0, skipped: [] };
+  const result: RebuildResult = { files: 0, copies: 0, backups: 0, skipped: [] };
   let done = 0;
   for (const { store: storeName, key } of objects) {
     progress(++done, objects.length);
@@ -43,5 +45,31 @@ export async function rebuildCatalog(
     }).onConflictDoNothing().returning({ id: walCopies.id });
     result.copies += copies.length;
   }
+  result.backups = await rebuildBackups(cluster, stores, db);
   return result;
+}
+
+/** Complete backups are the ones with a manifest.json; the manifest holds every catalog field. */
+async function rebuildBackups(cluster: string, stores: Map<string, Store>, db: Catalog): Promise<number> {
+  const found = new Map<string, { manifest: BackupManifest; stores: string[] }>();
+  for (const [name, store] of stores) {
+    for await (const o of store.list(`${cluster}/backups/`)) {
+      if (!o.key.endsWith(`/${MANIFEST}`)) continue;
+      const manifest = JSON.parse((await store.get(o.key)).toString()) as BackupManifest;
+      const entry = found.get(manifest.backupId) ?? { manifest, stores: [] };
+      entry.stores.push(name);
+      found.set(manifest.backupId, entry);
+    }
+  }
+  let inserted = 0;
+  for (const { manifest: m, stores: where } of found.values()) {
+    const rows = await db.insert(backups).values({
+      cluster, backupId: m.backupId, hostId: m.hostId, status: 'complete', timeline: m.timeline,
+      startLsn: parseLsn(m.startLsn), stopLsn: parseLsn(m.stopLsn), startedAt: new Date(m.startTime),
+      stoppedAt: new Date(m.stopTime), completedAt: new Date(m.walArchivedAt), rawSize: m.rawSize, storedSize: m.storedSize,
+      pgVersion: m.pgVersion, systemIdentifier: m.systemIdentifier, stores: where, manifest: m,
+    }).onConflictDoNothing().returning({ id: backups.id });
+    inserted += rows.length;
+  }
+  return inserted;
 }

@@ -15,7 +15,7 @@ export async function rebuild(config: Config): Promise<void> {
       bar.update(done);
     });
     if (started) bar.stop();
-    process.stdout.write(`catalog rebuilt for ${config.cluster}: ${r.files} WAL files and ${r.copies} copies recorded\n`);
+    process.stdout.write(`catalog rebuilt for ${config.cluster}: ${r.files} WAL files and ${r.copies} copies recorded, ${r.backups} backups\n`);
     for (const s of r.skipped) process.stdout.write(`  skipped (no walflow metadata): ${s}\n`);
   } finally {
     await db.$client.end();
