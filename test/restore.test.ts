@@ -155,6 +155,16 @@ test('a non-empty data directory is refused with a clear message', { timeout: 12
   assert.deepEqual(fs.readdirSync(data), ['PG_VERSION'], 'nothing touched');
 });
 
+test('a target before every backup is refused with a clear message', { timeout: 120_000 }, async () => {
+  const data = path.join(env.dir, 'too-early');
+  const r = runRestore(env, ['--target-time', '2001-01-01T00:00:00Z', '--pgdata', data]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /no complete backup of restore ends before 2001-01-01/);
+  const [row] = await catalogQuery<{ outcome: string }>(env.config.catalogUrl,
+    "SELECT outcome FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1");
+  assert.equal(row.outcome, 'failed');
+});
+
 test('restore input: more than one target is refused before anything starts', () => {
   const r = env.walflow(['restore', '--immediate', '--target-lsn', '0/3000000', '--pgdata', path.join(env.dir, 'x')]);
   assert.notEqual(r.status, 0);
