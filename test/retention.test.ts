@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres } from '../lib/devstack/procs';
+import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
 import type { RetentionPlan } from '../workflows/shared';
@@ -17,6 +17,7 @@ let env: TestEnv;
 let pg: PgCluster;
 let b1: BackupManifest;
 let b2: BackupManifest;
+let rowsAtB2: number;
 const DAY = 86_400_000;
 
 async function load(rows: number): Promise<string> {
@@ -49,6 +50,7 @@ before(async () => {
   await load(50000);
   await load(50000);
   b2 = await takeBackup(env);
+  rowsAtB2 = (await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM t'))[0].n;
   await waitArchived(env, await load(50000));
   await waitFor('history archived', async () => (await keys('b2')).has('retention/wal/00000002.history'), 60_000);
 });
@@ -103,6 +105,26 @@ test('dry run and real run agree; WAL before the oldest kept backup goes, histor
     if (k.includes('/wal/') && wal?.segno !== undefined && wal.segno >= keepFrom) assert.ok(afterB2.has(k), `${k} kept`);
   }
   assert.equal(prune(['--as-of', asOf]).deleted, 0, 'a second run finds nothing more to delete');
+  // The pruned store alone restores the oldest kept backup's earliest point.
+  await env.stack.stop('r2');
+  try {
+    const dir = path.join(env.dir, 'restored');
+    fs.mkdirSync(dir, { recursive: true });
+    chownToPostgres(dir);
+    const port = await freePort();
+    // --timeline 1: the history file pushed above names a timeline 2 that has no WAL.
+    const res = env.walflow(['restore', '--immediate', '--timeline', '1', '--backup', b2.backupId, '--pgdata', path.join(dir, 'data'), '--start', '--port', String(port), '--wait']);
+    assert.equal(res.status, 0, res.stderr);
+    const restored = new PgCluster(path.join(dir, 'data'), port, '', '');
+    try {
+      const [{ n }] = await restored.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
+      assert.equal(n, rowsAtB2, 'the restored cluster holds exactly what the kept backup held');
+    } finally {
+      await restored.stop('immediate');
+    }
+  } finally {
+    await env.stack.start('r2');
+  }
   const listed = JSON.parse(env.walflow(['backups', '--json']).stdout) as { backupId: string; status: string; stores: string[] }[];
   const first = listed.find((b) => b.backupId === b1.backupId)!;
   assert.deepEqual([first.status, first.stores], ['complete', ['r2']], 'the catalog says where the old backup still is');
