@@ -2,23 +2,11 @@
 // restored cluster, and removal of everything afterwards (the drill leaves nothing running).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import type { Config } from '../lib/config';
-import { pgBin, postgresUser } from '../lib/devstack/procs';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+import { freePort, pgBin, postgresUser } from '../lib/devstack/procs';
 
 /** Where the restored postmaster listens: its socket folder (peer auth as postgres) or loopback. */
 function socketHost(pgdata: string): string {

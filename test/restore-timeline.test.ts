@@ -1,11 +1,10 @@
 // Restore across a promotion: a backup taken on timeline 1, the target on timeline 2. The
 // restore follows the history file from the archive into the new timeline.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres, freePort } from '../lib/devstack/procs';
+import { freePort } from '../lib/devstack/procs';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 
@@ -31,14 +30,7 @@ test('a timeline 1 backup restores to a restore point on timeline 2', { timeout:
   const backup = await takeBackup(env);
   assert.equal(backup.timeline, 1);
 
-  const dir = path.join(env.dir, 'standby');
-  fs.mkdirSync(dir, { recursive: true });
-  chownToPostgres(dir);
-  const data = path.join(dir, 'data');
-  primary.tool('pg_basebackup', ['-D', data, '-R', '-X', 'stream', '-c', 'fast']);
-  standby = new PgCluster(data, await freePort(), path.join(dir, 'run'), path.join(dir, 'postgres.log'));
-  fs.appendFileSync(path.join(data, 'postgresql.conf'), `port = ${standby.port}\nunix_socket_directories = '${standby.runDir}'\n`);
-  await standby.start();
+  standby = await primary.createStandby(path.join(env.dir, 'standby'));
   await primary.query("INSERT INTO t (batch) SELECT 'tl1-late' FROM generate_series(1, 500)");
   await waitFor('standby replay', async () => Number((await standby!.query<{ n: string }>('SELECT count(*) AS n FROM t'))[0].n) === 1000, 30_000);
   await waitArchived(env, await primary.switchWal());

@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { TestEnv, waitFor } from './support/env';
 
 let env: TestEnv;
@@ -26,14 +25,8 @@ after(async () => {
 
 test('.history and .partial files from a promotion reach both stores', { timeout: 180_000 }, async () => {
   await primary.query('CREATE TABLE t AS SELECT generate_series(1, 1000) AS id');
-  const dir = path.join(env.dir, 'standby');
-  fs.mkdirSync(dir, { recursive: true });
-  chownToPostgres(dir);
-  const data = path.join(dir, 'data');
-  primary.tool('pg_basebackup', ['-D', data, '-R', '-X', 'stream', '-c', 'fast']);
-  standby = new PgCluster(data, await freePort(), path.join(dir, 'run'), path.join(dir, 'postgres.log'));
-  fs.appendFileSync(path.join(data, 'postgresql.conf'), `port = ${standby.port}\nunix_socket_directories = '${standby.runDir}'\n`);
-  await standby.start();
+  standby = await primary.createStandby(path.join(env.dir, 'standby'));
+  const data = standby.data;
   await primary.query('INSERT INTO t SELECT generate_series(1001, 2000)');
   await waitFor('standby replay', async () => Number((await standby.query<{ n: string }>('SELECT count(*) AS n FROM t'))[0].n) === 2000, 30_000);
   await primary.stop('fast');

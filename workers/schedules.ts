@@ -4,61 +4,36 @@ import type { Config } from '../lib/config';
 import { backupScheduleId, backupWorkflowId } from '../workflows/pitr-types';
 import { drillScheduleId, retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
 
+/** One interval Schedule starting one workflow type on the shared queue; a run never overlaps the last. */
+function every(
+  scheduleId: string, everyMs: number, workflowType: string, input: Record<string, unknown>,
+  purpose: string, { catchupMs = 3_600_000, workflowId = scheduleId } = {},
+): ScheduleOptions {
+  const memo = { cluster: input.cluster, ...(input.hostId ? { host: input.hostId } : {}) };
+  return {
+    scheduleId,
+    spec: { intervals: [{ every: everyMs }] },
+    action: { type: 'startWorkflow', workflowType, taskQueue: SHARED_QUEUE, workflowId, args: [input], memo },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: catchupMs },
+    memo: { ...memo, purpose },
+  };
+}
+
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const { cluster, hostId } = config;
   return [
     // Only where this worker can reach PostgreSQL (WALFLOW_PG_URL): the backup runs on its host.
-    ...(config.pgUrl ? [<ScheduleOptions>{
-      scheduleId: backupScheduleId(cluster),
-      spec: { intervals: [{ every: config.backupEveryMs }] },
-      action: {
-        type: 'startWorkflow', workflowType: 'baseBackup', taskQueue: SHARED_QUEUE,
-        workflowId: backupWorkflowId(cluster, 'scheduled'), args: [{ cluster, hostId }], memo: { cluster, host: hostId },
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
-      memo: { cluster, host: hostId, purpose: 'base backup into every store; complete once its WAL is archived' },
-    }] : []),
-    {
-      scheduleId: sweepScheduleId(cluster, hostId),
-      spec: { intervals: [{ every: config.archiveEveryMs }] },
-      action: {
-        type: 'startWorkflow', workflowType: 'archiveSweep', taskQueue: SHARED_QUEUE,
-        workflowId: sweepScheduleId(cluster, hostId), args: [{ cluster, hostId }],
-        memo: { cluster, host: hostId },
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
-      memo: { cluster, host: hostId, purpose: 'archive whatever waits in the spool (safety net for the watcher)' },
-    },
-    {
-      scheduleId: verifyScheduleId(cluster),
-      spec: { intervals: [{ every: config.verifyEveryMs }] },
-      action: {
-        type: 'startWorkflow', workflowType: 'verify', taskQueue: SHARED_QUEUE,
-        workflowId: verifyScheduleId(cluster), args: [{ cluster }], memo: { cluster },
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
-      memo: { cluster, purpose: 'prove every WAL copy in every store; repair from a healthy store' },
-    },
-    {
-      scheduleId: retentionScheduleId(cluster),
-      spec: { intervals: [{ every: config.retentionEveryMs }] },
-      action: {
-        type: 'startWorkflow', workflowType: 'retention', taskQueue: SHARED_QUEUE,
-        workflowId: retentionScheduleId(cluster), args: [{ cluster }], memo: { cluster },
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
-      memo: { cluster, purpose: 'delete backups past retention and the WAL only they needed' },
-    },
-    {
-      scheduleId: drillScheduleId(cluster),
-      spec: { intervals: [{ every: config.drillEveryMs }] },
-      action: {
-        type: 'startWorkflow', workflowType: 'restoreDrill', taskQueue: SHARED_QUEUE,
-        workflowId: drillScheduleId(cluster), args: [{ cluster, hostId: config.drillHostId }], memo: { cluster },
-      },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
-      memo: { cluster, purpose: 'restore the newest state into a scratch folder, start it, check it, remove it' },
-    },
+    ...(config.pgUrl ? [every(backupScheduleId(cluster), config.backupEveryMs, 'baseBackup', { cluster, hostId },
+      'base backup into every store; complete once its WAL is archived',
+      { workflowId: backupWorkflowId(cluster, 'scheduled') })] : []),
+    every(sweepScheduleId(cluster, hostId), config.archiveEveryMs, 'archiveSweep', { cluster, hostId },
+      'archive whatever waits in the spool (safety net for the watcher)', { catchupMs: 60_000 }),
+    every(verifyScheduleId(cluster), config.verifyEveryMs, 'verify', { cluster },
+      'prove every WAL copy in every store; repair from a healthy store'),
+    every(retentionScheduleId(cluster), config.retentionEveryMs, 'retention', { cluster },
+      'delete backups past retention and the WAL only they needed'),
+    every(drillScheduleId(cluster), config.drillEveryMs, 'restoreDrill', { cluster, hostId: config.drillHostId },
+      'restore the newest state into a scratch folder, start it, check it, remove it'),
   ];
 }
 

@@ -1,8 +1,9 @@
 // A PostgreSQL cluster that archives through walflow, for tests, the demo and the benchmark.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { pgBin, postgresUser, ROOT } from './procs';
+import { chownToPostgres, freePort, pgBin, postgresUser, ROOT } from './procs';
 import { startPostgres, stopPostgres } from './stack';
 
 export class PgCluster {
@@ -25,6 +26,18 @@ export class PgCluster {
       cwd: '/', ...(postgresUser() ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' },
       stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
     }).toString();
+  }
+
+  /** A streaming standby of this cluster (pg_basebackup -R) in `dir`, started on a free port. */
+  async createStandby(dir: string): Promise<PgCluster> {
+    fs.mkdirSync(dir, { recursive: true });
+    chownToPostgres(dir);
+    const data = path.join(dir, 'data');
+    this.tool('pg_basebackup', ['-D', data, '-R', '-X', 'stream', '-c', 'fast']);
+    const standby = new PgCluster(data, await freePort(), path.join(dir, 'run'), path.join(dir, 'postgres.log'));
+    fs.appendFileSync(path.join(data, 'postgresql.conf'), `port = ${standby.port}\nunix_socket_directories = '${standby.runDir}'\n`);
+    await standby.start();
+    return standby;
   }
 
   /** Forces the current segment out to archive_command; returns the name of the switched segment. */
