@@ -13,6 +13,17 @@ import type { StagedFile } from '../workflows/shared';
 
 const STAGED_SUFFIXES = ['zstd', 'gzip', 'none'].map((c) => parseCompression(c).suffix);
 
+/** A push killed mid-copy leaves its temp file; no push takes an hour, so older ones are debris. */
+const DEBRIS_AGE_MS = 3_600_000;
+
+async function removeDebris(tmpDir: string): Promise<void> {
+  for (const f of await fs.promises.readdir(tmpDir).catch(() => [] as string[])) {
+    const file = path.join(tmpDir, f);
+    const st = await fs.promises.stat(file).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > DEBRIS_AGE_MS) await fs.promises.rm(file, { force: true });
+  }
+}
+
 export function spoolActivities(config: Config) {
   const spoolOf = (cluster: string) => new SpoolPaths(config.spoolDir, cluster);
   const codec = parseCompression(config.compression);
@@ -20,6 +31,7 @@ export function spoolActivities(config: Config) {
   return {
     async listSpool({ cluster, limit }: { cluster: string; limit: number }) {
       const spool = spoolOf(cluster);
+      await removeDebris(spool.tmpDir);
       let names: string[] = [];
       try {
         names = (await fs.promises.readdir(spool.walDir)).filter((n) => parseWalName(n)).sort();
@@ -86,6 +98,7 @@ export function spoolActivities(config: Config) {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
+      for (const suffix of STAGED_SUFFIXES) await fs.promises.rm(spool.staged(name, suffix), { force: true });
       await fsyncDir(spool.dir);
     },
   };
