@@ -29,7 +29,15 @@ export async function fetchWal(name: string, dest: string): Promise<FetchOutcome
     // worth saying (above), but still not fatal: PostgreSQL retries or stops at its target.
     return 'missing';
   }
-  writeAtomically(dest, found.raw);
+  try {
+    writeAtomically(dest, found.raw);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'ENOSPC' || code === 'ENOENT' || code === 'EROFS') {
+      throw new UserError(`cannot write ${dest}: ${code}; restore_command must be 'walflow fetch %f %p', run by the PostgreSQL user`);
+    }
+    throw e;
+  }
   return 'fetched';
 }
 
