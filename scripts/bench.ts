@@ -2,11 +2,14 @@
 // (Temporal, two S3 servers, catalog) in a temp folder, makes real 16 MiB segments with pgbench,
 // and measures push latency, compression (zstd vs gzip -9), end-to-end archive throughput to two
 // S3 servers and to two folders, pgBackRest 2.45 archive-push to two folder repositories, and the
-// time from pg_switch_wal until both stores hold the segment. Prints one table, writes JSON.
+// time from pg_switch_wal until both stores hold the segment; then restore: a base backup, more
+// real segments archived to the two S3 servers, `walflow restore --start` to the end of the archive
+// (prefetch segments/s, time to a promoted cluster per phase), `walflow fetch` and pgBackRest
+// archive-get one process per segment. Prints one table, writes JSON.
 // Every process it starts is stopped on success, failure and Ctrl-C.
 //
 //   npm run bench -- [--segments N (default 32, at least 16)] [--switches M (default 20)]
-//                    [--json PATH] [--keep]
+//                    [--restore-segments R (default 64; 0 skips the restore part)] [--json PATH] [--keep]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,25 +19,29 @@ import { Stack, stackDown, stackUp } from '../lib/devstack/stack';
 import { cleanupUnder } from '../test/support/cleanup';
 import { benchCodec, CodecFigures } from './bench/compression';
 import { benchPgbackrest, pgbackrestVersion, PgbackrestResult } from './bench/pgbackrest';
+import { benchRestore, RestoreBench } from './bench/restore';
 import { generateSegments, startSource, Source } from './bench/segments';
 import { BenchEnv, WALFLOW } from './bench/walflow';
 import { cpuDelta, cpuSnapshot, fmt, log, median, MiB, msSince, now, pct, running, sum } from './bench/util';
 
-interface Options { segments: number; switches: number; json?: string; keep: boolean }
+interface Options { segments: number; switches: number; restoreSegments: number; json?: string; keep: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { segments: Number(process.env.BENCH_SEGMENTS ?? 32), switches: Number(process.env.BENCH_SWITCHES ?? 20), keep: false };
+  const o: Options = { segments: Number(process.env.BENCH_SEGMENTS ?? 32), switches: Number(process.env.BENCH_SWITCHES ?? 20),
+    restoreSegments: Number(process.env.BENCH_RESTORE_SEGMENTS ?? 64), keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
     if (a === '--segments') o.segments = Number(val());
     else if (a === '--switches') o.switches = Number(val());
+    else if (a === '--restore-segments') o.restoreSegments = Number(val());
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--keep') o.keep = true;
-    else throw new Error(`unknown argument ${a}; use --segments N, --switches M, --json PATH, --keep`);
+    else throw new Error(`unknown argument ${a}; use --segments N, --switches M, --restore-segments R, --json PATH, --keep`);
   }
   if (!Number.isInteger(o.segments) || o.segments < 16) throw new Error('--segments must be an integer of at least 16');
   if (!Number.isInteger(o.switches) || o.switches < 3) throw new Error('--switches must be an integer of at least 3');
+  if (!Number.isInteger(o.restoreSegments) || (o.restoreSegments !== 0 && o.restoreSegments < 16)) throw new Error('--restore-segments must be 0 (skip) or an integer of at least 16');
   return o;
 }
 
@@ -131,6 +138,31 @@ function table(rows: Row[]): string {
   return [line(head), sep, ...rows.map(line)].join('\n');
 }
 
+function restoreRows(r: RestoreBench, pgbrName: string): Row[] {
+  const get = r.pgbackrest?.archiveGet;
+  const getSps = get ? get.segPerSec : NaN;
+  const getP50 = get ? median(get.latenciesMs) : NaN;
+  const getName = get ? `pgBackRest archive-get, 1 process/segment, folder repo` : pgbrName;
+  const pf = r.restore.prefetch;
+  const phase = (name: string) => r.restore.phases.find((p) => p.phase === name);
+  return [
+    { metric: `restore prefetch (parallel), WAL files/s`, walflow: fmt(pf.segPerSec, 2), alternative: `${fmt(getSps, 2)}  ${getName}`, ratio: ratio(pf.segPerSec, getSps) },
+    { metric: 'restore prefetch, MB/s of WAL', walflow: fmt(pf.bytes / MiB / pf.seconds), alternative: `${fmt(getSps * 16)}  ${getName}`, ratio: ratio(pf.bytes / MiB / pf.seconds, getSps * 16) },
+    { metric: 'restore_command back to back, segments/s', walflow: fmt(r.fetch.segPerSec, 2), alternative: `${fmt(getSps, 2)}  ${getName}`, ratio: ratio(r.fetch.segPerSec, getSps) },
+    { metric: 'restore_command p50, ms (lower is better)', walflow: fmt(median(r.fetch.latenciesMs)), alternative: `${fmt(getP50)}  ${getName}`, ratio: ratio(median(r.fetch.latenciesMs), getP50) },
+    { metric: 'restore_command p99, ms (lower is better)', walflow: fmt(pct(r.fetch.latenciesMs, 99)), alternative: `${fmt(get ? pct(get.latenciesMs, 99) : NaN)}  ${getName}`, ratio: ratio(pct(r.fetch.latenciesMs, 99), get ? pct(get.latenciesMs, 99) : NaN) },
+    { metric: 'CPU seconds per segment, prefetch (worker)', walflow: fmt((pf.cpu?.cpuSeconds.worker ?? NaN) / pf.segments, 3), alternative: `${fmt(get ? get.cpuSecondsPerSegment : NaN, 3)}  ${getName}`, ratio: ratio((pf.cpu?.cpuSeconds.worker ?? NaN) / pf.segments, get ? get.cpuSecondsPerSegment : NaN) },
+    { metric: 'CPU seconds per segment, restore_command', walflow: fmt(r.fetch.cpuSecondsPerSegment, 3), alternative: `${fmt(get ? get.cpuSecondsPerSegment : NaN, 3)}  ${getName}`, ratio: ratio(r.fetch.cpuSecondsPerSegment, get ? get.cpuSecondsPerSegment : NaN) },
+    { metric: `base backup (walflow backup --wait), s`, walflow: fmt(r.backup.seconds), alternative: `${fmt(r.backup.rawMiB, 0)} MiB raw`, ratio: '-' },
+    { metric: `restore --start to promoted, s (${pf.segments} WAL files)`, walflow: fmt(r.restore.wallSeconds), alternative: `${fmt(r.restore.workflowSeconds)}  workflow start to catalog row`, ratio: '-' },
+    ...['check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover'].filter((n) => phase(n)).map((n) => {
+      const p = phase(n)!;
+      const what = p.bytes ? `${fmt(p.bytes / MiB, 0)} MiB` : p.segments !== undefined ? `${p.segments} WAL files` : '';
+      return { metric: `  restore phase ${n}, s`, walflow: fmt(p.seconds ?? NaN, 2), alternative: what || '-', ratio: '-' };
+    }),
+  ];
+}
+
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-');
 
 async function main(): Promise<number> {
@@ -204,6 +236,10 @@ async function main(): Promise<number> {
     const live = await switchLatency(src, s3, opts.switches);
     await s3.stopWorker();
 
+    // 6. Restore: base backup, more WAL to the two S3 servers, restore --start, fetch vs archive-get.
+    let rst: RestoreBench | undefined;
+    if (opts.restoreSegments > 0) rst = await benchRestore({ stack, src, dir, segments: opts.restoreSegments, pgbackrestConf: pgbr?.conf });
+
     // Figures and table.
     const pgbrSegPerSec = pgbr ? n / (pgbr.totalMs / 1000) : NaN;
     const pgbrP50 = pgbr ? median(pgbr.latenciesMs) : NaN;
@@ -228,6 +264,7 @@ async function main(): Promise<number> {
       { metric: 'pg_switch_wal -> both S3 stores p50, s', walflow: fmt(median(live.seconds), 3), alternative: '-', ratio: '-' },
       { metric: 'pg_switch_wal -> both S3 stores p99, s', walflow: fmt(pct(live.seconds, 99), 3), alternative: '-', ratio: '-' },
     ];
+    if (rst) rows.push(...restoreRows(rst, pgbr ? pgbr.version : `pgBackRest: skipped (${pgbrSkipped})`));
     const totalS = (Date.now() - started) / 1000;
     const figures = {
       when: new Date().toISOString(),
@@ -247,6 +284,14 @@ async function main(): Promise<number> {
         ...pgbr, segPerSec: pgbrSegPerSec, p50Ms: pgbrP50, p99Ms: pgbrP99,
         walflowFsOverPgbackrest: e2eFs.segPerSec / pgbrSegPerSec, walflowS3OverPgbackrest: e2eS3.segPerSec / pgbrSegPerSec,
       } : { skipped: pgbrSkipped },
+      restore: rst ? {
+        ...rst,
+        fetch: { ...rst.fetch, p50Ms: median(rst.fetch.latenciesMs), p99Ms: pct(rst.fetch.latenciesMs, 99) },
+        ratios: rst.pgbackrest ? {
+          prefetchOverArchiveGet: rst.restore.prefetch.segPerSec / rst.pgbackrest.archiveGet.segPerSec,
+          fetchOverArchiveGet: rst.fetch.segPerSec / rst.pgbackrest.archiveGet.segPerSec,
+        } : undefined,
+      } : { skipped: '--restore-segments 0' },
       switchToStores: { p50S: median(live.seconds), p99S: pct(live.seconds, 99), maxS: Math.max(...live.seconds), ...live },
       table: rows,
       totalSeconds: totalS,
@@ -258,7 +303,7 @@ async function main(): Promise<number> {
 
     process.stdout.write(`\nwalflow bench: ${n} real 16 MiB segments from pgbench, ${os.cpus().length} CPUs, Node ${process.version}` +
       `${pgbr ? `, ${pgbr.version}` : ''}, ${opts.switches} live switches, ${totalS.toFixed(0)} s in all` +
-      `, load ${loadStart.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}\n\n`);
+      `${rst ? `, restore on ${rst.segments.length} more` : ''}, load ${loadStart.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}\n\n`);
     process.stdout.write(table(rows) + '\n\n');
     process.stdout.write([
       'archive_command: walflow push only spools (copy + fsync; compression and uploads happen later in the worker);',
@@ -266,6 +311,15 @@ async function main(): Promise<number> {
       'archive to 2 folders/S3: walflow from a spool full of all segments (worker running) until both stores hold every',
       '  one and the spool is empty; pgBackRest: the same segments, one archive-push after another, as PostgreSQL calls it.',
       'CPU seconds: walflow worker + Temporal dev server during the folder run (push excluded); pgBackRest: its archive-push processes.',
+      ...(rst ? [
+        'restore: a base backup (walflow backup --wait), then the restore segments (pgbench rounds beside bulk UPDATEs of a',
+        '  400k-row table) archived by walflow to the 2 S3 servers; walflow restore --start --wait to the end of the archive, figures from the catalog\'s runs row. prefetch:',
+        '  the workflow\'s prefetch phase (4 downloads at a time, verify, decompress, fsync into the prefetch folder), every WAL',
+        '  file since the backup. fetch / archive-get: one process per segment in order, as restore_command is called;',
+        '  walflow fetch reads the S3 servers (no prefetch folder), pgBackRest archive-get its first folder repository.',
+        'CPU seconds per segment: prefetch = the walflow worker during the prefetch phase (sampled every 250 ms);',
+        '  restore_command = the fetch / archive-get processes themselves (the S3 servers they read from not included).',
+      ] : []),
       `figures: ${jsonOut}`,
     ].join('\n') + '\n');
     ok = true;

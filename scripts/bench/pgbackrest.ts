@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { postgresUser } from '../../lib/devstack/procs';
 import { cpuDelta, cpuSnapshot, timedAsPostgres } from './util';
 
-const STANZA = 'bench';
+export const STANZA = 'bench';
 
 /** The pgBackRest version, or undefined when it is not installed. */
 export function pgbackrestVersion(): string | undefined {
@@ -14,7 +14,18 @@ export function pgbackrestVersion(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-export interface PgbackrestResult { version: string; latenciesMs: number[]; totalMs: number; repoCounts: number[]; cpuSeconds: number }
+export interface PgbackrestResult {
+  version: string; latenciesMs: number[]; totalMs: number; repoCounts: number[]; cpuSeconds: number;
+  /** Its configuration file (two folder repositories, stanza STANZA), for later commands. */
+  conf: string;
+}
+
+/** One pgBackRest command as postgres with the bench's configuration and stanza; timed (ms). */
+export function pgbackrest(conf: string, args: string[]): number {
+  const { ms, r } = timedAsPostgres('pgbackrest', [`--config=${conf}`, `--stanza=${STANZA}`, ...args]);
+  if (r.status !== 0) throw new Error(`pgbackrest ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return ms;
+}
 
 function chownTree(p: string): void {
   const u = postgresUser();
@@ -48,11 +59,7 @@ export function benchPgbackrest(o: { dir: string; pgData: string; pgPort: number
     '',
   ].join('\n'));
   chownTree(base);
-  const run = (args: string[]) => {
-    const { ms, r } = timedAsPostgres('pgbackrest', [`--config=${conf}`, `--stanza=${STANZA}`, ...args]);
-    if (r.status !== 0) throw new Error(`pgbackrest ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
-    return ms;
-  };
+  const run = (args: string[]) => pgbackrest(conf, args);
   run(['stanza-create']);
 
   const latenciesMs: number[] = [];
@@ -75,5 +82,5 @@ export function benchPgbackrest(o: { dir: string; pgData: string; pgPort: number
     walk(path.join(repo, 'archive', STANZA));
     return n;
   });
-  return { version, latenciesMs, totalMs, repoCounts, cpuSeconds };
+  return { version, latenciesMs, totalMs, repoCounts, cpuSeconds, conf };
 }
