@@ -31,11 +31,18 @@ export function asPostgresOpts(env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin' 
 }
 
 /** Runs a short command synchronously as postgres and times the whole process (ms). */
+/** One call per segment never takes a minute; a hung one is killed and fails the bench, not stalls it. */
+const PER_CALL_TIMEOUT_MS = 60_000;
+
 export function timedAsPostgres(cmd: string, args: string[]): { ms: number; r: SpawnSyncReturns<string> } {
-  const opts = { ...asPostgresOpts(), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
+  const opts = {
+    ...asPostgresOpts(), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[],
+    timeout: PER_CALL_TIMEOUT_MS, killSignal: 'SIGKILL' as const,
+  };
   const t0 = now();
   const r = spawnSync(cmd, args, opts);
   const ms = msSince(t0);
+  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
   return { ms, r };
 }
 
