@@ -2,16 +2,17 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseCompression } from '../lib/codec';
+import { CODEC_SUFFIXES, parseCompression } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { fsyncDir, writeFileDurably } from '../lib/fsutil';
 import { walKey } from '../lib/keys';
 import { SpoolPaths } from '../lib/spool';
+import { spoolStat } from '../lib/spoolstat';
 import { parseSegmentHeader } from '../lib/wal/header';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
 import type { StagedFile } from '../workflows/shared';
 
-const STAGED_SUFFIXES = ['zstd', 'gzip', 'none'].map((c) => parseCompression(c).suffix);
+const STAGED_SUFFIXES = Object.values(CODEC_SUFFIXES);
 
 /** A push killed mid-copy leaves its temp file; no push takes an hour, so older ones are debris. */
 const DEBRIS_AGE_MS = 3_600_000;
@@ -32,18 +33,8 @@ export function spoolActivities(config: Config) {
     async listSpool({ cluster, limit }: { cluster: string; limit: number }) {
       const spool = spoolOf(cluster);
       await removeDebris(spool.tmpDir);
-      let names: string[] = [];
-      try {
-        names = (await fs.promises.readdir(spool.walDir)).filter((n) => parseWalName(n)).sort();
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      let oldest = Date.now();
-      for (const n of names.slice(0, 50)) {
-        const st = await fs.promises.stat(spool.wal(n)).catch(() => undefined);
-        if (st && st.mtimeMs < oldest) oldest = st.mtimeMs;
-      }
-      return { names: names.slice(0, limit), truncated: names.length > limit, oldestAgeMs: names.length ? Date.now() - oldest : 0 };
+      const { names, oldestAgeMs } = spoolStat(config.spoolDir, cluster);
+      return { names: names.slice(0, limit), truncated: names.length > limit, oldestAgeMs };
     },
 
     /** Reads the spool copy once, hashes and compresses it once; null when already gone. */

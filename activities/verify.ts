@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { walFiles } from '../db/schema';
-import { codecByName } from '../lib/codec';
+import { CODEC_SUFFIXES, codecByName } from '../lib/codec';
 import type { Logger } from '../lib/log';
 import { walPrefix } from '../lib/keys';
 import { ObjectMeta, Store } from '../lib/stores/store';
@@ -17,8 +17,12 @@ interface Reference { sha256: string; storedSize: number | undefined }
 
 /** WAL file name from its object key: the last path part without the codec suffix. */
 export function walNameOfKey(key: string): string | undefined {
-  const base = key.slice(key.lastIndexOf('/') + 1).replace(/\.(zst|gz)$/, '');
-  return parseWalName(base) ? base : undefined;
+  const last = key.slice(key.lastIndexOf('/') + 1);
+  for (const suffix of Object.values(CODEC_SUFFIXES)) {
+    const base = suffix && last.endsWith(suffix) ? last.slice(0, -suffix.length) : last;
+    if (parseWalName(base)) return base;
+  }
+  return undefined;
 }
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {

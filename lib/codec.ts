@@ -15,6 +15,9 @@ export interface Codec {
   decompressStream(): Transform;
 }
 
+/** Object-name suffix per codec: the one table readers, writers and key lookups share. */
+export const CODEC_SUFFIXES: Readonly<Record<CodecName, string>> = { zstd: '.zst', gzip: '.gz', none: '' };
+
 const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const gzip = promisify(zlib.gzip);
@@ -23,7 +26,7 @@ const gunzip = promisify(zlib.gunzip);
 function zstd(level = 3): Codec {
   const opts = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
   return {
-    name: 'zstd', level, suffix: '.zst',
+    name: 'zstd', level, suffix: CODEC_SUFFIXES.zstd,
     compress: (raw) => zstdCompress(raw, opts),
     decompress: (stored) => zstdDecompress(stored),
     compressStream: () => zlib.createZstdCompress(opts),
@@ -33,7 +36,7 @@ function zstd(level = 3): Codec {
 
 function gz(level = 6): Codec {
   return {
-    name: 'gzip', level, suffix: '.gz',
+    name: 'gzip', level, suffix: CODEC_SUFFIXES.gzip,
     compress: (raw) => gzip(raw, { level }),
     decompress: (stored) => gunzip(stored),
     compressStream: () => zlib.createGzip({ level }),
@@ -44,7 +47,7 @@ function gz(level = 6): Codec {
 function none(): Codec {
   const { PassThrough } = require('node:stream') as typeof import('node:stream');
   return {
-    name: 'none', level: undefined, suffix: '',
+    name: 'none', level: undefined, suffix: CODEC_SUFFIXES.none,
     compress: async (raw) => raw,
     decompress: async (stored) => stored,
     compressStream: () => new PassThrough(),

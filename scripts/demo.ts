@@ -5,32 +5,16 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { SingleBar, Presets } from 'cli-progress';
 import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, ROOT, sleep } from '../lib/devstack/procs';
 import { Stack, stackUp } from '../lib/devstack/stack';
-import { spoolStat } from '../lib/spoolstat';
+import { waitForEmptySpool } from '../cli/spoolprogress';
 import type { RestoreProgress } from '../workflows/pitr-types';
 
 const DIR = path.join(ROOT, '.walflow');
 
 function step(text: string): void {
   process.stdout.write(`\n== ${text}\n`);
-}
-
-async function waitForEmptySpool(stack: Stack): Promise<void> {
-  const cluster = stack.state.cluster;
-  const total = Math.max(spoolStat(stack.spoolDir, cluster).waiting, 1);
-  const bar = new SingleBar({ format: '   archiving {bar} {value}/{total} files', stream: process.stdout }, Presets.shades_classic);
-  bar.start(total, 0);
-  for (;;) {
-    const { waiting } = spoolStat(stack.spoolDir, cluster);
-    bar.setTotal(Math.max(total, waiting));
-    bar.update(Math.max(total - waiting, 0));
-    if (waiting === 0) break;
-    await sleep(250);
-  }
-  bar.stop();
 }
 
 /** Runs bin/walflow with the stack's settings, its progress display on this terminal. */
@@ -127,7 +111,7 @@ async function main(): Promise<void> {
   process.stdout.write(`   T = ${target}: ${expected} of ${total} event rows were committed before it\n`);
 
   step('waiting until every WAL file is in both stores and the spool is empty');
-  await waitForEmptySpool(stack);
+  await waitForEmptySpool(stack.spoolDir, stack.state.cluster, process.stdout, '   ');
   const a = await archiveFigures(stack, since);
 
   step(`restore to T into a new data folder, start it and wait for promotion`);

@@ -1,7 +1,6 @@
 // walflow archive [--wait]: start a sweep now; with --wait, show progress until the spool is empty.
-import { SingleBar, Presets } from 'cli-progress';
 import type { Config } from '../../lib/config';
-import { spoolStat } from '../../lib/spoolstat';
+import { waitForEmptySpool } from '../spoolprogress';
 import { connectClient } from '../../lib/temporal';
 import { SHARED_QUEUE, sweepScheduleId } from '../../workflows/shared';
 
@@ -15,17 +14,7 @@ export async function archive(config: Config, o: { wait?: boolean }): Promise<vo
     });
     process.stderr.write(`sweep started: ${workflowId}\n`);
     if (!o.wait) return;
-    const total = Math.max(spoolStat(config.spoolDir, config.cluster).waiting, 1);
-    const bar = new SingleBar({ format: 'archiving {bar} {value}/{total} files | {waiting} waiting', stream: process.stderr }, Presets.shades_classic);
-    bar.start(total, 0, { waiting: total });
-    for (;;) {
-      const { waiting } = spoolStat(config.spoolDir, config.cluster);
-      bar.setTotal(Math.max(total, waiting));
-      bar.update(Math.max(total - waiting, 0), { waiting });
-      if (waiting === 0) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    bar.stop();
+    await waitForEmptySpool(config.spoolDir, config.cluster, process.stderr);
     process.stderr.write('spool is empty: every file is in every store\n');
   } finally {
     await client.connection.close();

@@ -23,6 +23,7 @@ async function archiverStats(url: string): Promise<Record<string, unknown> | { e
 
 export async function collectStatus(config: Config) {
   const db = openCatalog(config.catalogUrl);
+  const { waiting, oldestAgeMs, conflicts } = spoolStat(config.spoolDir, config.cluster);
   try {
     await migrateCatalog(db); // a catalog no worker has touched yet is simply empty
     const newest = await db.select({ store: walCopies.store, name: sql<string>`max(${walCopies.name})`, confirmedAt: sql<Date>`max(${walCopies.confirmedAt})` })
@@ -37,7 +38,7 @@ export async function collectStatus(config: Config) {
     return {
       cluster: config.cluster,
       host: config.hostId,
-      spool: spoolStat(config.spoolDir, config.cluster),
+      spool: { waiting, oldestAgeMs, conflicts },
       archived: { files: Number(totals.files), rawBytes: Number(totals.raw), storedBytes: Number(totals.stored) },
       stores: Object.fromEntries(config.stores.map((s) => {
         const n = newest.find((x) => x.store === s.name);
