@@ -76,14 +76,14 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       return pending.length;
     },
 
-    /** No complete backup within the expected interval (counted from the first archived WAL if none ever). */
-    async checkBackupAge({ cluster }: { cluster: string }) {
+    /** No complete backup within `maxAgeMs` (counted from the first archived WAL if none ever). */
+    async checkBackupAge({ cluster, maxAgeMs }: { cluster: string; maxAgeMs: number }) {
       const [b] = await db().select({ at: sql<Date | null>`max(${backups.completedAt})` }).from(backups)
         .where(and(eq(backups.cluster, cluster), eq(backups.status, 'complete')));
       const [w] = await db().select({ at: sql<Date | null>`min(${walFiles.archivedAt})` }).from(walFiles).where(eq(walFiles.cluster, cluster));
       const since = b?.at ?? w?.at;
       const key = 'backup-missing';
-      if (since && Date.now() - new Date(since).getTime() > config.alertBackupAgeMs) {
+      if (since && Date.now() - new Date(since).getTime() > maxAgeMs) {
         await raiseAlert({
           cluster, key, kind: 'backup-missing',
           message: b?.at ? `the newest complete backup finished ${new Date(b.at).toISOString()}; check the base-backup schedule ('walflow backups')`
@@ -95,9 +95,9 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       }
     },
 
-    async checkSpoolAge({ cluster, hostId, oldestAgeMs }: { cluster: string; hostId: string; oldestAgeMs: number }) {
+    async checkSpoolAge({ cluster, hostId, oldestAgeMs, maxAgeMs }: { cluster: string; hostId: string; oldestAgeMs: number; maxAgeMs: number }) {
       const key = `spool-age:${hostId}`;
-      if (oldestAgeMs > config.alertSpoolAgeMs) {
+      if (oldestAgeMs > maxAgeMs) {
         await raiseAlert({
           cluster, key, kind: 'spool-age',
           message: `the oldest file in ${hostId}'s spool has waited ${Math.round(oldestAgeMs / 1000)}s; check the stores and the worker`,

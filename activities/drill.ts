@@ -27,8 +27,7 @@ export function drillActivities(config: Config) {
       return { scratch, pgdata: path.join(scratch, 'data'), port: await freePort() };
     },
 
-    async drillCheck({ pgdata, port, query }: { pgdata: string; port: number; query?: string }) {
-      const sql = query ?? config.drillCheckQuery;
+    async drillCheck({ pgdata, port, query: sql }: { pgdata: string; port: number; query: string }) {
       const c = new Client({ host: socketHost(pgdata), port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10_000 });
       await c.connect();
       try {

@@ -29,7 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
-    ...retentionActivities(deps.config, deps.stores, deps.catalog, deps.log),
+    ...retentionActivities(deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),
   };
 }

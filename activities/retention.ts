@@ -1,5 +1,6 @@
 // Retention decided from backups, never from WAL age alone: per store, keep every complete
-// backup younger than its retention period and at least the newest N; delete WAL older than the
+// backup younger than its retention period and at least the newest N (the run's policy, from
+// its input: never this worker's settings); delete WAL older than the
 // start of the oldest kept backup, and the backups not kept (manifest first, so a half-deleted
 // backup never looks complete). History files are never deleted. Planning and deleting are
 // separate steps, so a dry run shows exactly what the real run deletes.
@@ -7,12 +8,12 @@ import { Context } from '@temporalio/activity';
 import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { backups, walCopies, walFiles } from '../db/schema';
-import type { Config } from '../lib/config';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
+import { RetentionPolicy, storeRetentionDays } from '../workflows/policy';
 import type { RetentionPlan, StorePlan } from '../workflows/shared';
 import { MANIFEST } from './basebackup';
 import { walNameOfKey } from './verify';
@@ -44,18 +45,17 @@ async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   return { complete, incomplete };
 }
 
-export function retentionActivities(config: Config, stores: Map<string, Store>, db: () => Catalog, log: Logger) {
+export function retentionActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   return {
-    async planRetention({ cluster, now: nowText }: { cluster: string; now: string }): Promise<RetentionPlan> {
+    async planRetention({ cluster, now: nowText, policy }: { cluster: string; now: string; policy: RetentionPolicy }): Promise<RetentionPlan> {
       const signal = Context.current().cancellationSignal;
       const now = new Date(nowText).getTime();
-      const minBackups = config.retentionMinBackups;
+      const { minBackups } = policy;
       const plans: StorePlan[] = [];
-      for (const cfg of config.stores) {
-        const store = stores.get(cfg.name)!;
-        const days = cfg.retentionDays ?? config.retentionDays;
+      for (const [name, store] of stores) {
+        const days = storeRetentionDays(policy, name);
         const { complete, incomplete } = await listBackups(store, cluster, signal);
-        const plan: StorePlan = { store: cfg.name, retentionDays: days, kept: [], deletions: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
+        const plan: StorePlan = { store: name, retentionDays: days, kept: [], deletions: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
         const kept = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
         plan.kept = kept.map((b) => b.manifest.backupId);
         for (const b of complete.filter((b) => !kept.includes(b))) {
@@ -66,7 +66,7 @@ export function retentionActivities(config: Config, stores: Map<string, Store>, 
           for (const key of b.keys) plan.deletions.push({ key, reason: `unfinished backup ${b.id} (no manifest), untouched for over ${days} days` });
         }
         if (!kept.length) {
-          plan.blocked = `no complete backup in ${cfg.name}: all WAL is kept, since WAL alone restores nothing`;
+          plan.blocked = `no complete backup in ${name}: all WAL is kept, since WAL alone restores nothing`;
           plans.push(plan);
           continue;
         }
@@ -79,7 +79,7 @@ export function retentionActivities(config: Config, stores: Map<string, Store>, 
         }
         plans.push(plan);
       }
-      return { cluster, now: nowText, minBackups, stores: plans };
+      return { cluster, now: nowText, minBackups, policy, stores: plans };
     },
 
     /** Deletes exactly what the plan lists; deleting something already gone is fine. */

@@ -35,7 +35,9 @@ export async function run(argv: string[]): Promise<void> {
     .option('--dry-run', 'list what would be deleted and why, delete nothing')
     .option('--json', 'machine-readable output')
     .option('--as-of <time>', 'decide as if it were this time (ISO 8601)')
-    .action(async (o: { dryRun?: boolean; json?: boolean; asOf?: string }) => (await import('./commands/prune')).prune(loadConfig(), o));
+    .option('--retention-days <n>', 'keep backups this many days, in stores without their own (default WALFLOW_RETENTION_DAYS)')
+    .option('--min-backups <n>', 'keep at least this many backups (default WALFLOW_RETENTION_MIN_BACKUPS)')
+    .action(async (o: import('./commands/prune').PruneOptions) => (await import('./commands/prune')).prune(loadConfig(), o));
 
   program.command('drill').description('restore drill now: restore the newest state into a scratch folder, start it, check it, remove it')
     .option('--check <sql>', 'check query (default WALFLOW_DRILL_CHECK_QUERY)')
@@ -75,7 +77,7 @@ export async function run(argv: string[]): Promise<void> {
     .action(async (o: import('./commands/restore').RestoreOptions) => (await import('./commands/restore')).restore(loadConfig(), o));
 
   const schedules = program.command('schedules').description('Temporal Schedules');
-  schedules.command('apply').description('create or update every schedule (idempotent)')
+  schedules.command('apply').description('create or update the cluster\'s schedules with the policy of these settings (idempotent)')
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));
 
   const dev = program.command('dev').description('the embedded local stack for development, tests and the demo');

@@ -5,10 +5,11 @@ import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
 import type { S3StoreConfig } from './stores/s3';
+import { ClusterPolicy, POLICY_DEFAULTS } from '../workflows/policy';
 
 export type StoreConfig =
-  | ({ type: 's3'; retentionDays: number | undefined } & S3StoreConfig)
-  | { type: 'fs'; name: string; path: string; retentionDays: number | undefined };
+  | ({ type: 's3' } & S3StoreConfig)
+  | { type: 'fs'; name: string; path: string };
 
 export interface Config {
   temporalAddress: string;
@@ -20,26 +21,21 @@ export interface Config {
   pgUrl: string | undefined;
   stores: StoreConfig[];
   compression: string;
-  retentionDays: number;
-  /** Complete backups kept whatever their age (WALFLOW_RETENTION_MIN_BACKUPS, default 1). */
-  retentionMinBackups: number;
+  /**
+   * The cluster's policy as these settings say it. Only `schedules apply` and one-off CLI runs
+   * use it, writing it into workflow inputs; a worker compares it with the cluster's, never runs by it.
+   */
+  policy: ClusterPolicy;
   retentionEveryMs: number;
   archiveEveryMs: number;
   /** Interval of the base-backup Schedule (WALFLOW_BACKUP_EVERY, default 1d). */
   backupEveryMs: number;
   verifyEveryMs: number;
   drillEveryMs: number;
-  /** Host that runs restore drills (default: this host). */
-  drillHostId: string;
-  /** Scratch root for drills (default: the OS temp folder). */
+  /** Scratch root for drills on this host (default: the OS temp folder). */
   drillDir: string | undefined;
-  drillCheckQuery: string;
-  /** Raise an alert when a store has refused an upload for this long. */
+  /** Raise an alert when a store has refused an upload of this host's spool for this long. */
   alertUploadFailingMs: number;
-  /** Raise an alert when the newest complete backup is older than this (default 1.5 backup intervals). */
-  alertBackupAgeMs: number;
-  /** Raise an alert when a spool file has waited this long. */
-  alertSpoolAgeMs: number;
   /** JSON POST target for alerts raised and resolved. */
   alertWebhookUrl: string | undefined;
   logLevel: string;
@@ -65,25 +61,28 @@ const base = z.object({
   WALFLOW_COMPRESSION: z.string().default('zstd').superRefine((s, ctx) => {
     try { parseCompression(s); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
   }),
-  WALFLOW_RETENTION_DAYS: days.default(30),
-  WALFLOW_RETENTION_MIN_BACKUPS: z.coerce.number().int().min(1).default(1),
+  WALFLOW_RETENTION_DAYS: days.default(POLICY_DEFAULTS.retentionDays),
+  WALFLOW_RETENTION_MIN_BACKUPS: z.coerce.number().int().min(1).default(POLICY_DEFAULTS.minBackups),
   WALFLOW_RETENTION_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
-  WALFLOW_BACKUP_EVERY: duration.default(24 * 60 * 60_000),
+  WALFLOW_BACKUP_EVERY: duration.default(POLICY_DEFAULTS.backupEveryMs),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_DRILL_EVERY: duration.default(7 * 24 * 3_600_000),
   WALFLOW_DRILL_HOST: z.string().regex(NAME).optional(),
   WALFLOW_DRILL_DIR: z.string().optional(),
-  WALFLOW_DRILL_CHECK_QUERY: z.string().default('SELECT count(*) AS tables FROM pg_class'),
+  WALFLOW_DRILL_CHECK_QUERY: z.string().default(POLICY_DEFAULTS.checkQuery),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
-  WALFLOW_ALERT_SPOOL_AGE: duration.default(15 * 60_000),
+  WALFLOW_ALERT_SPOOL_AGE: duration.default(POLICY_DEFAULTS.spoolAgeMs),
   WALFLOW_ALERT_BACKUP_AGE: duration.optional(),
   WALFLOW_ALERT_WEBHOOK_URL: z.string().url().optional(),
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
-function storeConfig(name: string, env: NodeJS.ProcessEnv): StoreConfig {
-  const p = `WALFLOW_STORE_${name.toUpperCase().replace(/-/g, '_')}_`;
+/** Where a store's settings are: WALFLOW_STORE_<NAME>_. */
+export const storeSettingPrefix = (name: string) => `WALFLOW_STORE_${name.toUpperCase().replace(/-/g, '_')}_`;
+
+function storeConfig(name: string, env: NodeJS.ProcessEnv): { store: StoreConfig; retentionDays: number | undefined } {
+  const p = storeSettingPrefix(name);
   const schema = z.discriminatedUnion('TYPE', [
     z.object({
       TYPE: z.literal('s3'),
@@ -105,11 +104,14 @@ function storeConfig(name: string, env: NodeJS.ProcessEnv): StoreConfig {
   const r = schema.safeParse(raw);
   if (!r.success) throw new UserError(`store "${name}": ${formatIssues(r.error, p)}`);
   const s = r.data;
-  if (s.TYPE === 'fs') return { type: 'fs', name, path: s.PATH, retentionDays: s.RETENTION_DAYS };
+  if (s.TYPE === 'fs') return { store: { type: 'fs', name, path: s.PATH }, retentionDays: s.RETENTION_DAYS };
   return {
-    type: 's3', name, endpoint: s.ENDPOINT, region: s.REGION, bucket: s.BUCKET, prefix: s.PREFIX,
-    accessKeyId: s.ACCESS_KEY_ID, secretAccessKey: s.SECRET_ACCESS_KEY, forcePathStyle: s.FORCE_PATH_STYLE,
-    conditionalPut: s.CONDITIONAL_PUT, requestTimeoutMs: s.REQUEST_TIMEOUT, retentionDays: s.RETENTION_DAYS,
+    store: {
+      type: 's3', name, endpoint: s.ENDPOINT, region: s.REGION, bucket: s.BUCKET, prefix: s.PREFIX,
+      accessKeyId: s.ACCESS_KEY_ID, secretAccessKey: s.SECRET_ACCESS_KEY, forcePathStyle: s.FORCE_PATH_STYLE,
+      conditionalPut: s.CONDITIONAL_PUT, requestTimeoutMs: s.REQUEST_TIMEOUT,
+    },
+    retentionDays: s.RETENTION_DAYS,
   };
 }
 
@@ -121,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const r = base.safeParse(env);
   if (!r.success) throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
   const e = r.data;
+  const stores = e.WALFLOW_STORES.map((n) => storeConfig(n, env));
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
@@ -129,21 +132,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     spoolDir: e.WALFLOW_SPOOL_DIR,
     catalogUrl: e.WALFLOW_CATALOG_URL,
     pgUrl: e.WALFLOW_PG_URL || undefined,
-    stores: e.WALFLOW_STORES.map((n) => storeConfig(n, env)),
+    stores: stores.map((s) => s.store),
     compression: e.WALFLOW_COMPRESSION,
-    retentionDays: e.WALFLOW_RETENTION_DAYS,
-    retentionMinBackups: e.WALFLOW_RETENTION_MIN_BACKUPS,
+    policy: {
+      retention: {
+        days: e.WALFLOW_RETENTION_DAYS,
+        minBackups: e.WALFLOW_RETENTION_MIN_BACKUPS,
+        storeDays: Object.fromEntries(stores.filter((s) => s.retentionDays !== undefined).map((s) => [s.store.name, s.retentionDays!])),
+      },
+      drill: { ...(e.WALFLOW_DRILL_HOST ? { hostId: e.WALFLOW_DRILL_HOST } : {}), checkQuery: e.WALFLOW_DRILL_CHECK_QUERY },
+      alerts: {
+        spoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
+        backupAgeMs: e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * POLICY_DEFAULTS.backupAgeIntervals),
+      },
+    },
     retentionEveryMs: e.WALFLOW_RETENTION_EVERY,
     archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
     backupEveryMs: e.WALFLOW_BACKUP_EVERY,
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,
     drillEveryMs: e.WALFLOW_DRILL_EVERY,
-    drillHostId: e.WALFLOW_DRILL_HOST ?? e.WALFLOW_HOST_ID,
     drillDir: e.WALFLOW_DRILL_DIR || undefined,
-    drillCheckQuery: e.WALFLOW_DRILL_CHECK_QUERY,
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
-    alertSpoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
-    alertBackupAgeMs: e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * 1.5),
     alertWebhookUrl: e.WALFLOW_ALERT_WEBHOOK_URL || undefined,
     logLevel: e.WALFLOW_LOG_LEVEL,
   };

@@ -80,6 +80,7 @@ async function main(): Promise<void> {
   step('starting the local stack (Temporal + Web UI, S3 servers r2 and b2, catalog, worker)');
   const stack = await stackUp({ dir: DIR });
   process.stdout.write(`   Web UI: ${stack.uiUrl}\n   settings: ${stack.envFile}\n`);
+  process.stdout.write(walflow(stack, ['schedules', 'apply']).replace(/^/gm, '   '));
 
   step('PostgreSQL with archive_command = walflow push %p %f');
   const { pg, fresh } = await demoCluster(stack);

@@ -44,7 +44,10 @@ test('walflow backup --wait: chunks and manifest in both stores, WAL archived, c
     'SELECT status, stop_lsn::text FROM backups WHERE cluster = $1 AND backup_id = $2', ['backup', m.backupId]);
   assert.deepEqual(rows.map((r) => r.status), ['complete']);
   assert.equal(BigInt(rows[0].stop_lsn), parseLsn(m.stopLsn));
-  // The worker reaches PostgreSQL (WALFLOW_PG_URL), so it keeps a daily base-backup Schedule.
+  // Applied where PostgreSQL is reachable (WALFLOW_PG_URL), the schedules include a daily base backup.
+  const applied = env.walflow(['schedules', 'apply']);
+  assert.equal(applied.status, 0, applied.stderr);
+  assert.match(applied.stdout, /^created: base-backup\/backup$/m);
   const schedule = await (await env.client()).schedule.getHandle('base-backup/backup').describe();
   assert.equal(schedule.spec.intervals?.[0]?.every, 24 * 3_600_000);
   assert.equal(schedule.action.type === 'startWorkflow' && schedule.action.workflowType, 'baseBackup');

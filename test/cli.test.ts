@@ -19,16 +19,18 @@ after(async () => {
   await env?.close();
 });
 
-test('schedules apply creates, then updates, the same schedules', async () => {
+test('schedules apply creates, then updates, the cluster-wide schedules and says what policy they carry', async () => {
   const first = env.walflow(['schedules', 'apply']);
   assert.equal(first.status, 0, first.stderr);
-  assert.match(first.stdout, /^(created|updated): archive-sweep\/cli\/cli$/m);
+  for (const id of ['verify/cli', 'retention/cli', 'drill/cli']) assert.match(first.stdout, new RegExp(`^created: ${id}$`, 'm'));
+  assert.doesNotMatch(first.stdout, /archive-sweep/, 'a host\'s sweep is its worker\'s to create');
+  assert.match(first.stdout, /^policy: keep backups 30 days, at least 1; drill on cli checking /m);
   const second = env.walflow(['schedules', 'apply']);
   assert.equal(second.status, 0, second.stderr);
-  assert.match(second.stdout, /^updated: archive-sweep\/cli\/cli$/m);
+  assert.match(second.stdout, /^updated: retention\/cli$/m);
   const client = await env.client();
-  const desc = await client.schedule.getHandle('archive-sweep/cli/cli').describe();
-  assert.equal(desc.spec.intervals?.[0]?.every, 5 * 60_000);
+  const desc = await client.schedule.getHandle('retention/cli').describe();
+  assert.equal(desc.spec.intervals?.[0]?.every, 24 * 3_600_000);
 });
 
 test('archive --wait sweeps a backlog left while no worker ran, and status reports it', { timeout: 180_000 }, async () => {
@@ -43,6 +45,10 @@ test('archive --wait sweeps a backlog left while no worker ran, and status repor
   assert.ok(before.spool.waiting >= 2, JSON.stringify(before.spool));
 
   await env.startWorker();
+  const sweep = await (await env.client()).schedule.getHandle('archive-sweep/cli/cli').describe();
+  assert.equal(sweep.spec.intervals?.[0]?.every, 5 * 60_000, 'the worker ensures its host\'s sweep');
+  const sweepInput = sweep.action.type === 'startWorkflow' ? sweep.action.args?.[0] as { policy?: { retention: { days: number } } } : undefined;
+  assert.equal(sweepInput?.policy?.retention.days, 30, 'with the applied policy');
   const r = env.walflow(['archive', '--wait']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /spool is empty/);

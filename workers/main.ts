@@ -1,15 +1,18 @@
 // One worker process per host: a Worker on the shared `walflow` queue (workflows, store and
 // catalog work) and one on `walflow-host-<id>` (spool and data-directory work), plus the spool
-// watcher. Stops gracefully on SIGTERM/SIGINT. Survives Temporal restarts by reconnecting.
+// watcher and this host's archive-sweep Schedule (the cluster-wide ones belong to
+// `walflow schedules apply`). Stops gracefully on SIGTERM/SIGINT. Survives Temporal restarts by reconnecting.
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { Catalog, migrateCatalog, openCatalog } from '../db/client';
 import type { Config } from '../lib/config';
 import { createLogger, Logger } from '../lib/log';
+import { describePolicy, policyDifferences } from '../lib/policy';
+import type { ClusterPolicy } from '../workflows/policy';
 import { openStores } from '../lib/stores/registry';
 import { hostQueue, SHARED_QUEUE } from '../workflows/shared';
-import { applySchedules } from './schedules';
+import { appliedPolicy, ensureHostSweep } from './schedules';
 import { SpoolWatcher } from './watcher';
 
 const RECONNECT_MS = 3_000;
@@ -31,6 +34,20 @@ async function retry<T>(what: string, log: Logger, stopping: () => boolean, fn: 
     }
   }
   return undefined;
+}
+
+/** Says how this worker's own settings relate to the cluster's policy; they never decide a run. */
+function reportPolicy(log: Logger, config: Config, cluster: ClusterPolicy | undefined): void {
+  if (!cluster) {
+    log.warn(`no Schedules applied for cluster ${config.cluster}: run 'walflow schedules apply' (until then nothing schedules ` +
+      'backups, retention, verify or drills, and sweeps alert by walflow\'s defaults)');
+    return;
+  }
+  const differences = policyDifferences(config.policy, cluster);
+  if (!differences.length) return;
+  log.warn({ differences }, `settings here differ from the cluster's policy, which applies (change it with 'walflow schedules apply'): ` +
+    differences.map((d) => `${d.setting} here ${d.here}, cluster ${d.cluster}`).join('; '));
+  log.info(`cluster policy: ${describePolicy(cluster)}`);
 }
 
 export async function runWorker(config: Config): Promise<void> {
@@ -55,6 +72,7 @@ export async function runWorker(config: Config): Promise<void> {
   // Bundled once for both queues and every reconnect.
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundler });
   let client: Client | undefined;
+  let policyReported = false;
   const watcher = new SpoolWatcher(() => client, config, log);
   watcher.start();
 
@@ -66,8 +84,10 @@ export async function runWorker(config: Config): Promise<void> {
     try {
       clientConnection = await Connection.connect({ address: config.temporalAddress });
       client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
-      const schedules = await applySchedules(client, config);
-      log.info({ schedules }, 'schedules applied');
+      const policy = await appliedPolicy(client, config.cluster);
+      if (!policyReported) reportPolicy(log, config, policy);
+      policyReported = true;
+      log.info({ schedule: await ensureHostSweep(client, config, policy) }, 'archive-sweep schedule ensured');
       const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle };
       current = [
         await Worker.create({ ...common, taskQueue: SHARED_QUEUE }),

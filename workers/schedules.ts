@@ -1,8 +1,15 @@
-// Every walflow Schedule, created or updated idempotently (`walflow schedules apply`, worker start).
-import { Client, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
+// The Temporal Schedules. `walflow schedules apply` owns the cluster-wide ones (base backup,
+// retention, verify, drill) and writes the cluster's policy into their input and into every
+// host's archive-sweep; a worker only ensures its own host's sweep, with the policy it finds
+// applied, so starting a worker never changes what the cluster keeps.
+import { Client, ScheduleDescription, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from '../lib/config';
+import { policyOf } from '../lib/policy';
 import { backupScheduleId, backupWorkflowId } from '../workflows/pitr-types';
+import { ClusterPolicy, PolicyInput, resolvePolicy } from '../workflows/policy';
 import { drillScheduleId, retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
+
+export type ScheduleChange = { id: string; change: 'created' | 'updated' };
 
 /** One interval Schedule starting one workflow type on the shared queue; a run never overlaps the last. */
 function every(
@@ -19,36 +26,81 @@ function every(
   };
 }
 
-export function scheduleDefinitions(config: Config): ScheduleOptions[] {
+/** The cluster-wide Schedules, as the settings of whoever applies them say. */
+export function clusterSchedules(config: Config): ScheduleOptions[] {
   const { cluster, hostId } = config;
+  const policy = policyOf(config);
   return [
-    // Only where this worker can reach PostgreSQL (WALFLOW_PG_URL): the backup runs on its host.
+    // Only where the applier reaches PostgreSQL (WALFLOW_PG_URL): the backup runs on its host.
     ...(config.pgUrl ? [every(backupScheduleId(cluster), config.backupEveryMs, 'baseBackup', { cluster, hostId },
       'base backup into every store; complete once its WAL is archived',
       { workflowId: backupWorkflowId(cluster, 'scheduled') })] : []),
-    every(sweepScheduleId(cluster, hostId), config.archiveEveryMs, 'archiveSweep', { cluster, hostId },
-      'archive whatever waits in the spool (safety net for the watcher)', { catchupMs: 60_000 }),
-    every(verifyScheduleId(cluster), config.verifyEveryMs, 'verify', { cluster },
+    every(verifyScheduleId(cluster), config.verifyEveryMs, 'verify', { cluster, deep: false, repair: true },
       'prove every WAL copy in every store; repair from a healthy store'),
-    every(retentionScheduleId(cluster), config.retentionEveryMs, 'retention', { cluster },
+    every(retentionScheduleId(cluster), config.retentionEveryMs, 'retention', { cluster, policy },
       'delete backups past retention and the WAL only they needed'),
-    every(drillScheduleId(cluster), config.drillEveryMs, 'restoreDrill', { cluster, hostId: config.drillHostId },
+    every(drillScheduleId(cluster), config.drillEveryMs, 'restoreDrill', { cluster, policy },
       'restore the newest state into a scratch folder, start it, check it, remove it'),
   ];
 }
 
-export async function applySchedules(client: Client, config: Config): Promise<{ id: string; change: 'created' | 'updated' }[]> {
-  const out: { id: string; change: 'created' | 'updated' }[] = [];
-  for (const def of scheduleDefinitions(config)) {
-    const handle = client.schedule.getHandle(def.scheduleId);
-    try {
-      await handle.update((prev) => ({ ...prev, spec: def.spec, action: def.action, policies: { ...prev.policies, ...def.policies } }));
-      out.push({ id: def.scheduleId, change: 'updated' });
-    } catch (e) {
-      if (!(e instanceof ScheduleNotFoundError)) throw e;
-      await client.schedule.create(def);
-      out.push({ id: def.scheduleId, change: 'created' });
-    }
+function hostSweep(config: Config, policy: ClusterPolicy | undefined): ScheduleOptions {
+  const { cluster, hostId } = config;
+  return every(sweepScheduleId(cluster, hostId), config.archiveEveryMs, 'archiveSweep', { cluster, hostId, ...(policy ? { policy } : {}) },
+    'archive whatever waits in the spool (safety net for the watcher)', { catchupMs: 60_000 });
+}
+
+function firstArg(d: ScheduleDescription): Record<string, unknown> {
+  return (d.action.type === 'startWorkflow' ? d.action.args?.[0] : undefined) as Record<string, unknown> ?? {};
+}
+
+/** A Schedule's input with the policy replaced, everything else as it was. */
+function withPolicy(d: ScheduleDescription, policy: ClusterPolicy): ScheduleDescription {
+  return { ...d, action: { ...d.action, args: [{ ...firstArg(d), policy }] } };
+}
+
+async function createOrUpdate(client: Client, def: ScheduleOptions, update: (prev: ScheduleDescription) => ScheduleDescription): Promise<ScheduleChange> {
+  try {
+    await client.schedule.getHandle(def.scheduleId).update(update);
+    return { id: def.scheduleId, change: 'updated' };
+  } catch (e) {
+    if (!(e instanceof ScheduleNotFoundError)) throw e;
+    await client.schedule.create(def);
+    return { id: def.scheduleId, change: 'created' };
+  }
+}
+
+/** `walflow schedules apply`: the cluster-wide Schedules, and the policy in every host's sweep. */
+export async function applySchedules(client: Client, config: Config): Promise<ScheduleChange[]> {
+  const out: ScheduleChange[] = [];
+  for (const def of clusterSchedules(config)) {
+    out.push(await createOrUpdate(client, def, (prev) => ({ ...prev, spec: def.spec, action: def.action, policies: { ...prev.policies, ...def.policies } } as ScheduleDescription)));
+  }
+  const sweeps = sweepScheduleId(config.cluster, '');
+  for await (const s of client.schedule.list()) {
+    if (!s.scheduleId.startsWith(sweeps)) continue;
+    await client.schedule.getHandle(s.scheduleId).update((prev) => withPolicy(prev, policyOf(config)));
+    out.push({ id: s.scheduleId, change: 'updated' });
   }
   return out;
+}
+
+/** The policy `walflow schedules apply` last wrote for the cluster; undefined before the first apply. */
+export async function appliedPolicy(client: Client, cluster: string): Promise<ClusterPolicy | undefined> {
+  try {
+    const d = await client.schedule.getHandle(retentionScheduleId(cluster)).describe();
+    return resolvePolicy(firstArg(d).policy as PolicyInput | undefined);
+  } catch (e) {
+    if (e instanceof ScheduleNotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** A worker's own host sweep: its interval from this host, its policy the cluster's (kept as is while none is applied). */
+export async function ensureHostSweep(client: Client, config: Config, policy: ClusterPolicy | undefined): Promise<ScheduleChange> {
+  const def = hostSweep(config, policy);
+  return createOrUpdate(client, def, (prev) => {
+    const next = { ...prev, spec: def.spec, policies: { ...prev.policies, ...def.policies } } as ScheduleDescription;
+    return policy ? withPolicy(next, policy) : next;
+  });
 }

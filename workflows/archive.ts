@@ -10,6 +10,7 @@ import {
   AlertInput, archiveWorkflowId, ArchiveResult, ArchiveSegmentInput, ArchiveSweepInput, CLUSTER_MISMATCH,
   CONTENT_CONFLICT, CopyResult, hostQueue, StagedFile,
 } from './shared';
+import { resolvePolicy } from './policy';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -105,10 +106,11 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
 export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started: number; skipped: number; failed: number }> {
   const { cluster, hostId } = input;
   const concurrency = input.concurrency ?? 8;
+  const { alerts } = resolvePolicy(input.policy);
   const spool = await spoolOf(hostId).listSpool({ cluster, limit: 500 });
-  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
-  await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs });
-  await catalog.checkBackupAge({ cluster });
+  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs, alerts });
+  await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs, maxAgeMs: alerts.spoolAgeMs });
+  await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
   await catalog.deliverPendingAlerts({ cluster });
 
   let started = 0, skipped = 0, failed = 0;

@@ -4,6 +4,7 @@
 import { ApplicationFailure, executeChild, proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import type { RestoreProgress } from './pitr-types';
+import { resolvePolicy } from './policy';
 import { restore } from './restore';
 import { DrillInput, DrillResult, hostQueue, SHARED_QUEUE } from './shared';
 
@@ -20,13 +21,16 @@ const onHost = (hostId: string) => proxyActivities<Activities>({
 });
 
 export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult> {
-  const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
+  const policy = resolvePolicy(input.policy).drill;
+  const chosenHost = input.hostId ?? policy.hostId;
+  const defaults = input.cluster && chosenHost ? undefined : await shared.restoreDefaults();
   const cluster = input.cluster ?? defaults!.cluster;
-  const hostId = input.hostId ?? defaults!.hostId;
+  const hostId = chosenHost ?? defaults!.hostId;
+  const checkQuery = input.checkQuery ?? policy.checkQuery;
   const info = workflowInfo();
   const startedAt = new Date(info.startTime);
   const h = onHost(hostId);
-  upsertMemo({ cluster, host: hostId, state: 'preparing' });
+  upsertMemo({ cluster, host: hostId, checkQuery, state: 'preparing' });
   const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) });
   const result: DrillResult = { cluster, hostId, outcome: 'failed', pgdata: scratch.pgdata };
   try {
@@ -42,7 +46,7 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
     result.reachedTime = restored.reachedTime;
     result.phases = restored.phases.map((p) => ({ phase: p.phase, seconds: p.seconds ?? 0 }));
     upsertMemo({ state: 'checking', backupId: restored.backupId ?? null });
-    result.check = await h.drillCheck({ pgdata: scratch.pgdata, port: scratch.port, query: input.checkQuery });
+    result.check = await h.drillCheck({ pgdata: scratch.pgdata, port: scratch.port, query: checkQuery });
     result.outcome = 'ok';
   } catch (e) {
     result.error = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
@@ -53,7 +57,7 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
   upsertMemo({ state: result.outcome, secondsToRecover: result.secondsToRecover ?? null, error: result.error ?? null });
   await shared.recordRun({
     cluster, kind: 'drill', workflowId: info.workflowId, startedAt: startedAt.toISOString(), outcome: result.outcome,
-    summary: { ...result },
+    summary: { ...result, policy: { hostId, checkQuery } },
   });
   if (result.outcome === 'ok') {
     await shared.resolveAlert({ cluster, key: 'drill-failure' });

@@ -2,6 +2,7 @@
 // dry run). Alerts when nothing can be pruned for want of a backup, or backups stopped coming.
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { resolvePolicy } from './policy';
 import type { RetentionInput, RetentionPlan } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -20,8 +21,9 @@ export async function retention(input: RetentionInput): Promise<RetentionPlan & 
   const { cluster } = input;
   const startedAt = new Date(workflowInfo().startTime).toISOString();
   const now = input.now ?? startedAt;
-  upsertMemo({ cluster, dryRun: !!input.dryRun, asOf: now, state: 'planning' });
-  const plan = await store.planRetention({ cluster, now });
+  const policy = resolvePolicy(input.policy).retention;
+  upsertMemo({ cluster, dryRun: !!input.dryRun, asOf: now, policy, state: 'planning' });
+  const plan = await store.planRetention({ cluster, now, policy });
   const planned = plan.stores.reduce((n, s) => n + s.deletions.length, 0);
 
   const blocked = plan.stores.filter((s) => s.blocked);
@@ -35,7 +37,7 @@ export async function retention(input: RetentionInput): Promise<RetentionPlan & 
     await catalog.resolveAlert({ cluster, key: 'retention-blocked' });
   }
   const deleted = input.dryRun ? 0 : await store.applyRetention({ plan });
-  const summary = { dryRun: !!input.dryRun, planned, deleted, kept: Object.fromEntries(plan.stores.map((s) => [s.store, s.kept])) };
+  const summary = { dryRun: !!input.dryRun, policy, planned, deleted, kept: Object.fromEntries(plan.stores.map((s) => [s.store, s.kept])) };
   upsertMemo({ state: input.dryRun ? 'dry run' : 'applied', planned, deleted });
   if (!input.dryRun) {
     await catalog.recordRun({ cluster, kind: 'retention', workflowId: workflowInfo().workflowId, startedAt, outcome: blocked.length ? 'failed' : 'ok', summary });

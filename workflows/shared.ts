@@ -1,5 +1,6 @@
 // Names shared by workflows, workers and clients: task queues, workflow ids, input types.
 // Deterministic and dependency-free: workflow code imports it.
+import type { PolicyInput, RetentionPolicy } from './policy';
 
 /** Any worker: store-side and catalog work. */
 export const SHARED_QUEUE = 'walflow';
@@ -13,7 +14,8 @@ export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
 export const drillScheduleId = (cluster: string) => `drill/${cluster}`;
 
 export interface ArchiveSegmentInput { cluster: string; hostId: string; name: string }
-export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number }
+/** policy: the cluster's (its alert thresholds apply); absent parts take walflow's defaults. */
+export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number; policy?: PolicyInput }
 
 /** What the host learns about a spooled file when it stages it for upload. */
 export interface StagedFile {
@@ -90,6 +92,8 @@ export interface RetentionInput {
   dryRun?: boolean;
   /** The clock retention decides by (ISO time; default: the workflow's start). For drills and tests. */
   now?: string;
+  /** The cluster's policy (its retention part applies); absent parts take walflow's defaults. */
+  policy?: PolicyInput;
 }
 
 export interface StorePlan {
@@ -102,9 +106,10 @@ export interface StorePlan {
   newestBackup: string | null;
 }
 
-export interface RetentionPlan { cluster: string; now: string; minBackups: number; stores: StorePlan[] }
+export interface RetentionPlan { cluster: string; now: string; minBackups: number; policy: RetentionPolicy; stores: StorePlan[] }
 
-export interface DrillInput { cluster?: string; hostId?: string; checkQuery?: string }
+/** hostId and checkQuery: this run's choice, else the policy's (its drill part); absent parts take walflow's defaults. */
+export interface DrillInput { cluster?: string; hostId?: string; checkQuery?: string; policy?: PolicyInput }
 
 export interface DrillResult {
   cluster: string;

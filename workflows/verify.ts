@@ -19,9 +19,10 @@ const catalog = proxyActivities<Activities>({
 export async function verify(input: VerifyInput): Promise<VerifyReport> {
   const { cluster } = input;
   const deep = input.deep ?? false;
+  const repair = input.repair ?? true;
   const startedAt = new Date(workflowInfo().startTime).toISOString();
-  upsertMemo({ cluster, deep, state: 'verifying' });
-  const report = await verifyArchive({ cluster, deep, repair: input.repair ?? true });
+  upsertMemo({ cluster, deep, repair, state: 'verifying' });
+  const report = await verifyArchive({ cluster, deep, repair });
   const failed = report.unrepairable.length > 0;
 
   if (failed) {
@@ -44,7 +45,7 @@ export async function verify(input: VerifyInput): Promise<VerifyReport> {
     await catalog.resolveAlert({ cluster, key: 'archive-gap' });
   }
   const outcome = failed || report.gaps.length ? 'failed' : report.repaired.length ? 'repaired' : 'ok';
-  const summary = { objects: report.objects, problems: report.problems.length, repaired: report.repaired.length, unrepairable: report.unrepairable.length, gaps: report.gaps.length, deep };
+  const summary = { objects: report.objects, problems: report.problems.length, repaired: report.repaired.length, unrepairable: report.unrepairable.length, gaps: report.gaps.length, deep, repair };
   upsertMemo({ state: outcome, ...summary });
   await catalog.recordRun({ cluster, kind: 'verify', workflowId: workflowInfo().workflowId, startedAt, outcome, summary });
   return report;

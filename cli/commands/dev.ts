@@ -1,5 +1,6 @@
 // walflow dev up | down | env
 import * as fs from 'node:fs';
+import { loadConfig } from '../../lib/config';
 import { openStack, stackDown, stackUp } from '../../lib/devstack/stack';
 import { UserError } from '../../lib/errors';
 
@@ -14,8 +15,10 @@ export async function up(dir: string): Promise<void> {
     `  catalog       postgres://postgres@127.0.0.1:${ports.catalog}/postgres`,
     `  worker        log ${stack.log('worker')}`,
     `settings: ${stack.envFile}  (source it, or pass --env-file)`,
+    'schedules (walflow schedules apply):',
     '',
   ].join('\n'));
+  await (await import('./schedules')).apply(loadConfig(stack.env()));
 }
 
 export async function down(dir: string): Promise<void> {

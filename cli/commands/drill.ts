@@ -2,6 +2,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
+import { policyOf } from '../../lib/policy';
 import { connectClient } from '../../lib/temporal';
 import { DrillResult, drillScheduleId, SHARED_QUEUE } from '../../workflows/shared';
 
@@ -9,12 +10,14 @@ export async function drill(config: Config, o: { check?: string; json?: boolean 
   const client = await connectClient(config);
   try {
     const workflowId = `${drillScheduleId(config.cluster)}/${new Date().toISOString()}`;
-    process.stderr.write(`drill started: ${workflowId} (restore on ${config.drillHostId})\n`);
+    const policy = policyOf(config);
+    const checkQuery = o.check ?? policy.drill.checkQuery;
+    process.stderr.write(`drill started: ${workflowId} (restore on ${policy.drill.hostId}, check "${checkQuery}")\n`);
     let result: DrillResult;
     try {
       result = await client.workflow.execute('restoreDrill', {
         taskQueue: SHARED_QUEUE, workflowId,
-        args: [{ cluster: config.cluster, hostId: config.drillHostId, checkQuery: o.check }],
+        args: [{ cluster: config.cluster, checkQuery, policy }],
         memo: { cluster: config.cluster, trigger: 'walflow drill' },
       }) as DrillResult;
     } catch (e) {

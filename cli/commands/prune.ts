@@ -1,23 +1,48 @@
 // walflow prune [--dry-run] [--json] [--as-of T]: runs the retention workflow now.
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
+import { describeRetention, policyOf } from '../../lib/policy';
 import { connectClient } from '../../lib/temporal';
+import type { ClusterPolicy } from '../../workflows/policy';
 import { RetentionPlan, retentionScheduleId, SHARED_QUEUE } from '../../workflows/shared';
 
-export async function prune(config: Config, o: { dryRun?: boolean; json?: boolean; asOf?: string }): Promise<void> {
+export interface PruneOptions { dryRun?: boolean; json?: boolean; asOf?: string; retentionDays?: string; minBackups?: string }
+
+function wholeNumber(flag: string, text: string, min: number, what: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min) throw new UserError(`${flag} "${text}" is not a whole number of ${what} (at least ${min})`);
+  return n;
+}
+
+/** This command's settings, with this run's flags on top: the policy the run applies. */
+function runPolicy(config: Config, o: PruneOptions): ClusterPolicy {
+  const policy = policyOf(config);
+  return {
+    ...policy,
+    retention: {
+      ...policy.retention,
+      ...(o.retentionDays !== undefined ? { days: wholeNumber('--retention-days', o.retentionDays, 1, 'days') } : {}),
+      ...(o.minBackups !== undefined ? { minBackups: wholeNumber('--min-backups', o.minBackups, 1, 'backups') } : {}),
+    },
+  };
+}
+
+export async function prune(config: Config, o: PruneOptions): Promise<void> {
   if (o.asOf !== undefined && Number.isNaN(Date.parse(o.asOf))) throw new UserError(`--as-of "${o.asOf}" is not a time; use ISO 8601, e.g. 2026-12-24T00:00:00Z`);
+  const policy = runPolicy(config, o);
   const client = await connectClient(config);
   try {
     const workflowId = `${retentionScheduleId(config.cluster)}/${new Date().toISOString()}${o.dryRun ? '-dry-run' : ''}`;
     const result = await client.workflow.execute('retention', {
       taskQueue: SHARED_QUEUE, workflowId,
-      args: [{ cluster: config.cluster, dryRun: !!o.dryRun, now: o.asOf ? new Date(o.asOf).toISOString() : undefined }],
+      args: [{ cluster: config.cluster, dryRun: !!o.dryRun, now: o.asOf ? new Date(o.asOf).toISOString() : undefined, policy }],
       memo: { cluster: config.cluster, trigger: 'walflow prune' },
     }) as RetentionPlan & { deleted: number };
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       return;
     }
+    process.stdout.write(`policy: ${describeRetention(result.policy)} (this command's settings and flags)\n`);
     for (const s of result.stores) {
       process.stdout.write(`${s.store}: keep ${s.kept.length ? s.kept.join(', ') : 'no backup'} (${s.retentionDays} days, at least ${result.minBackups})\n`);
       if (s.blocked) process.stdout.write(`  blocked: ${s.blocked}\n`);

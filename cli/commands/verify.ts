@@ -8,9 +8,9 @@ export async function verify(config: Config, o: { deep?: boolean; json?: boolean
   const client = await connectClient(config);
   try {
     const workflowId = `${verifyScheduleId(config.cluster)}/${new Date().toISOString()}`;
-    process.stderr.write(`verify started: ${workflowId}${o.deep ? ' (deep: downloading every object)' : ''}\n`);
+    process.stderr.write(`verify started: ${workflowId} (${o.deep ? 'deep: downloading every object' : 'metadata and sizes'}; repairing from a healthy store)\n`);
     const report = await client.workflow.execute('verify', {
-      taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: config.cluster, deep: !!o.deep }],
+      taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
       memo: { cluster: config.cluster, trigger: 'walflow verify' },
     }) as VerifyReport;
     if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -254,9 +254,9 @@ describe('configuration', () => {
     assert.equal(c.temporalAddress, 'localhost:7233');
     assert.equal(c.temporalNamespace, 'default');
     assert.equal(c.compression, 'zstd');
-    assert.equal(c.retentionDays, 30);
+    assert.deepEqual(c.policy.retention, { days: 30, minBackups: 1, storeDays: {} });
     assert.equal(c.archiveEveryMs, 5 * 60_000);
-    assert.deepEqual(c.stores, [{ type: 'fs', name: 'local', path: '/srv/wal', retentionDays: undefined }]);
+    assert.deepEqual(c.stores, [{ type: 'fs', name: 'local', path: '/srv/wal' }]);
   });
 
   test('S3 stores', () => {
@@ -274,7 +274,7 @@ describe('configuration', () => {
     assert.equal(r2.region, 'auto');
     assert.equal(r2.conditionalPut, true);
     assert.equal(b2.forcePathStyle, true);
-    assert.equal(b2.retentionDays, 40);
+    assert.deepEqual(c.policy.retention.storeDays, { 'b2-eu': 40 }, 'a store\'s own retention is part of the policy');
   });
 
   test('missing WALFLOW_CLUSTER', () => {
