@@ -78,9 +78,11 @@ async function demoCluster(stack: Stack): Promise<{ pg: PgCluster; fresh: boolea
 async function main(): Promise<void> {
   const started = Date.now();
   step('starting the local stack (Temporal + Web UI, S3 servers r2 and b2, catalog, worker)');
-  const stack = await stackUp({ dir: DIR });
+  // Schedules before the worker, so that it starts under the applied policy.
+  const stack = await stackUp({ dir: DIR, worker: false });
   process.stdout.write(`   Web UI: ${stack.uiUrl}\n   settings: ${stack.envFile}\n`);
-  process.stdout.write(walflow(stack, ['schedules', 'apply']).replace(/^/gm, '   '));
+  process.stdout.write(walflow(stack, ['schedules', 'apply']).replace(/^(?=.)/gm, '   '));
+  await stack.start('worker');
 
   step('PostgreSQL with archive_command = walflow push %p %f');
   const { pg, fresh } = await demoCluster(stack);

@@ -5,7 +5,8 @@ import { openStack, stackDown, stackUp } from '../../lib/devstack/stack';
 import { UserError } from '../../lib/errors';
 
 export async function up(dir: string): Promise<void> {
-  const stack = await stackUp({ dir });
+  // Schedules before the worker, so that it starts under the applied policy.
+  const stack = await stackUp({ dir, worker: false });
   const { ports } = stack.state;
   process.stdout.write([
     `walflow dev stack is up in ${dir}`,
@@ -19,6 +20,7 @@ export async function up(dir: string): Promise<void> {
     '',
   ].join('\n'));
   await (await import('./schedules')).apply(loadConfig(stack.env()));
+  await stack.start('worker');
 }
 
 export async function down(dir: string): Promise<void> {
