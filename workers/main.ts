@@ -8,7 +8,7 @@ import { createActivities } from '../activities';
 import { Catalog, migrateCatalog, openCatalog } from '../db/client';
 import type { Config } from '../lib/config';
 import { createLogger, Logger } from '../lib/log';
-import { describePolicy, policyDifferences } from '../lib/policy';
+import { policyDifferences } from '../lib/policy';
 import type { ClusterPolicy } from '../workflows/policy';
 import { openStores } from '../lib/stores/registry';
 import { hostQueue, SHARED_QUEUE } from '../workflows/shared';
@@ -47,7 +47,6 @@ function reportPolicy(log: Logger, config: Config, cluster: ClusterPolicy | unde
   if (!differences.length) return;
   log.warn({ differences }, `settings here differ from the cluster's policy, which applies (change it with 'walflow schedules apply'): ` +
     differences.map((d) => `${d.setting} here ${d.here}, cluster ${d.cluster}`).join('; '));
-  log.info(`cluster policy: ${describePolicy(cluster)}`);
 }
 
 export async function runWorker(config: Config): Promise<void> {
