@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
+import type { ClusterPolicy } from '../workflows/policy';
 import type { RetentionPlan } from '../workflows/shared';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
@@ -120,4 +121,21 @@ test('workers leave the cluster-wide Schedules alone; one that disagrees says so
     assert.ok(said.every((l) => (JSON.parse(l) as { differences: unknown[] }).differences.some((d) => JSON.stringify(d) === JSON.stringify(expected))),
       `${expected.setting} named with both values: ${said[0]}`);
   }
+});
+
+test('editing the settings and applying again changes the policy of every Schedule, each host\'s sweep included', { timeout: 120_000 }, async () => {
+  const edited = `${operator.envFile}.edited`;
+  fs.writeFileSync(edited, fs.readFileSync(operator.envFile, 'utf8').replace(/^WALFLOW_RETENTION_DAYS=.*$/m, 'WALFLOW_RETENTION_DAYS=2')
+    + 'WALFLOW_ALERT_SPOOL_AGE=2m\n', { mode: 0o644 });
+  const r = operator.walflow(['schedules', 'apply', '--env-file', edited]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^policy: keep backups 2 days, at least 2 \(b2 3 days\);.* waits 2m0s /m);
+  const client = await operator.client();
+  for (const env of [operator, other]) {
+    const d = await client.schedule.getHandle(`archive-sweep/${CLUSTER}/${env.name}`).describe();
+    const input = d.action.type === 'startWorkflow' ? d.action.args?.[0] as { hostId: string; policy: ClusterPolicy } : undefined;
+    assert.equal(input?.hostId, env.name, 'a sweep keeps its host');
+    assert.deepEqual([input?.policy.retention.days, input?.policy.alerts.spoolAgeMs], [2, 120_000], `${env.name}'s sweep carries the new policy`);
+  }
+  assert.deepEqual(applied((await scheduledRun()).result), { minBackups: 2, days: { r2: 2, b2: 3 } });
 });
