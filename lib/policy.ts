@@ -1,7 +1,6 @@
 // The cluster's policy as people meet it: what a run writes into its input, one line that says
 // what applies, and where a worker's own settings differ, named by the setting to change.
-import type { Config } from './config';
-import { storeSettingPrefix } from './config';
+import { Config, storeSettingPrefix } from './config';
 import { formatDuration } from './duration';
 import { ClusterPolicy, RetentionPolicy, storeRetentionDays } from '../workflows/policy';
 
