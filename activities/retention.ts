@@ -11,11 +11,11 @@ import type { Config } from '../lib/config';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
+import { walNameOfKey } from '../lib/walkeys';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
 import type { RetentionPlan, StorePlan } from '../workflows/shared';
 import { MANIFEST } from './basebackup';
-import { walNameOfKey } from './verify';
 
 const DAY = 86_400_000;
 

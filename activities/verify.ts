@@ -6,24 +6,15 @@ import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { walFiles } from '../db/schema';
-import { CODEC_SUFFIXES, codecByName } from '../lib/codec';
+import { codecByName } from '../lib/codec';
 import type { Logger } from '../lib/log';
 import { walPrefix } from '../lib/keys';
 import { ObjectMeta, Store } from '../lib/stores/store';
+import { walNameOfKey } from '../lib/walkeys';
 import { parseWalName, segmentName } from '../lib/wal/name';
 import type { VerifyReport } from '../workflows/shared';
 
 interface Reference { sha256: string; storedSize: number | undefined }
-
-/** WAL file name from its object key: the last path part without the codec suffix. */
-export function walNameOfKey(key: string): string | undefined {
-  const last = key.slice(key.lastIndexOf('/') + 1);
-  for (const suffix of Object.values(CODEC_SUFFIXES)) {
-    const base = suffix && last.endsWith(suffix) ? last.slice(0, -suffix.length) : last;
-    if (parseWalName(base)) return base;
-  }
-  return undefined;
-}
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   /** Downloads a copy and checks that its raw bytes hash to the reference. */
