@@ -1,8 +1,8 @@
 // Retention decided from backups, never from WAL age alone: per store, keep every complete
-// backup younger than its retention period and at least the newest N; delete WAL older than the
-// start of the oldest kept backup, and the backups not kept (manifest first, so a half-deleted
-// backup never looks complete). History files are never deleted. Planning and deleting are
-// separate steps, so a dry run shows exactly what the real run deletes.
+// backup younger than its retention period and at least the newest N; delete the WAL no kept
+// backup needs along its timelines (lib/wal/keep.ts), and the backups not kept (manifest first,
+// so a half-deleted backup never looks complete). History files are never deleted. Planning and
+// deleting are separate steps, so a dry run shows exactly what the real run deletes.
 import { Context } from '@temporalio/activity';
 import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
@@ -11,15 +11,18 @@ import type { Config } from '../lib/config';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
+import { readVerified } from '../lib/verified';
 import { walNameOfKey } from '../lib/walkeys';
-import { parseWalName } from '../lib/wal/name';
+import { KeptBackup, tallyKept, walKeepRule, WalVerdict } from '../lib/wal/keep';
+import { parseWalName, WalName } from '../lib/wal/name';
+import { parseHistory, TimelineSwitch } from '../lib/wal/timeline';
 import type { BackupManifest } from '../workflows/pitr-types';
 import type { RetentionPlan, StorePlan } from '../workflows/shared';
 import { MANIFEST } from './basebackup';
 
 const DAY = 86_400_000;
 
-async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
+export async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   const folders = new Map<string, { keys: string[]; newest: number }>();
   for await (const o of store.list(`${cluster}/backups/`, signal)) {
     const id = o.key.slice(`${cluster}/backups/`.length).split('/')[0];
@@ -44,6 +47,31 @@ async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   return { complete, incomplete };
 }
 
+/**
+ * The WAL objects a store holds and the keep rule its kept backups and history files give.
+ * A history file that cannot be read or parsed is left out: that only ever keeps more.
+ */
+export async function storeWalKeep(
+  store: Store, cluster: string, kept: KeptBackup[], segmentSize: number, signal: AbortSignal, log: Logger,
+): Promise<{ wal: { key: string; name: WalName; size: number }[]; keep: (wal: WalName) => WalVerdict }> {
+  const wal: { key: string; name: WalName; size: number }[] = [];
+  for await (const o of store.list(walPrefix(cluster), signal)) {
+    const name = parseWalName(walNameOfKey(o.key) ?? '', segmentSize);
+    if (name) wal.push({ key: o.key, name, size: o.size });
+  }
+  const histories = new Map<number, TimelineSwitch[]>();
+  for (const h of wal.filter((w) => w.name.kind === 'history')) {
+    try {
+      const found = await readVerified(store, h.key, signal);
+      if (found) histories.set(h.name.timeline, parseHistory(found.raw.toString()));
+    } catch (e) {
+      if (signal.aborted) throw e;
+      log.warn({ store: store.name, key: h.key, err: (e as Error).message }, 'history file unreadable: its timeline keeps all WAL not before the earliest kept backup');
+    }
+  }
+  return { wal, keep: walKeepRule(kept, histories, segmentSize) };
+}
+
 export function retentionActivities(config: Config, stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   return {
     async planRetention({ cluster, now: nowText }: { cluster: string; now: string }): Promise<RetentionPlan> {
@@ -55,7 +83,7 @@ export function retentionActivities(config: Config, stores: Map<string, Store>, 
         const store = stores.get(cfg.name)!;
         const days = cfg.retentionDays ?? config.retentionDays;
         const { complete, incomplete } = await listBackups(store, cluster, signal);
-        const plan: StorePlan = { store: cfg.name, retentionDays: days, kept: [], deletions: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
+        const plan: StorePlan = { store: cfg.name, retentionDays: days, kept: [], deletions: [], keptWal: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
         const kept = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
         plan.kept = kept.map((b) => b.manifest.backupId);
         for (const b of complete.filter((b) => !kept.includes(b))) {
@@ -70,12 +98,11 @@ export function retentionActivities(config: Config, stores: Map<string, Store>, 
           plans.push(plan);
           continue;
         }
-        const oldest = kept[kept.length - 1].manifest;
-        const keepFrom = parseWalName(oldest.startWal, oldest.segmentSize)!.segno!;
-        for await (const o of store.list(walPrefix(cluster), signal)) {
-          const wal = parseWalName(walNameOfKey(o.key) ?? '', oldest.segmentSize);
-          if (!wal || wal.kind === 'history' || wal.segno === undefined || wal.segno >= keepFrom) continue;
-          plan.deletions.push({ key: o.key, reason: `WAL before ${oldest.startWal}, where the oldest kept backup ${oldest.backupId} starts` });
+        const { wal, keep } = await storeWalKeep(store, cluster, kept.map((b) => b.manifest), kept[0].manifest.segmentSize, signal, log);
+        for (const w of wal) {
+          const verdict = keep(w.name);
+          if (!verdict.keep) plan.deletions.push({ key: w.key, reason: verdict.reason });
+          else if (w.name.kind !== 'history') tallyKept(plan.keptWal, w.name, verdict.reason);
         }
         plans.push(plan);
       }

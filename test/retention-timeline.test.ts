@@ -132,7 +132,7 @@ test('pruning keeps each kept backup\'s WAL along its timeline; each store alone
 
   // The dry run says why each range of WAL stays.
   for (const s of dry.stores) {
-    const ranges = (s as { keptWal?: { timeline: number; from: string; reason: string }[] }).keptWal ?? [];
+    const ranges = s.keptWal;
     assert.ok(ranges.some((k) => k.timeline === 2 && k.from === b2.startWal && k.reason.includes(`backup ${b2.backupId} on timeline 2`)),
       `${s.store}: ${JSON.stringify(ranges)}`);
     assert.ok(ranges.some((k) => k.timeline === 1 && k.from === b1.startWal && k.reason.includes(`backup ${b1.backupId} on timeline 1`)),

@@ -1,5 +1,6 @@
 // Names shared by workflows, workers and clients: task queues, workflow ids, input types.
 // Deterministic and dependency-free: workflow code imports it.
+import type { KeptWal } from '../lib/wal/keep';
 
 /** Any worker: store-side and catalog work. */
 export const SHARED_QUEUE = 'walflow';
@@ -98,6 +99,8 @@ export interface StorePlan {
   /** Backup ids kept, newest first. */
   kept: string[];
   deletions: { key: string; reason: string }[];
+  /** Why the WAL that stays is kept: one range per timeline and reason. */
+  keptWal: KeptWal[];
   blocked: string | null;
   newestBackup: string | null;
 }
