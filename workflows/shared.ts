@@ -74,6 +74,10 @@ export interface VerifyReport {
   problems: { key: string; store: string; problem: string }[];
   repaired: { key: string; store: string; problem: string }[];
   unrepairable: string[];
+  /** Copies that differ with no catalog record to say which is right: left alone. */
+  conflicts: { key: string; name: string; copies: Record<string, string> }[];
+  /** Per store, WAL its own retention removed (no backup it holds needs it): not missing. */
+  pruned: { store: string; files: number; reason: string }[];
   gaps: { timeline: number; from: string; to: string }[];
 }
 
