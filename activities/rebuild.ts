@@ -5,11 +5,11 @@ import { migrateCatalog } from '../db/client';
 import { backups, walCopies, walFiles } from '../db/schema';
 import { clusterJsonKey, walPrefix } from '../lib/keys';
 import type { Store } from '../lib/stores/store';
+import { walNameOfKey } from '../lib/walkeys';
 import { DEFAULT_SEGMENT_SIZE, parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
-import { walNameOfKey } from './verify';
 
 export interface RebuildResult { files: number; copies: number; backups: number; skipped: string[] }
 

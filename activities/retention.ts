@@ -1,7 +1,7 @@
 // Retention decided from backups, never from WAL age alone: per store, keep every complete
 // backup younger than its retention period and at least the newest N (the run's policy, from
-// its input: never this worker's settings); delete WAL older than the
-// start of the oldest kept backup, and the backups not kept (manifest first, so a half-deleted
+// its input: never this worker's settings); delete the WAL no kept backup needs along its
+// timelines (lib/wal/keep.ts), and the backups not kept (manifest first, so a half-deleted
 // backup never looks complete). History files are never deleted. Planning and deleting are
 // separate steps, so a dry run shows exactly what the real run deletes.
 import { Context } from '@temporalio/activity';
@@ -11,16 +11,19 @@ import { backups, walCopies, walFiles } from '../db/schema';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
-import { parseWalName } from '../lib/wal/name';
+import { readVerified } from '../lib/verified';
+import { walNameOfKey } from '../lib/walkeys';
+import { KeptBackup, tallyKept, walKeepRule, WalVerdict } from '../lib/wal/keep';
+import { parseWalName, WalName } from '../lib/wal/name';
+import { parseHistory, TimelineSwitch } from '../lib/wal/timeline';
 import type { BackupManifest } from '../workflows/pitr-types';
 import { RetentionPolicy, storeRetentionDays } from '../workflows/policy';
 import type { RetentionPlan, StorePlan } from '../workflows/shared';
 import { MANIFEST } from './basebackup';
-import { walNameOfKey } from './verify';
 
 const DAY = 86_400_000;
 
-async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
+export async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   const folders = new Map<string, { keys: string[]; newest: number }>();
   for await (const o of store.list(`${cluster}/backups/`, signal)) {
     const id = o.key.slice(`${cluster}/backups/`.length).split('/')[0];
@@ -45,6 +48,31 @@ async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   return { complete, incomplete };
 }
 
+/**
+ * The WAL objects a store holds and the keep rule its kept backups and history files give.
+ * A history file that cannot be read or parsed is left out: that only ever keeps more.
+ */
+export async function storeWalKeep(
+  store: Store, cluster: string, kept: KeptBackup[], segmentSize: number, signal: AbortSignal, log: Logger,
+): Promise<{ wal: { key: string; name: WalName; size: number }[]; keep: (wal: WalName) => WalVerdict }> {
+  const wal: { key: string; name: WalName; size: number }[] = [];
+  for await (const o of store.list(walPrefix(cluster), signal)) {
+    const name = parseWalName(walNameOfKey(o.key) ?? '', segmentSize);
+    if (name) wal.push({ key: o.key, name, size: o.size });
+  }
+  const histories = new Map<number, TimelineSwitch[]>();
+  for (const h of wal.filter((w) => w.name.kind === 'history')) {
+    try {
+      const found = await readVerified(store, h.key, signal);
+      if (found) histories.set(h.name.timeline, parseHistory(found.raw.toString()));
+    } catch (e) {
+      if (signal.aborted) throw e;
+      log.warn({ store: store.name, key: h.key, err: (e as Error).message }, 'history file unreadable: its timeline keeps all WAL not before the earliest kept backup');
+    }
+  }
+  return { wal, keep: walKeepRule(kept, histories, segmentSize) };
+}
+
 export function retentionActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   return {
     async planRetention({ cluster, now: nowText, policy }: { cluster: string; now: string; policy: RetentionPolicy }): Promise<RetentionPlan> {
@@ -55,7 +83,7 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
       for (const [name, store] of stores) {
         const days = storeRetentionDays(policy, name);
         const { complete, incomplete } = await listBackups(store, cluster, signal);
-        const plan: StorePlan = { store: name, retentionDays: days, kept: [], deletions: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
+        const plan: StorePlan = { store: name, retentionDays: days, kept: [], deletions: [], keptWal: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
         const kept = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
         plan.kept = kept.map((b) => b.manifest.backupId);
         for (const b of complete.filter((b) => !kept.includes(b))) {
@@ -70,12 +98,11 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
           plans.push(plan);
           continue;
         }
-        const oldest = kept[kept.length - 1].manifest;
-        const keepFrom = parseWalName(oldest.startWal, oldest.segmentSize)!.segno!;
-        for await (const o of store.list(walPrefix(cluster), signal)) {
-          const wal = parseWalName(walNameOfKey(o.key) ?? '', oldest.segmentSize);
-          if (!wal || wal.kind === 'history' || wal.segno === undefined || wal.segno >= keepFrom) continue;
-          plan.deletions.push({ key: o.key, reason: `WAL before ${oldest.startWal}, where the oldest kept backup ${oldest.backupId} starts` });
+        const { wal, keep } = await storeWalKeep(store, cluster, kept.map((b) => b.manifest), kept[0].manifest.segmentSize, signal, log);
+        for (const w of wal) {
+          const verdict = keep(w.name);
+          if (!verdict.keep) plan.deletions.push({ key: w.key, reason: verdict.reason });
+          else if (w.name.kind !== 'history') tallyKept(plan.keptWal, w.name, verdict.reason);
         }
         plans.push(plan);
       }

@@ -1,29 +1,24 @@
 // Proves the archive: every WAL object present in every store with the recorded checksum (and,
 // deep, bytes that hash to it), per-timeline continuity, and repair of a missing or corrupt copy
-// from a healthy store: copied, then verified again. Store-side work: any worker runs it.
+// from a healthy store: copied, then verified again. A copy that store's own retention removed
+// is not missing, and copies that disagree with no catalog record to decide between them are a
+// conflict for a human: nothing is repaired. Store-side work: any worker runs it.
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { walFiles } from '../db/schema';
-import { CODEC_SUFFIXES, codecByName } from '../lib/codec';
+import { codecByName } from '../lib/codec';
 import type { Logger } from '../lib/log';
-import { walPrefix } from '../lib/keys';
 import { ObjectMeta, Store } from '../lib/stores/store';
-import { parseWalName, segmentName } from '../lib/wal/name';
+import { walNameOfKey } from '../lib/walkeys';
+import type { WalVerdict } from '../lib/wal/keep';
+import { DEFAULT_SEGMENT_SIZE } from '../lib/wal/lsn';
+import { parseWalName, segmentName, WalName } from '../lib/wal/name';
 import type { VerifyReport } from '../workflows/shared';
+import { listBackups, storeWalKeep } from './retention';
 
 interface Reference { sha256: string; storedSize: number | undefined }
-
-/** WAL file name from its object key: the last path part without the codec suffix. */
-export function walNameOfKey(key: string): string | undefined {
-  const last = key.slice(key.lastIndexOf('/') + 1);
-  for (const suffix of Object.values(CODEC_SUFFIXES)) {
-    const base = suffix && last.endsWith(suffix) ? last.slice(0, -suffix.length) : last;
-    if (parseWalName(base)) return base;
-  }
-  return undefined;
-}
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   /** Downloads a copy and checks that its raw bytes hash to the reference. */
@@ -42,9 +37,16 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       const signal = ctx.cancellationSignal;
       const names = [...stores.keys()];
       const present = new Map<string, Map<string, number>>(); // key -> store -> size
+      const retained = new Map<string, (wal: WalName) => WalVerdict>(); // store -> its keep rule
+      let segmentSize = DEFAULT_SEGMENT_SIZE;
       for (const [name, store] of stores) {
-        for await (const o of store.list(walPrefix(cluster), signal)) {
-          if (!walNameOfKey(o.key)) continue;
+        // The backups a store holds are the ones its retention kept: WAL none of them needs
+        // was pruned there on purpose.
+        const backups = (await listBackups(store, cluster, signal)).complete.map((b) => b.manifest);
+        if (backups.length) segmentSize = backups[0].segmentSize;
+        const { wal, keep } = await storeWalKeep(store, cluster, backups, segmentSize, signal, log);
+        retained.set(name, keep);
+        for (const o of wal) {
           if (!present.has(o.key)) present.set(o.key, new Map());
           present.get(o.key)!.set(name, o.size);
         }
@@ -55,23 +57,45 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         if (!present.has(r.key)) present.set(r.key, new Map());
       }
 
-      const report: VerifyReport = { objects: present.size, stores: names, deep, problems: [], repaired: [], unrepairable: [], gaps: [] };
+      const report: VerifyReport = { objects: present.size, stores: names, deep, problems: [], repaired: [], unrepairable: [], conflicts: [], pruned: [], gaps: [] };
+      const pruned = (store: string, reason: string) => {
+        const p = report.pruned.find((x) => x.store === store);
+        if (p) p.files++;
+        else report.pruned.push({ store, files: 1, reason });
+      };
       let checked = 0;
       for (const key of [...present.keys()].sort()) {
         if (++checked % 50 === 0) ctx.heartbeat({ checked, of: present.size });
         const sizes = present.get(key)!;
+        const wal = parseWalName(walNameOfKey(key) ?? '', segmentSize);
+        const expected = names.filter((s) => {
+          if (sizes.has(s) || !wal) return true;
+          const verdict = retained.get(s)!(wal);
+          if (!verdict.keep) pruned(s, verdict.reason);
+          return verdict.keep;
+        });
+        if (!expected.length) continue;
         let ref = recorded.get(key);
         if (!ref) {
-          // Not in the catalog (lost, or archived before it): take the first copy's metadata.
+          // Not in the catalog (lost, or archived before it): the copies' metadata must agree,
+          // since nothing else says which copy is right.
+          const copies: Record<string, string> = {};
           for (const s of names) {
             const h = sizes.has(s) ? await stores.get(s)!.head(key, signal) : undefined;
-            if (h?.meta) { ref = { sha256: h.meta.sha256, storedSize: undefined }; break; }
+            if (h?.meta) copies[s] = h.meta.sha256;
           }
+          const distinct = new Set(Object.values(copies));
+          if (distinct.size > 1) {
+            report.conflicts.push({ key, name: wal?.name ?? key, copies });
+            report.problems.push({ key, store: '*', problem: `copies differ (${Object.entries(copies).map(([s, h]) => `${s} ${h}`).join(', ')}) and no catalog record decides: nothing repaired` });
+            continue;
+          }
+          if (distinct.size === 1) ref = { sha256: [...distinct][0], storedSize: undefined };
         }
         if (!ref) { report.problems.push({ key, store: '*', problem: 'no copy carries walflow metadata' }); report.unrepairable.push(key); continue; }
 
         const bad: { store: string; problem: string }[] = [];
-        for (const s of names) {
+        for (const s of expected) {
           const store = stores.get(s)!;
           if (!sizes.has(s)) { bad.push({ store: s, problem: 'missing' }); continue; }
           const head = await store.head(key, signal);

@@ -9,7 +9,7 @@ import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
-import type { RetentionPlan } from '../workflows/shared';
+import type { RetentionPlan, VerifyReport } from '../workflows/shared';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, takeBackup, waitArchived } from './support/pitr';
 
@@ -128,6 +128,22 @@ test('dry run and real run agree; WAL before the oldest kept backup goes, histor
   const listed = JSON.parse(env.walflow(['backups', '--json']).stdout) as { backupId: string; status: string; stores: string[] }[];
   const first = listed.find((b) => b.backupId === b1.backupId)!;
   assert.deepEqual([first.status, first.stores], ['complete', ['r2']], 'the catalog says where the old backup still is');
+});
+
+test('verify after pruning: WAL that b2\'s 7-day retention removed is pruned there, not missing, and not copied back', { timeout: 120_000 }, async () => {
+  const walOf = async (store: string) => new Set([...(await keys(store))].filter((k) => k.startsWith('retention/wal/')));
+  const [r2, b2] = [await walOf('r2'), await walOf('b2')];
+  const onlyInR2 = [...r2].filter((k) => !b2.has(k));
+  assert.ok(onlyInR2.length >= 2, `r2 holds WAL that b2 pruned: ${onlyInR2}`);
+  const r = env.walflow(['verify', '--json']);
+  assert.ok(r.stdout.trim().startsWith('{'), r.stderr);
+  const report = JSON.parse(r.stdout) as VerifyReport;
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(report.repaired, [], 'nothing copied into b2');
+  assert.deepEqual(report.problems, []);
+  assert.deepEqual(report.gaps, []);
+  assert.deepEqual(report.pruned.map((p) => [p.store, p.files]), [['b2', onlyInR2.length]]);
+  assert.deepEqual(await walOf('b2'), b2, 'b2 holds what it held');
 });
 
 test('retention with no complete backup deletes nothing and raises retention-blocked', { timeout: 120_000 }, async () => {

@@ -1,11 +1,15 @@
 // verify finds a copy deleted in one store and one corrupted in the other, repairs both from
-// the healthy store, and reports what no store can mend as lost, a gap and an alert.
+// the healthy store, leaves copies that disagree alone when no catalog record decides, and
+// reports what no store can mend as lost, a gap and an alert.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import type { VerifyReport } from '../workflows/shared';
+import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 
 let env: TestEnv;
@@ -60,6 +64,41 @@ test('a deleted copy and a silently corrupted copy are found and repaired from t
   assert.equal(clean.status, 0);
   assert.deepEqual(clean.report.problems, []);
   assert.deepEqual(clean.report.gaps, []);
+});
+
+test('copies that differ with no catalog record are left alone and raise content-conflict; a record decides', { timeout: 180_000 }, async () => {
+  const name = names[3];
+  const [r2, b2] = ['r2', 'b2'].map((s) => env.stores.get(s)!);
+  const original = await r2.get(key(name));
+  // Another writer's bytes under the same name in b2, with metadata true to them.
+  const raw = Buffer.alloc(16 * 1024 * 1024, 7);
+  const zstd = codecByName('zstd');
+  const other = await zstd.compress(raw);
+  await b2.delete(key(name));
+  await b2.putNew(key(name), other, { codec: 'zstd', rawSize: raw.length, sha256: createHash('sha256').update(raw).digest('hex') });
+  const [row] = await catalogQuery<Record<string, unknown>>(env.config.catalogUrl, "SELECT * FROM wal_files WHERE cluster = 'verify' AND name = $1", [name]);
+  assert.ok(row, 'the catalog recorded the segment');
+  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_files WHERE cluster = 'verify' AND name = $1", [name]);
+
+  const r = runVerify(false);
+  assert.equal(r.status, 1, 'a conflict fails verify');
+  assert.deepEqual(r.report.repaired, [], 'nothing is repaired');
+  assert.deepEqual(r.report.conflicts.map((c) => [c.key, Object.keys(c.copies).sort()]), [[key(name), ['b2', 'r2']]]);
+  assert.deepEqual(await r2.get(key(name)), original, 'r2 keeps its copy');
+  assert.deepEqual(await b2.get(key(name)), other, 'b2 keeps its copy');
+  const alerts = JSON.parse(env.walflow(['alerts', '--json']).stdout) as { kind: string; key: string }[];
+  assert.ok(alerts.some((a) => a.kind === 'content-conflict' && a.key === `content-conflict:${name}`), JSON.stringify(alerts));
+
+  // With the catalog's record back, the copy that matches it wins.
+  const columns = Object.keys(row);
+  await catalogQuery(env.config.catalogUrl,
+    `INSERT INTO wal_files (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+    columns.map((c) => row[c]));
+  const decided = runVerify(false);
+  assert.equal(decided.status, 0);
+  assert.deepEqual(decided.report.conflicts, []);
+  assert.deepEqual(decided.report.repaired.map((x) => [x.store, x.key]), [['b2', key(name)]]);
+  assert.deepEqual(await b2.get(key(name)), original, 'b2 now holds the recorded content');
 });
 
 test('a segment lost from every store is reported as lost and as a gap, with alerts', { timeout: 120_000 }, async () => {

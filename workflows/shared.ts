@@ -1,6 +1,7 @@
 // Names shared by workflows, workers and clients: task queues, workflow ids, input types.
 // Deterministic and dependency-free: workflow code imports it.
 import type { PolicyInput, RetentionPolicy } from './policy';
+import type { KeptWal } from '../lib/wal/keep';
 
 /** Any worker: store-side and catalog work. */
 export const SHARED_QUEUE = 'walflow';
@@ -75,6 +76,10 @@ export interface VerifyReport {
   problems: { key: string; store: string; problem: string }[];
   repaired: { key: string; store: string; problem: string }[];
   unrepairable: string[];
+  /** Copies that differ with no catalog record to say which is right: left alone. */
+  conflicts: { key: string; name: string; copies: Record<string, string> }[];
+  /** Per store, WAL its own retention removed (no backup it holds needs it): not missing. */
+  pruned: { store: string; files: number; reason: string }[];
   gaps: { timeline: number; from: string; to: string }[];
 }
 
@@ -102,6 +107,8 @@ export interface StorePlan {
   /** Backup ids kept, newest first. */
   kept: string[];
   deletions: { key: string; reason: string }[];
+  /** Why the WAL that stays is kept: one range per timeline and reason. */
+  keptWal: KeptWal[];
   blocked: string | null;
   newestBackup: string | null;
 }

@@ -6,6 +6,8 @@ import type { VerifyInput, VerifyReport } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
 
+const MAX_CONFLICT_ALERTS = 20;
+
 const { verifyArchive } = proxyActivities<Activities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
@@ -34,6 +36,14 @@ export async function verify(input: VerifyInput): Promise<VerifyReport> {
   } else {
     await catalog.resolveAlert({ cluster, key: 'verify-failure' });
   }
+  // Same key as the archive workflow's alert for that file: one open alert per conflicting name.
+  for (const c of report.conflicts.slice(0, MAX_CONFLICT_ALERTS)) {
+    await catalog.raiseAlert({
+      cluster, key: `content-conflict:${c.name}`, kind: 'content-conflict',
+      message: `stores hold different content for ${c.key} (${Object.entries(c.copies).map(([s, h]) => `${s} sha256 ${h}`).join(', ')}) and no catalog record says which is right; verify repaired nothing: compare the copies and delete the wrong one`,
+      details: { key: c.key, copies: c.copies },
+    });
+  }
   if (report.gaps.length) {
     const g = report.gaps[0];
     await catalog.raiseAlert({
@@ -44,8 +54,11 @@ export async function verify(input: VerifyInput): Promise<VerifyReport> {
   } else {
     await catalog.resolveAlert({ cluster, key: 'archive-gap' });
   }
-  const outcome = failed || report.gaps.length ? 'failed' : report.repaired.length ? 'repaired' : 'ok';
-  const summary = { objects: report.objects, problems: report.problems.length, repaired: report.repaired.length, unrepairable: report.unrepairable.length, gaps: report.gaps.length, deep, repair };
+  const outcome = failed || report.conflicts.length || report.gaps.length ? 'failed' : report.repaired.length ? 'repaired' : 'ok';
+  const summary = {
+    objects: report.objects, problems: report.problems.length, repaired: report.repaired.length, unrepairable: report.unrepairable.length,
+    conflicts: report.conflicts.length, pruned: report.pruned.reduce((n, p) => n + p.files, 0), gaps: report.gaps.length, deep, repair,
+  };
   upsertMemo({ state: outcome, ...summary });
   await catalog.recordRun({ cluster, kind: 'verify', workflowId: workflowInfo().workflowId, startedAt, outcome, summary });
   return report;

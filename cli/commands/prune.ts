@@ -46,6 +46,7 @@ export async function prune(config: Config, o: PruneOptions): Promise<void> {
     for (const s of result.stores) {
       process.stdout.write(`${s.store}: keep ${s.kept.length ? s.kept.join(', ') : 'no backup'} (${s.retentionDays} days, at least ${result.minBackups})\n`);
       if (s.blocked) process.stdout.write(`  blocked: ${s.blocked}\n`);
+      for (const k of s.keptWal) process.stdout.write(`  keep timeline ${k.timeline} from ${k.from} to ${k.to} (${k.files} file(s)): ${k.reason}\n`);
       for (const d of s.deletions) process.stdout.write(`  ${o.dryRun ? 'would delete' : 'deleted'} ${d.key}: ${d.reason}\n`);
       if (!s.deletions.length) process.stdout.write('  nothing to delete\n');
     }

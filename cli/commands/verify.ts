@@ -20,10 +20,12 @@ export async function verify(config: Config, o: { deep?: boolean; json?: boolean
       for (const r of report.repaired) process.stdout.write(`  repaired  ${r.store}: ${r.key}\n`);
       for (const k of report.unrepairable) process.stdout.write(`  LOST      ${k}: no store holds an intact copy\n`);
       for (const g of report.gaps) process.stdout.write(`  GAP       timeline ${g.timeline}: ${g.from} .. ${g.to}\n`);
+      for (const c of report.conflicts) process.stdout.write(`  CONFLICT  ${c.key}: copies differ, none repaired\n`);
+      for (const p of report.pruned) process.stdout.write(`  pruned    ${p.store}: ${p.files} WAL file(s) its retention removed (${p.reason})\n`);
       if (!report.problems.length && !report.gaps.length) process.stdout.write('  every copy is present and intact, no gaps\n');
     }
-    if (report.unrepairable.length || report.gaps.length) {
-      throw new UserError(`verify failed: ${report.unrepairable.length} unrepairable, ${report.gaps.length} gap(s); see above and 'walflow alerts'`);
+    if (report.unrepairable.length || report.conflicts.length || report.gaps.length) {
+      throw new UserError(`verify failed: ${report.unrepairable.length} unrepairable, ${report.conflicts.length} conflict(s), ${report.gaps.length} gap(s); see above and 'walflow alerts'`);
     }
   } finally {
     await client.connection.close();
