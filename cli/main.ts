@@ -14,19 +14,18 @@ function fail(e: unknown): never {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'fetch') {
+    // restore_command: its exit status is its contract with PostgreSQL, so fetch maps every
+    // outcome itself, a bad --env-file included.
+    const { fetchCommand } = require('./fetch') as typeof import('./fetch');
+    process.exit(await fetchCommand(process.argv.slice(3)));
+  }
   const argv = applyEnvFile(process.argv.slice(2));
   if (argv[0] === 'push') {
     const args = argv.slice(1).filter((a) => a !== '--');
     if (args.length < 1 || args.length > 2) throw new UserError('usage: walflow push <path> [name]   (archive_command = \'walflow push %p %f\')');
     const { push } = require('./push') as typeof import('./push');
     push(args[0], args[1]);
-    return;
-  }
-  if (argv[0] === 'fetch') {
-    const args = argv.slice(1).filter((a) => a !== '--');
-    if (args.length !== 2) throw new UserError('usage: walflow fetch <name> <dest>   (restore_command = \'walflow fetch %f %p\')');
-    const { fetchWal } = require('./fetch') as typeof import('./fetch');
-    if ((await fetchWal(args[0], args[1])) === 'missing') process.exit(1);
     return;
   }
   const { run } = await import('./commands');
