@@ -13,6 +13,7 @@ import { pgBin, postgresUser, ROOT } from '../lib/devstack/procs';
 import { writeFileDurably } from '../lib/fsutil';
 import { backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
+import { disableBackupRecoverySettings, disableRestoreSettings } from '../lib/recoveryconf';
 import type { Store } from '../lib/stores/store';
 import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates } from '../lib/walkeys';
@@ -239,7 +240,11 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       return { segments: done, bytes, missing, failovers, seconds: (Date.now() - started) / 1000 };
     },
 
-    /** Host: restore_command, the target, promote, and recovery.signal; archive_mode off unless asked. */
+    /**
+     * Host: restore_command, the target, promote, and recovery.signal; archive_mode off unless
+     * asked. First, whatever recovery settings the backup brought along are disabled: an old
+     * target left in force would win over this restore's.
+     */
     async writeRecoverySettings({ cluster, pgdata, workDir, prefetchDir, target, targetTimeline, port, archive }: {
       cluster: string; pgdata: string; workDir: string; prefetchDir: string; target: RecoveryTarget;
       targetTimeline: number | 'latest'; port?: number; archive?: boolean;
@@ -252,11 +257,20 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       env.push(`WALFLOW_CLUSTER=${cluster}`, `WALFLOW_PREFETCH_DIR=${prefetchDir}`);
       await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'));
       fs.chmodSync(envFile, 0o600); // store credentials
+      const disabled = await disableBackupRecoverySettings(pgdata);
       const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
-      const restoreCommand = `${path.join(ROOT, 'bin', 'walflow')} fetch %f %p --env-file ${envFile}`;
+      const walflow = shellQuote(path.join(ROOT, 'bin', 'walflow'));
+      const restoreCommand = `${walflow} fetch %f %p --env-file ${shellQuote(envFile)}`;
       const lines = [
         '', `# written by walflow restore at ${new Date().toISOString()}`,
         `restore_command = ${q(restoreCommand)}`,
+        // Once recovery has ended, PostgreSQL runs this in its data folder (where the cluster is
+        // by then, even if moved): the settings above go, so that this cluster's own backups
+        // never carry them. It works whoever starts PostgreSQL and whenever, with or without
+        // --start and without walflow's worker; startRestored repeats it (a failing
+        // recovery_end_command is only a warning). Should both miss it, the next restore
+        // disables them anyway.
+        `recovery_end_command = ${q(`${walflow} recovery-end`)}`,
         `recovery_target_timeline = ${q(String(targetTimeline))}`,
         ...(target.kind === 'time' ? [`recovery_target_time = ${q(pgTime(target.value))}`] : []),
         ...(target.kind === 'lsn' ? [`recovery_target_lsn = ${q(target.value)}`] : []),
@@ -268,9 +282,11 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         ...(archive ? [] : [`archive_mode = 'off'`]),
         ...(port ? [`port = ${port}`] : []),
       ];
-      fs.appendFileSync(path.join(pgdata, 'postgresql.auto.conf'), lines.join('\n') + '\n');
-      fs.writeFileSync(path.join(pgdata, 'recovery.signal'), '');
-      return { envFile, restoreCommand };
+      const autoConf = path.join(pgdata, 'postgresql.auto.conf');
+      const kept = fs.existsSync(autoConf) ? fs.readFileSync(autoConf, 'utf8') : '';
+      await writeFileDurably(autoConf, Buffer.from(kept + lines.join('\n') + '\n'));
+      await writeFileDurably(path.join(pgdata, 'recovery.signal'), Buffer.alloc(0));
+      return { envFile, restoreCommand, disabled };
     },
 
     /** Host: starts PostgreSQL on the restored data and waits until it has promoted. */
@@ -301,6 +317,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       } finally {
         stop();
       }
+      await disableRestoreSettings(pgdata); // recovery_end_command did it, unless it failed
       const text = tail(logFile, 5000);
       const last = (re: RegExp) => [...text.matchAll(re)].pop();
       const redo = last(/redo done at ([0-9A-F]+\/[0-9A-F]+)/g)?.[1];
@@ -349,6 +366,11 @@ function postmasterAlive(pgdata: string): boolean | undefined {
   } catch {
     return false;
   }
+}
+
+/** One word for /bin/sh, which runs PostgreSQL's commands. */
+function shellQuote(v: string): string {
+  return /^[\w./=:@%+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
 /** PostgreSQL's recovery_target_time refuses ISO 8601's T and Z: '2026-01-31 12:00:00.5+00' instead. */

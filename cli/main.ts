@@ -28,6 +28,13 @@ async function main(): Promise<void> {
     push(args[0], args[1]);
     return;
   }
+  if (argv[0] === 'recovery-end') {
+    const args = argv.slice(1).filter((a) => a !== '--');
+    if (args.length > 1) throw new UserError('usage: walflow recovery-end [pgdata]   (recovery_end_command, written by walflow restore)');
+    const { recoveryEnd } = require('./recoveryend') as typeof import('./recoveryend');
+    await recoveryEnd(args[0]);
+    return;
+  }
   const { run } = await import('./commands');
   await run(argv);
 }

@@ -49,7 +49,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   setHandler(progressQuery, () => progress);
   const memo = () => upsertMemo({
     cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata, phase: progress.phase,
-    phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}`).join(', '),
+    phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}${p.detail ? ` (${p.detail})` : ''}`).join(', '),
     reachedLsn: progress.reachedLsn ?? null, reachedTime: progress.reachedTime ?? null,
   });
 
@@ -86,7 +86,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive,
-    }), (r) => ({ detail: r.restoreCommand }));
+    }), (r) => ({ detail: `${r.disabled.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup'}; restore_command = ${r.restoreCommand}` }));
     if (input.start) {
       const reached = await phase('recover', () => h.long.startRestored({ pgdata: input.pgdata, logFile: dirs.logFile }),
         (r) => ({ detail: [r.stoppedAt, r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
