@@ -6,7 +6,7 @@ import { ApplicationFailure, defineQuery, proxyActivities, RetryPolicy, setHandl
 import type { createActivities } from '../activities';
 import {
   backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
-  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf,
+  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf, WAL_MISSING,
 } from './pitr-types';
 import { hostQueue } from './shared';
 
@@ -14,7 +14,7 @@ type Activities = ReturnType<typeof createActivities>;
 
 export const progressQuery = defineQuery<RestoreProgress>(RESTORE_PROGRESS_QUERY);
 
-const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED];
+const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED, WAL_MISSING];
 
 const shared = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -82,14 +82,21 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline }),
       (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
     await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir }),
-      (r) => ({ segments: r.segments, bytes: r.bytes, detail: `${r.missing.length} not in any store${r.failovers.length ? `, ${r.failovers.length} failover(s)` : ''}` }));
+      (r) => ({ segments: r.segments, bytes: r.bytes, detail: r.failovers.length ? `${r.failovers.length} failover(s)` : undefined }));
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive,
     }), (r) => ({ detail: `${r.disabled.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup'}; restore_command = ${r.restoreCommand}` }));
     if (input.start) {
-      const reached = await phase('recover', () => h.long.startRestored({ pgdata: input.pgdata, logFile: dirs.logFile }),
-        (r) => ({ detail: [r.stoppedAt, r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
+      const reached = await phase('recover', async () => {
+        // Taken before PostgreSQL starts: WAL that arrives later (the source still archiving,
+        // as during a drill) may rightly be missed, WAL that was there already may not.
+        const archiveEnd = target.kind === 'end' ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline }) : undefined;
+        const r = await h.long.startRestored({
+          pgdata: input.pgdata, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
+        });
+        return { ...r, archiveEnd: archiveEnd?.name };
+      }, (r) => ({ detail: [r.stoppedAt, r.archiveEnd ? `archive ends at ${r.archiveEnd}` : '', r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
       progress.reachedLsn = reached.reachedLsn;
       progress.reachedTime = reached.reachedTime;
       progress.timeline = reached.timeline;
