@@ -1,8 +1,11 @@
 // Which configuration lines a restore disables: recovery and replication settings only, as
 // PostgreSQL spells them (any case, "=" or a space), commented out rather than deleted.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
-import { commentOutRecoverySettings } from '../../lib/recoveryconf';
+import { commentOutRecoverySettings, disableBackupRecoverySettings, disableRestoreSettings } from '../../lib/recoveryconf';
 
 test('recovery settings are commented out with the reason; everything else is kept as it was', () => {
   const conf = [
@@ -38,4 +41,26 @@ test('recovery settings are commented out with the reason; everything else is ke
 test('a configuration without recovery settings is left untouched', () => {
   const conf = "shared_buffers = '128MB'\narchive_command = 'walflow push %p %f'\n";
   assert.deepEqual(commentOutRecoverySettings(conf, 'why'), { text: conf, settings: [] });
+});
+
+test('a data folder: both configuration files, and recovery.conf and standby.signal set aside', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recoveryconf-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'postgresql.conf'), "port = 5432\nprimary_slot_name = 'a'\n");
+    fs.writeFileSync(path.join(dir, 'postgresql.auto.conf'), "recovery_target_name = 'old'\narchive_mode = 'off'\n");
+    fs.writeFileSync(path.join(dir, 'recovery.conf'), "standby_mode = 'on'\n");
+    fs.writeFileSync(path.join(dir, 'standby.signal'), '');
+    assert.deepEqual(await disableBackupRecoverySettings(dir), [
+      'primary_slot_name (postgresql.conf)', 'recovery_target_name (postgresql.auto.conf)',
+      'recovery.conf (now recovery.conf.walflow-disabled)', 'standby.signal (now standby.signal.walflow-disabled)',
+    ]);
+    assert.deepEqual(fs.readdirSync(dir).sort(), [
+      'postgresql.auto.conf', 'postgresql.conf', 'recovery.conf.walflow-disabled', 'standby.signal.walflow-disabled',
+    ]);
+    assert.equal(fs.readFileSync(path.join(dir, 'postgresql.auto.conf'), 'utf8'),
+      "# disabled by walflow restore (came with the backup): recovery_target_name = 'old'\narchive_mode = 'off'\n");
+    assert.deepEqual(await disableRestoreSettings(dir), [], 'nothing left: a second pass changes nothing');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
