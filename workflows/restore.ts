@@ -2,7 +2,7 @@
 // prefetch the WAL up to the target, write the recovery settings and optionally start
 // PostgreSQL and wait until it has reached the target and promoted. Progress per phase is
 // in the `progress` query and the memo, and the outcome is recorded in the catalog.
-import { ApplicationFailure, defineQuery, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, patched, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
   backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
@@ -86,12 +86,14 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive,
-    }), (r) => ({ detail: `${r.disabled.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup'}; restore_command = ${r.restoreCommand}` }));
+    }), (r) => ({ detail: describeConfigured(r) }));
     if (input.start) {
       const reached = await phase('recover', async () => {
         // Taken before PostgreSQL starts: WAL that arrives later (the source still archiving,
         // as during a drill) may rightly be missed, WAL that was there already may not.
-        const archiveEnd = target.kind === 'end' ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline }) : undefined;
+        // patched: a restore that was already recovering under the previous code replays without it.
+        const archiveEnd = target.kind === 'end' && patched('restore-checks-archive-end')
+          ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline }) : undefined;
         const r = await h.long.startRestored({
           pgdata: input.pgdata, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
         });
@@ -114,4 +116,10 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'failed', summary: { ...progress } });
     throw e;
   }
+}
+
+/** What configure did; `disabled` is absent from results recorded before it was reported (replay). */
+function describeConfigured(r: { restoreCommand: string; disabled?: string[] }): string {
+  const disabled = r.disabled?.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup';
+  return `${disabled}; restore_command = ${r.restoreCommand}`;
 }
