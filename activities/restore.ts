@@ -11,17 +11,19 @@ import { runs, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
 import { pgBin, postgresUser, ROOT } from '../lib/devstack/procs';
 import { writeFileDurably } from '../lib/fsutil';
-import { backupPrefix } from '../lib/keys';
+import { backupPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
+import { disableBackupRecoverySettings, disableRestoreSettings } from '../lib/recoveryconf';
 import type { Store } from '../lib/stores/store';
 import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
-import { parseWalName, timelineHex } from '../lib/wal/name';
+import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import {
-  BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED,
+  BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
 } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
+import { walNameOfKey } from './verify';
 
 const HEARTBEAT_MS = 5_000;
 const PARALLEL_DOWNLOADS = 4;
@@ -210,36 +212,68 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       return { timeline, timelines: path_, history, segments: names, failovers };
     },
 
-    /** Host: WAL files into the prefetch folder, verified, a few at a time. */
+    /**
+     * Host: WAL files into the prefetch folder, verified, a few at a time. Every name is one the
+     * catalog records as archived: one that no store hands over fails the restore, since
+     * recovery would otherwise end before it and promote with the rest missing.
+     */
     async prefetchWal({ cluster, names, dir }: { cluster: string; names: string[]; dir: string }) {
       const ctx = Context.current();
       const started = Date.now();
       const failovers: Failover[] = [];
-      const missing: string[] = [];
       let done = 0, bytes = 0;
       const stop = beating(() => ({ phase: 'prefetch', segments: done, totalSegments: names.length, bytes }));
+      const queue = [...names];
       try {
-        const queue = [...names];
         const worker = async () => {
           for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
             const file = path.join(dir, name);
             if (!fs.existsSync(file)) { // a retried attempt keeps what it already has
-              const raw = await readAny(walKeyCandidates(cluster, parseWalName(name)!, config.compression), failovers, ctx.cancellationSignal);
-              if (!raw) { missing.push(name); continue; }
-              await writeFileDurably(file, raw, path.join(dir, '..', 'tmp'));
-              bytes += raw.length;
+              const keys = walKeyCandidates(cluster, parseWalName(name)!, config.compression);
+              const { found, errors, absent } = await readFromAnyStore(ordered(), keys, ctx.cancellationSignal);
+              failovers.push(...errors);
+              if (!found && errors.length > 0) {
+                throw new Error(`${name}: no store handed over a verified copy (${[...errors, ...absent.map((a) => `${a}: no such file`)].join('; ')})`);
+              }
+              if (!found) {
+                throw ApplicationFailure.nonRetryable(`${name} is recorded as archived but no store has it; 'walflow verify' reports the gap`, WAL_MISSING);
+              }
+              await writeFileDurably(file, found.raw, path.join(dir, '..', 'tmp'));
+              bytes += found.raw.length;
             }
             done++;
           }
         };
         await Promise.all(Array.from({ length: PARALLEL_DOWNLOADS }, worker));
       } finally {
+        queue.length = 0; // after a failure, the other workers stop too
         stop();
       }
-      return { segments: done, bytes, missing, failovers, seconds: (Date.now() - started) / 1000 };
+      return { segments: done, bytes, failovers, seconds: (Date.now() - started) / 1000 };
     },
 
-    /** Host: restore_command, the target, promote, and recovery.signal; archive_mode off unless asked. */
+    /**
+     * The newest complete segment any store holds on a timeline, from the stores' listings (the
+     * catalog may lag behind them): a restore to the end of the archive must reach it.
+     */
+    async newestArchivedSegment({ cluster, timeline }: { cluster: string; timeline: number }) {
+      const ctx = Context.current();
+      let newest: { name: string; store: string } | undefined;
+      for (const s of ordered()) {
+        for await (const o of s.list(`${walPrefix(cluster)}${timelineHex(timeline)}/`, ctx.cancellationSignal)) {
+          const name = walNameOfKey(o.key);
+          if (name && parseWalName(name)?.kind === 'segment' && (!newest || name > newest.name)) newest = { name, store: s.name };
+        }
+        ctx.heartbeat();
+      }
+      return newest;
+    },
+
+    /**
+     * Host: restore_command, the target, promote, and recovery.signal; archive_mode off unless
+     * asked. First, whatever recovery settings the backup brought along are disabled: an old
+     * target left in force would win over this restore's.
+     */
     async writeRecoverySettings({ cluster, pgdata, workDir, prefetchDir, target, targetTimeline, port, archive }: {
       cluster: string; pgdata: string; workDir: string; prefetchDir: string; target: RecoveryTarget;
       targetTimeline: number | 'latest'; port?: number; archive?: boolean;
@@ -247,16 +281,25 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       // fetch reads its settings from here: the stores of this worker, the source cluster's name.
       const envFile = path.join(workDir, 'fetch.env');
       const env = Object.entries(process.env)
-        .filter(([k]) => k === 'WALFLOW_STORES' || k === 'WALFLOW_COMPRESSION' || k.startsWith('WALFLOW_STORE_'))
+        .filter(([k]) => k === 'WALFLOW_STORES' || k === 'WALFLOW_COMPRESSION' || k.startsWith('WALFLOW_STORE_') || k.startsWith('WALFLOW_FETCH_'))
         .map(([k, v]) => `${k}=${v}`);
       env.push(`WALFLOW_CLUSTER=${cluster}`, `WALFLOW_PREFETCH_DIR=${prefetchDir}`);
       await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'));
       fs.chmodSync(envFile, 0o600); // store credentials
+      const disabled = await disableBackupRecoverySettings(pgdata);
       const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
-      const restoreCommand = `${path.join(ROOT, 'bin', 'walflow')} fetch %f %p --env-file ${envFile}`;
+      const walflow = shellQuote(path.join(ROOT, 'bin', 'walflow'));
+      const restoreCommand = `${walflow} fetch %f %p --env-file ${shellQuote(envFile)}`;
       const lines = [
         '', `# written by walflow restore at ${new Date().toISOString()}`,
         `restore_command = ${q(restoreCommand)}`,
+        // Once recovery has ended, PostgreSQL runs this in its data folder (where the cluster is
+        // by then, even if moved): the settings above go, so that this cluster's own backups
+        // never carry them. It works whoever starts PostgreSQL and whenever, with or without
+        // --start and without walflow's worker; startRestored repeats it (a failing
+        // recovery_end_command is only a warning). Should both miss it, the next restore
+        // disables them anyway.
+        `recovery_end_command = ${q(`${walflow} recovery-end`)}`,
         `recovery_target_timeline = ${q(String(targetTimeline))}`,
         ...(target.kind === 'time' ? [`recovery_target_time = ${q(pgTime(target.value))}`] : []),
         ...(target.kind === 'lsn' ? [`recovery_target_lsn = ${q(target.value)}`] : []),
@@ -268,13 +311,21 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         ...(archive ? [] : [`archive_mode = 'off'`]),
         ...(port ? [`port = ${port}`] : []),
       ];
-      fs.appendFileSync(path.join(pgdata, 'postgresql.auto.conf'), lines.join('\n') + '\n');
-      fs.writeFileSync(path.join(pgdata, 'recovery.signal'), '');
-      return { envFile, restoreCommand };
+      const autoConf = path.join(pgdata, 'postgresql.auto.conf');
+      const kept = fs.existsSync(autoConf) ? fs.readFileSync(autoConf, 'utf8') : '';
+      await writeFileDurably(autoConf, Buffer.from(kept + lines.join('\n') + '\n'));
+      await writeFileDurably(path.join(pgdata, 'recovery.signal'), Buffer.alloc(0));
+      return { envFile, restoreCommand, disabled };
     },
 
-    /** Host: starts PostgreSQL on the restored data and waits until it has promoted. */
-    async startRestored({ pgdata, logFile }: { pgdata: string; logFile: string }) {
+    /**
+     * Host: starts PostgreSQL on the restored data and waits until it has promoted. `mustReach`:
+     * a segment that recovery must have replayed into, else it stopped early (a restore to the
+     * end of the archive, which PostgreSQL ends at the first file restore_command reports missing).
+     */
+    async startRestored({ pgdata, logFile, mustReach }: {
+      pgdata: string; logFile: string; mustReach?: { name: string; store: string; segmentSize: number };
+    }) {
       const ctx = Context.current();
       const started = Date.now();
       const user = process.getuid?.() === 0 ? postgresUser() : undefined; // PostgreSQL refuses root
@@ -293,20 +344,31 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           const alive = postmasterAlive(pgdata);
           if (alive) seen = true;
           if (alive === false || (alive === undefined && (seen || Date.now() - started > 60_000))) {
-            const fatal = tail(logFile, 200).split('\n').filter((l) => /FATAL|PANIC/.test(l)).slice(-3).join(' | ');
-            throw ApplicationFailure.nonRetryable(`PostgreSQL stopped during recovery: ${fatal || tail(logFile, 5)} (log: ${logFile})`, RECOVERY_FAILED);
+            const log = tail(logFile, 200).split('\n');
+            const fatal = log.filter((l) => /FATAL|PANIC/.test(l)).slice(-3).join(' | ');
+            // restore_command's stderr is in PostgreSQL's log: fetch says why recovery had to stop.
+            const fetchSaid = log.filter((l) => l.startsWith('walflow fetch ')).pop();
+            throw ApplicationFailure.nonRetryable(
+              `PostgreSQL stopped during recovery: ${fetchSaid ? `${fetchSaid} | ` : ''}${fatal || tail(logFile, 5)} (log: ${logFile})`, RECOVERY_FAILED);
           }
           await new Promise((r) => setTimeout(r, 500));
         }
       } finally {
         stop();
       }
+      await disableRestoreSettings(pgdata); // recovery_end_command did it, unless it failed
       const text = tail(logFile, 5000);
       const last = (re: RegExp) => [...text.matchAll(re)].pop();
       const redo = last(/redo done at ([0-9A-F]+\/[0-9A-F]+)/g)?.[1];
       const stopping = last(/recovery stopping (.*)/g)?.[1];
       const tx = last(/last completed transaction was at log time (.+)/g)?.[1];
       const tli = last(/selected new timeline ID: (\d+)/g)?.[1];
+      const mustStart = mustReach && startLsnOf(parseWalName(mustReach.name, mustReach.segmentSize)!, mustReach.segmentSize)!;
+      if (mustStart !== undefined && !(redo && parseLsn(redo) >= mustStart)) {
+        throw ApplicationFailure.nonRetryable(`restore ended at ${redo ?? 'an unknown LSN'}, the archive holds WAL up to ${mustReach!.name} ` +
+          `(in ${mustReach!.store}): recovery stopped early and ${pgdata} lacks committed transactions; do not use it, ` +
+          "and run 'walflow verify' to find the gap", RECOVERY_FAILED);
+      }
       return {
         reachedLsn: redo ? formatLsn(parseLsn(redo)) : undefined,
         reachedTime: tx ? logTime(tx) : undefined,
@@ -349,6 +411,11 @@ function postmasterAlive(pgdata: string): boolean | undefined {
   } catch {
     return false;
   }
+}
+
+/** One word for /bin/sh, which runs PostgreSQL's commands. */
+function shellQuote(v: string): string {
+  return /^[\w./=:@%+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
 /** PostgreSQL's recovery_target_time refuses ISO 8601's T and Z: '2026-01-31 12:00:00.5+00' instead. */

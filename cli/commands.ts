@@ -13,7 +13,9 @@ export async function run(argv: string[]): Promise<void> {
     .exitOverride();
 
   program.command('push <path> [name]').description("archive_command: walflow push %p %f --env-file F");
-  program.command('fetch <name> <dest>').description("restore_command: walflow fetch %f %p --env-file F (exit 1: no store has it)");
+  program.command('fetch <name> <dest>').description("restore_command: walflow fetch %f %p --env-file F (exit 1: no store has it; above 125: recovery must stop)")
+    .option('--standby', 'for a standby: report a store that cannot answer as "no such file" (PostgreSQL asks again)');
+  program.command('recovery-end [pgdata]').description('recovery_end_command (written by restore): disable the restore\'s recovery settings once recovery has ended');
 
   program.command('worker').description('run a worker in the foreground (stops gracefully on SIGTERM)')
     .action(async () => (await import('../workers/main')).runWorker(loadConfig()));

@@ -14,6 +14,12 @@ function fail(e: unknown): never {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'fetch') {
+    // restore_command: its exit status is its contract with PostgreSQL, so fetch maps every
+    // outcome itself, a bad --env-file included.
+    const { fetchCommand } = require('./fetch') as typeof import('./fetch');
+    process.exit(await fetchCommand(process.argv.slice(3)));
+  }
   const argv = applyEnvFile(process.argv.slice(2));
   if (argv[0] === 'push') {
     const args = argv.slice(1).filter((a) => a !== '--');
@@ -22,11 +28,11 @@ async function main(): Promise<void> {
     push(args[0], args[1]);
     return;
   }
-  if (argv[0] === 'fetch') {
+  if (argv[0] === 'recovery-end') {
     const args = argv.slice(1).filter((a) => a !== '--');
-    if (args.length !== 2) throw new UserError('usage: walflow fetch <name> <dest>   (restore_command = \'walflow fetch %f %p\')');
-    const { fetchWal } = require('./fetch') as typeof import('./fetch');
-    if ((await fetchWal(args[0], args[1])) === 'missing') process.exit(1);
+    if (args.length > 1) throw new UserError('usage: walflow recovery-end [pgdata]   (recovery_end_command, written by walflow restore)');
+    const { recoveryEnd } = require('./recoveryend') as typeof import('./recoveryend');
+    await recoveryEnd(args[0]);
     return;
   }
   const { run } = await import('./commands');

@@ -43,23 +43,26 @@ export async function readVerified(store: Store, key: string, signal?: AbortSign
 
 /**
  * Tries each store in order and, within a store, each candidate key (the same file under
- * another codec's suffix). Any error moves on to the next store. Returns undefined only when
- * no store has the file; `errors` says whether some store could not answer.
+ * another codec's suffix). Any error moves on to the next store. When no store gave a verified
+ * copy, `absent` names the stores that answered "not there" and `errors` says how the others
+ * failed: only no errors at all means that the file does not exist.
  */
 export async function readFromAnyStore(
   stores: Store[], keys: string[], signal?: AbortSignal,
-): Promise<{ found: VerifiedObject | undefined; errors: string[] }> {
+): Promise<{ found: VerifiedObject | undefined; errors: string[]; absent: string[] }> {
   const errors: string[] = [];
+  const absent: string[] = [];
   for (const store of stores) {
     try {
       for (const key of keys) {
         const found = await readVerified(store, key, signal);
-        if (found) return { found, errors };
+        if (found) return { found, errors, absent };
       }
+      absent.push(store.name);
     } catch (e) {
       if (signal?.aborted) throw e;
       errors.push(`${store.name}: ${(e as Error).message}`);
     }
   }
-  return { found: undefined, errors };
+  return { found: undefined, errors, absent };
 }

@@ -3,28 +3,35 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres } from '../lib/devstack/procs';
+import { chownToPostgres, ROOT } from '../lib/devstack/procs';
 import { TestEnv } from './support/env';
 import { corruptInStore, waitArchived } from './support/pitr';
 
 let env: TestEnv;
 let pg: PgCluster;
 let segment: string;
+let onlyInR2: string;
 let expected: Buffer;
 let dest: string;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  env = new TestEnv('fetch');
+  // A short bound on retries keeps the failure cases quick; the default is 60s.
+  env = new TestEnv('fetch', { WALFLOW_FETCH_GIVE_UP_AFTER: '3s' });
   await env.startWorker();
   pg = await env.createCluster();
   await pg.query('CREATE TABLE t AS SELECT generate_series(1, 10000) AS id');
   segment = await pg.switchWal();
   await waitArchived(env, segment);
+  await pg.query('INSERT INTO t SELECT generate_series(1, 10000)');
+  onlyInR2 = await pg.switchWal();
+  await waitArchived(env, onlyInR2);
+  await env.stores.get('b2')!.delete(`fetch/wal/00000001/${onlyInR2}.zst`);
   const key = `fetch/wal/00000001/${segment}.zst`;
   expected = await codecByName('zstd').decompress(await env.stores.get('b2')!.get(key));
   dest = path.join(env.dir, 'fetched');
@@ -37,8 +44,8 @@ after(async () => {
   await env?.close();
 });
 
-function fetch(name: string, to: string, envFile = env.envFile) {
-  return env.walflow(['fetch', name, to, '--env-file', envFile]);
+function fetch(name: string, to: string, envFile = env.envFile, extra: string[] = []) {
+  return env.walflow(['fetch', name, to, ...extra, '--env-file', envFile]);
 }
 
 test('an archived segment is fetched, verified and written whole', () => {
@@ -60,10 +67,44 @@ test('a file no store has: exit 1 and nothing on stderr (PostgreSQL asks routine
   }
 });
 
-test('not a WAL file name: exit 1 with a one-line message', () => {
+test('not a WAL file name: exit above 125 (PostgreSQL aborts recovery) with a one-line message', () => {
   const r = fetch('../../etc/passwd', path.join(dest, 'x'));
-  assert.equal(r.status, 1);
+  assert.ok(r.status > 125, `exit ${r.status}: a status up to 125 would read as the end of the archive`);
   assert.match(r.stderr, /not a WAL file name/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('a store that cannot answer while no other has the file: retried, then exit above 125 naming the store', async () => {
+  await env.stack.stop('r2');
+  try {
+    const t0 = Date.now();
+    const r = fetch('0000000100000000000000FE', path.join(dest, 'unknown'));
+    assert.ok(r.status > 125, `exit ${r.status}: r2 might hold the file, so this is not the end of the archive`);
+    assert.ok(Date.now() - t0 >= 3000, 'retried for WALFLOW_FETCH_GIVE_UP_AFTER before giving up');
+    assert.match(r.stderr, /r2: .*b2: no such file/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    const standby = fetch('0000000100000000000000FE', path.join(dest, 'unknown'), env.envFile, ['--standby']);
+    assert.equal(standby.status, 1, 'a standby keeps "not found": PostgreSQL retries it forever');
+    assert.match(standby.stderr, /r2/);
+  } finally {
+    await env.stack.start('r2'); // shared by every test file
+  }
+});
+
+test('a store that comes back within the bound: the file is fetched', async () => {
+  await env.stack.stop('r2');
+  const to = path.join(dest, 'came-back');
+  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', onlyInR2, to, '--env-file', env.envFile], {
+    cwd: '/', env: { PATH: '/usr/bin:/bin', WALFLOW_FETCH_GIVE_UP_AFTER: '60s' }, stdio: ['ignore', 'ignore', 'pipe'],
+    ...(process.getuid?.() === 0 ? { uid: Number(fs.statSync(dest).uid), gid: Number(fs.statSync(dest).gid) } : {}),
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await new Promise((r) => setTimeout(r, 2000));
+  await env.stack.start('r2');
+  assert.equal(await exited, 0, stderr);
+  assert.ok(fs.statSync(to).size > 0);
 });
 
 test('the prefetch folder answers first, without the stores, and is used once', () => {
@@ -104,4 +145,13 @@ test('a corrupt copy in the first store is detected by checksum and taken from t
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /r2.*(corrupt|decompress)/);
   assert.equal(sha(fs.readFileSync(to)), sha(expected));
+});
+
+test('every copy corrupt: exit above 125, never "no such file"', () => {
+  corruptInStore(env, 'b2', `fetch/wal/00000001/${segment}.zst`); // r2's copy is already corrupt
+  const to = path.join(dest, 'all-corrupt');
+  const r = fetch(segment, to);
+  assert.ok(r.status > 125, `exit ${r.status}`);
+  assert.match(r.stderr, /r2: .*corrupt.*b2: .*corrupt/);
+  assert.equal(fs.existsSync(to), false);
 });

@@ -143,3 +143,5 @@ export const RESTORE_PROGRESS_QUERY = 'progress';
 export const DATA_DIR_NOT_EMPTY = 'DataDirNotEmpty';
 export const NO_BACKUP = 'NoBackup';
 export const RECOVERY_FAILED = 'RecoveryFailed';
+/** A WAL file the catalog records as archived is in no store. */
+export const WAL_MISSING = 'WalMissing';

@@ -2,11 +2,11 @@
 // prefetch the WAL up to the target, write the recovery settings and optionally start
 // PostgreSQL and wait until it has reached the target and promoted. Progress per phase is
 // in the `progress` query and the memo, and the outcome is recorded in the catalog.
-import { ApplicationFailure, defineQuery, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, patched, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
   backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
-  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf,
+  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf, WAL_MISSING,
 } from './pitr-types';
 import { hostQueue } from './shared';
 
@@ -14,7 +14,7 @@ type Activities = ReturnType<typeof createActivities>;
 
 export const progressQuery = defineQuery<RestoreProgress>(RESTORE_PROGRESS_QUERY);
 
-const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED];
+const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED, WAL_MISSING];
 
 const shared = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -49,7 +49,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   setHandler(progressQuery, () => progress);
   const memo = () => upsertMemo({
     cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata, phase: progress.phase,
-    phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}`).join(', '),
+    phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}${p.detail ? ` (${p.detail})` : ''}`).join(', '),
     reachedLsn: progress.reachedLsn ?? null, reachedTime: progress.reachedTime ?? null,
   });
 
@@ -82,14 +82,23 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline }),
       (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
     await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir }),
-      (r) => ({ segments: r.segments, bytes: r.bytes, detail: `${r.missing.length} not in any store${r.failovers.length ? `, ${r.failovers.length} failover(s)` : ''}` }));
+      (r) => ({ segments: r.segments, bytes: r.bytes, detail: r.failovers.length ? `${r.failovers.length} failover(s)` : undefined }));
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive,
-    }), (r) => ({ detail: r.restoreCommand }));
+    }), (r) => ({ detail: describeConfigured(r) }));
     if (input.start) {
-      const reached = await phase('recover', () => h.long.startRestored({ pgdata: input.pgdata, logFile: dirs.logFile }),
-        (r) => ({ detail: [r.stoppedAt, r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
+      const reached = await phase('recover', async () => {
+        // Taken before PostgreSQL starts: WAL that arrives later (the source still archiving,
+        // as during a drill) may rightly be missed, WAL that was there already may not.
+        // patched: a restore that was already recovering under the previous code replays without it.
+        const archiveEnd = target.kind === 'end' && patched('restore-checks-archive-end')
+          ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline }) : undefined;
+        const r = await h.long.startRestored({
+          pgdata: input.pgdata, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
+        });
+        return { ...r, archiveEnd: archiveEnd?.name };
+      }, (r) => ({ detail: [r.stoppedAt, r.archiveEnd ? `archive ends at ${r.archiveEnd}` : '', r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
       progress.reachedLsn = reached.reachedLsn;
       progress.reachedTime = reached.reachedTime;
       progress.timeline = reached.timeline;
@@ -107,4 +116,10 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'failed', summary: { ...progress } });
     throw e;
   }
+}
+
+/** What configure did; `disabled` is absent from results recorded before it was reported (replay). */
+function describeConfigured(r: { restoreCommand: string; disabled?: string[] }): string {
+  const disabled = r.disabled?.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup';
+  return `${disabled}; restore_command = ${r.restoreCommand}`;
 }
