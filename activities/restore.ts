@@ -16,14 +16,13 @@ import type { Logger } from '../lib/log';
 import { disableBackupRecoverySettings, disableRestoreSettings } from '../lib/recoveryconf';
 import type { Store } from '../lib/stores/store';
 import { readFromAnyStore } from '../lib/verified';
-import { walKeyCandidates } from '../lib/walkeys';
+import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import {
   BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
 } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
-import { walNameOfKey } from './verify';
 
 const HEARTBEAT_MS = 5_000;
 const PARALLEL_DOWNLOADS = 4;

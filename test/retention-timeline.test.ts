@@ -81,12 +81,6 @@ before(async () => {
   assert.equal(r.status, 0, `restore of B0 as production: ${r.stderr}\n${r.stdout}`);
   production = restoredCluster(env, data, primary.port);
   assert.deepEqual(await batches(production), { b0: 1000, good: 1000 });
-  // Issue 16 (fixed separately): the promoted cluster's postgresql.auto.conf keeps walflow's
-  // recovery block, which a backup of it would carry into every later restore.
-  const auto = path.join(data, 'postgresql.auto.conf');
-  const text = fs.readFileSync(auto, 'utf8');
-  const block = text.indexOf('# written by walflow restore');
-  if (block >= 0) fs.writeFileSync(auto, text.slice(0, block));
 
   await production.query("INSERT INTO t (batch) SELECT 'tl2' FROM generate_series(1, 1000)");
   b2 = await takeBackup(env);
