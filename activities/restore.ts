@@ -9,10 +9,11 @@ import { and, asc, eq, gte, inArray } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { runs, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
-import { pgBin, postgresUser, ROOT } from '../lib/devstack/procs';
 import { writeFileDurably } from '../lib/fsutil';
+import { WALFLOW_BIN } from '../lib/install';
 import { backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
+import { dataDirMajor, pgMajor, pgTool, postgresUser } from '../lib/pgbin';
 import type { Store } from '../lib/stores/store';
 import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates } from '../lib/walkeys';
@@ -118,6 +119,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const manifestRaw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
       if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
       const manifest = JSON.parse(manifestRaw.toString()) as BackupManifest;
+      const verifyBackup = pgTool('pg_verifybackup', pgMajor(manifest.pgVersion)); // before any download
       if (ctx.info.attempt > 1) {
         // prepareDataDir found it empty: whatever is there is a previous attempt's.
         for (const e of fs.readdirSync(pgdata)) fs.rmSync(path.join(pgdata, e), { recursive: true, force: true });
@@ -159,7 +161,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       fs.chmodSync(pgdata, 0o700);
       // Every chunk matched its SHA-256; pg_verifybackup now checks every unpacked file against
       // the backup_manifest PostgreSQL wrote into the backup (WAL comes later, from the archive).
-      const verify = spawnSyncText(pgBin('pg_verifybackup'), ['--no-parse-wal', '--quiet', pgdata]);
+      const verify = spawnSyncText(verifyBackup, ['--no-parse-wal', '--quiet', pgdata]);
       if (verify.status !== 0) throw new Error(`pg_verifybackup found problems in ${pgdata}: ${verify.output.trim().split('\n').slice(0, 5).join(' | ')}`);
       log.info({ backupId: manifest.backupId, pgdata, bytes, failovers: failovers.length }, 'backup downloaded');
       return { bytes, storedBytes, chunks, failovers, verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000 };
@@ -253,7 +255,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'));
       fs.chmodSync(envFile, 0o600); // store credentials
       const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
-      const restoreCommand = `${path.join(ROOT, 'bin', 'walflow')} fetch %f %p --env-file ${envFile}`;
+      const restoreCommand = `${WALFLOW_BIN} fetch %f %p --env-file ${envFile}`;
       const lines = [
         '', `# written by walflow restore at ${new Date().toISOString()}`,
         `restore_command = ${q(restoreCommand)}`,
@@ -278,15 +280,16 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const ctx = Context.current();
       const started = Date.now();
       const user = process.getuid?.() === 0 ? postgresUser() : undefined; // PostgreSQL refuses root
+      const major = dataDirMajor(pgdata);
       if (!fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
-        execFileSync(pgBin('pg_ctl'), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
+        execFileSync(pgTool('pg_ctl', major), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
       }
       const stop = beating(() => ({ phase: 'recovery', log: tail(logFile, 1) }));
       let seen = false;
       try {
         for (;;) {
           if (ctx.cancellationSignal.aborted) throw new Error('cancelled');
-          const state = /Database cluster state:\s+(.+)/.exec(execFileSync(pgBin('pg_controldata'), ['-D', pgdata], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }))?.[1];
+          const state = /Database cluster state:\s+(.+)/.exec(execFileSync(pgTool('pg_controldata', major), ['-D', pgdata], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }))?.[1];
           // Promoted (control file) and accepting connections (postmaster.pid's status line).
           if (state === 'in production' && pmStatus(pgdata) === 'ready') break;
           // pg_ctl -W returns before the postmaster writes its pid file; a FATAL exit removes it.
