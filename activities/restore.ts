@@ -9,6 +9,7 @@ import { and, asc, eq, gte, inArray } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { runs, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
+import { parseManifest } from '../lib/formats';
 import { writeFileDurably } from '../lib/fsutil';
 import { WALFLOW_BIN } from '../lib/install';
 import { backupPrefix } from '../lib/keys';
@@ -83,7 +84,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       if (backupId) {
         const raw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
-        return withoutFiles(JSON.parse(raw.toString()) as BackupManifest);
+        return withoutFiles(parseManifest(raw, backupId));
       }
       // The stores alone decide: a manifest is there only for a complete backup.
       let ids: string[] | undefined;
@@ -103,7 +104,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       for (const id of ids.sort().reverse()) {
         const raw = await readAny([backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) continue;
-        const m = JSON.parse(raw.toString()) as BackupManifest;
+        const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
         return withoutFiles(m);
@@ -118,7 +119,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const failovers: Failover[] = [];
       const manifestRaw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
       if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
-      const manifest = JSON.parse(manifestRaw.toString()) as BackupManifest;
+      const manifest = parseManifest(manifestRaw, backupId);
       const verifyBackup = pgTool('pg_verifybackup', pgMajor(manifest.pgVersion)); // before any download
       if (ctx.info.attempt > 1) {
         // prepareDataDir found it empty: whatever is there is a previous attempt's.

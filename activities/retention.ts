@@ -8,6 +8,7 @@ import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { backups, walCopies, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
+import { parseManifest } from '../lib/formats';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
@@ -33,7 +34,7 @@ async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   for (const [id, f] of folders) {
     const manifestKey = `${cluster}/backups/${id}/${MANIFEST}`;
     if (f.keys.includes(manifestKey)) {
-      const manifest = JSON.parse((await store.get(manifestKey, signal)).toString()) as BackupManifest;
+      const manifest = parseManifest(await store.get(manifestKey, signal), id);
       // Manifest first: once it is gone the backup no longer counts, whatever else remains.
       complete.push({ manifest, keys: [manifestKey, ...f.keys.filter((k) => k !== manifestKey)] });
     } else {
