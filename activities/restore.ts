@@ -15,6 +15,7 @@ import { WALFLOW_BIN } from '../lib/install';
 import { backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { dataDirMajor, pgMajor, pgTool, postgresUser } from '../lib/pgbin';
+import { describeWrittenConfig, writeMissingConfig } from '../lib/pgconf';
 import type { Store } from '../lib/stores/store';
 import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates } from '../lib/walkeys';
@@ -271,9 +272,10 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         ...(archive ? [] : [`archive_mode = 'off'`]),
         ...(port ? [`port = ${port}`] : []),
       ];
+      const wroteConfig = describeWrittenConfig(await writeMissingConfig(pgdata));
       fs.appendFileSync(path.join(pgdata, 'postgresql.auto.conf'), lines.join('\n') + '\n');
       fs.writeFileSync(path.join(pgdata, 'recovery.signal'), '');
-      return { envFile, restoreCommand };
+      return { envFile, restoreCommand, wroteConfig };
     },
 
     /** Host: starts PostgreSQL on the restored data and waits until it has promoted. */

@@ -86,7 +86,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive,
-    }), (r) => ({ detail: r.restoreCommand }));
+    }), (r) => ({ detail: [r.restoreCommand, r.wroteConfig].filter(Boolean).join('; ') }));
     if (input.start) {
       const reached = await phase('recover', () => h.long.startRestored({ pgdata: input.pgdata, logFile: dirs.logFile }),
         (r) => ({ detail: [r.stoppedAt, r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
