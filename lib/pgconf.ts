@@ -12,8 +12,9 @@ const HEADER = '# Written by walflow restore: the backup holds no such file (its
   '# settings before opening this cluster to others.\n';
 
 /**
- * Settings below the source's make recovery pause for good ("insufficient parameter settings"):
- * take the values the control file recorded. pg_controldata's label -> setting name.
+ * Settings below the source's make recovery pause (stop before PostgreSQL 14) for
+ * "insufficient parameter settings": take the values the control file recorded.
+ * pg_controldata's label -> setting name.
  */
 const RECORDED_SETTINGS: Record<string, string> = {
   'max_connections setting': 'max_connections',

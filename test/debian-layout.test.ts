@@ -21,7 +21,9 @@ const restored: PgCluster[] = [];
 
 before(async () => {
   etc = path.join(process.env.WALFLOW_TEST_STACK!, 'env', 'debian', 'etc', 'postgresql', '15', 'main');
-  ({ env, pg } = await pitrEnv('debian', { WALFLOW_DRILL_CHECK_QUERY: 'SELECT count(*)::int AS n FROM t' }, { configDir: etc }));
+  // More connections than PostgreSQL's default: recovery pauses for good with fewer.
+  ({ env, pg } = await pitrEnv('debian', { WALFLOW_DRILL_CHECK_QUERY: 'SELECT count(*)::int AS n FROM t' },
+    { layout: { configDir: etc }, extraConf: ['max_connections = 150'] }));
   await pg.query('CREATE TABLE t AS SELECT generate_series(1, 1000) AS id');
   backup = await takeBackup(env);
 });
@@ -56,6 +58,7 @@ test('a restore writes a local-only configuration where the backup has none, say
   assert.equal(psql(cluster, 'SELECT count(*) FROM t'), '1500');
   // Safe by default: loopback only, and no password-less network login.
   assert.equal(psql(cluster, 'SHOW listen_addresses'), 'localhost');
+  assert.equal(psql(cluster, 'SHOW max_connections'), '150', "the source's value, from the control file");
   const hba = fs.readFileSync(path.join(data, 'pg_hba.conf'), 'utf8');
   assert.doesNotMatch(hba, /^[^#]*\btrust\b/m);
   assert.doesNotMatch(hba, /^host.*0\.0\.0\.0/m);

@@ -22,7 +22,7 @@ for (const { mib, firstWal } of [
     const restored: PgCluster[] = [];
 
     before(async () => {
-      ({ env, pg } = await pitrEnv(`seg${mib}`, {}, { initdbArgs: ['--wal-segsize', String(mib)], firstWal }));
+      ({ env, pg } = await pitrEnv(`seg${mib}`, {}, { layout: { initdbArgs: ['--wal-segsize', String(mib)], firstWal } }));
     });
 
     after(async () => {

@@ -9,12 +9,12 @@ import type { BackupManifest } from '../../workflows/pitr-types';
 import { TestEnv, waitFor } from './env';
 
 export async function pitrEnv(
-  name: string, extraEnv: Record<string, string> = {}, layout: ClusterLayout = {},
+  name: string, extraEnv: Record<string, string> = {}, cluster: { layout?: ClusterLayout; extraConf?: string[] } = {},
 ): Promise<{ env: TestEnv; pg: PgCluster }> {
   const port = await freePort();
   const env = new TestEnv(name, { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, ...extraEnv });
   await env.startWorker();
-  const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile, layout });
+  const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile, ...cluster });
   return { env, pg };
 }
 
