@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { UserError } from './errors';
 
 /** Debian/Ubuntu (postgresql-<major>) and RHEL/PGDG (postgresql<major>-server) layouts. */
-export const DISTRO_BINDIRS: ((major: number) => string)[] = [
+const DISTRO_BINDIRS: ((major: number) => string)[] = [
   (major) => `/usr/lib/postgresql/${major}/bin`,
   (major) => `/usr/pgsql-${major}/bin`,
 ];
