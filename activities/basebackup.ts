@@ -14,7 +14,7 @@ import type { Config } from '../lib/config';
 import { ConflictError } from '../lib/errors';
 import { backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
-import { pgBin } from '../lib/devstack/procs';
+import { pgMajor, pgTool } from '../lib/pgbin';
 import { TarScanner } from '../lib/tarscan';
 import { putCreateOnly, Store } from '../lib/stores/store';
 import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
@@ -115,7 +115,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       // -X none: the WAL comes from the archive; the server waits at backup stop until
       // archive_command (walflow push) took the last segment it needs.
       const { conninfo, env } = withoutPassword(config.pgUrl);
-      const child = spawn(pgBin('pg_basebackup'), ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'], {
+      const child = spawn(pgTool('pg_basebackup', pgMajor(identity.pgVersion)), ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'], {
         stdio: ['ignore', 'pipe', 'pipe'], signal: ctx.cancellationSignal, env,
       });
       let stderr = '';

@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import type { Config } from '../lib/config';
-import { freePort, pgBin, postgresUser } from '../lib/devstack/procs';
+import { dataDirMajor, pgTool, postgresUser } from '../lib/pgbin';
+import { freePort } from '../lib/ports';
 
 /** Where the restored postmaster listens: its socket folder (peer auth as postgres) or loopback. */
 function socketHost(pgdata: string): string {
@@ -43,7 +44,7 @@ export function drillActivities(config: Config) {
       if (fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
         const user = process.getuid?.() === 0 ? postgresUser() : undefined;
         try {
-          execFileSync(pgBin('pg_ctl'), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
+          execFileSync(pgTool('pg_ctl', dataDirMajor(pgdata)), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
         } catch { /* not running after all */ }
       }
       fs.rmSync(scratch, { recursive: true, force: true });

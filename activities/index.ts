@@ -1,6 +1,8 @@
 // All activities, closed over their dependencies. Workflows import this module as a type only.
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Catalog } from '../db/client';
 import type { Config } from '../lib/config';
+import { UserError } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
 import { alertActivities } from './alerts';
@@ -21,7 +23,7 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return failFastOnUserErrors({
     ...spoolActivities(deps.config),
     ...basebackupActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...restoreActivities(deps.config, deps.stores, deps.catalog, deps.log),
@@ -31,5 +33,18 @@ export function createActivities(deps: ActivityDeps) {
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),
-  };
+  });
+}
+
+/** A UserError names what a human must change first (install, upgrade, configure): retries cannot help. */
+function failFastOnUserErrors<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped = Object.entries(activities).map(([name, run]) => [name, async (...args: unknown[]) => {
+    try {
+      return await run(...args);
+    } catch (e) {
+      if (e instanceof UserError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+      throw e;
+    }
+  }]);
+  return Object.fromEntries(wrapped) as T;
 }

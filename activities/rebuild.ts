@@ -3,10 +3,12 @@
 import type { Catalog } from '../db/client';
 import { migrateCatalog } from '../db/client';
 import { backups, walCopies, walFiles } from '../db/schema';
-import { clusterJsonKey, walPrefix } from '../lib/keys';
+import { readClusterIdentity } from '../lib/clusterjson';
+import { parseManifest } from '../lib/formats';
+import { walPrefix } from '../lib/keys';
 import type { Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
-import { DEFAULT_SEGMENT_SIZE, parseLsn } from '../lib/wal/lsn';
+import { parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
@@ -17,11 +19,8 @@ export async function rebuildCatalog(
   cluster: string, stores: Map<string, Store>, db: Catalog, progress: (done: number, total: number) => void = () => undefined,
 ): Promise<RebuildResult> {
   await migrateCatalog(db);
-  let segmentSize = DEFAULT_SEGMENT_SIZE;
-  for (const store of stores.values()) {
-    const head = await store.head(clusterJsonKey(cluster));
-    if (head) { segmentSize = (JSON.parse((await store.get(clusterJsonKey(cluster))).toString()) as { segmentSize: number }).segmentSize; break; }
-  }
+  // No cluster.json means no segment was ever archived: only history files, which need no size.
+  const segmentSize = (await readClusterIdentity(stores.values(), cluster))?.segmentSize;
   const objects: { store: string; key: string }[] = [];
   for (const [name, store] of stores) {
     for await (const o of store.list(walPrefix(cluster))) if (walNameOfKey(o.key)) objects.push({ store: name, key: o.key });
@@ -35,7 +34,7 @@ export async function rebuildCatalog(
     if (!head?.meta) { result.skipped.push(`${storeName}:${key}`); continue; }
     const at = head.lastModified ?? new Date();
     const files = await db.insert(walFiles).values({
-      cluster, timeline: wal.timeline, name: wal.name, kind: wal.kind, startLsn: startLsnOf(wal, segmentSize) ?? null,
+      cluster, timeline: wal.timeline, name: wal.name, kind: wal.kind, startLsn: segmentSize ? startLsnOf(wal, segmentSize) ?? null : null,
       rawSize: head.meta.rawSize, storedSize: head.size, codec: head.meta.codec, sha256: head.meta.sha256, key,
       handedOverAt: at, archivedAt: at,
     }).onConflictDoNothing().returning({ id: walFiles.id });
@@ -55,7 +54,7 @@ async function rebuildBackups(cluster: string, stores: Map<string, Store>, db: C
   for (const [name, store] of stores) {
     for await (const o of store.list(`${cluster}/backups/`)) {
       if (!o.key.endsWith(`/${MANIFEST}`)) continue;
-      const manifest = JSON.parse((await store.get(o.key)).toString()) as BackupManifest;
+      const manifest = parseManifest(await store.get(o.key), o.key.split('/').slice(-2)[0]);
       const entry = found.get(manifest.backupId) ?? { manifest, stores: [] };
       entry.stores.push(name);
       found.set(manifest.backupId, entry);

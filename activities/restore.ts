@@ -9,10 +9,13 @@ import { and, asc, eq, gte, inArray } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { runs, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
-import { pgBin, postgresUser, ROOT } from '../lib/devstack/procs';
+import { parseManifest } from '../lib/formats';
 import { writeFileDurably } from '../lib/fsutil';
+import { WALFLOW_BIN } from '../lib/install';
 import { backupPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
+import { dataDirMajor, pgMajor, pgTool, postgresUser } from '../lib/pgbin';
+import { describeWrittenConfig, writeMissingConfig } from '../lib/pgconf';
 import { disableBackupRecoverySettings, disableRestoreSettings } from '../lib/recoveryconf';
 import type { Store } from '../lib/stores/store';
 import { readFromAnyStore } from '../lib/verified';
@@ -83,7 +86,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       if (backupId) {
         const raw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
-        return withoutFiles(JSON.parse(raw.toString()) as BackupManifest);
+        return withoutFiles(parseManifest(raw, backupId));
       }
       // The stores alone decide: a manifest is there only for a complete backup.
       let ids: string[] | undefined;
@@ -103,7 +106,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       for (const id of ids.sort().reverse()) {
         const raw = await readAny([backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) continue;
-        const m = JSON.parse(raw.toString()) as BackupManifest;
+        const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
         return withoutFiles(m);
@@ -118,7 +121,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const failovers: Failover[] = [];
       const manifestRaw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
       if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
-      const manifest = JSON.parse(manifestRaw.toString()) as BackupManifest;
+      const manifest = parseManifest(manifestRaw, backupId);
+      const verifyBackup = pgTool('pg_verifybackup', pgMajor(manifest.pgVersion)); // before any download
       if (ctx.info.attempt > 1) {
         // prepareDataDir found it empty: whatever is there is a previous attempt's.
         for (const e of fs.readdirSync(pgdata)) fs.rmSync(path.join(pgdata, e), { recursive: true, force: true });
@@ -160,7 +164,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       fs.chmodSync(pgdata, 0o700);
       // Every chunk matched its SHA-256; pg_verifybackup now checks every unpacked file against
       // the backup_manifest PostgreSQL wrote into the backup (WAL comes later, from the archive).
-      const verify = spawnSyncText(pgBin('pg_verifybackup'), ['--no-parse-wal', '--quiet', pgdata]);
+      const verify = spawnSyncText(verifyBackup, ['--no-parse-wal', '--quiet', pgdata]);
       if (verify.status !== 0) throw new Error(`pg_verifybackup found problems in ${pgdata}: ${verify.output.trim().split('\n').slice(0, 5).join(' | ')}`);
       log.info({ backupId: manifest.backupId, pgdata, bytes, failovers: failovers.length }, 'backup downloaded');
       return { bytes, storedBytes, chunks, failovers, verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000 };
@@ -287,8 +291,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       fs.chmodSync(envFile, 0o600); // store credentials
       const disabled = await disableBackupRecoverySettings(pgdata);
       const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
-      const walflow = shellQuote(path.join(ROOT, 'bin', 'walflow'));
-      const restoreCommand = `${walflow} fetch %f %p --env-file ${shellQuote(envFile)}`;
+      const restoreCommand = `${shellQuote(WALFLOW_BIN)} fetch %f %p --env-file ${shellQuote(envFile)}`;
       const lines = [
         '', `# written by walflow restore at ${new Date().toISOString()}`,
         `restore_command = ${q(restoreCommand)}`,
@@ -298,7 +301,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         // --start and without walflow's worker; startRestored repeats it (a failing
         // recovery_end_command is only a warning). Should both miss it, the next restore
         // disables them anyway.
-        `recovery_end_command = ${q(`${walflow} recovery-end`)}`,
+        `recovery_end_command = ${q(`${shellQuote(WALFLOW_BIN)} recovery-end`)}`,
         `recovery_target_timeline = ${q(String(targetTimeline))}`,
         ...(target.kind === 'time' ? [`recovery_target_time = ${q(pgTime(target.value))}`] : []),
         ...(target.kind === 'lsn' ? [`recovery_target_lsn = ${q(target.value)}`] : []),
@@ -310,11 +313,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         ...(archive ? [] : [`archive_mode = 'off'`]),
         ...(port ? [`port = ${port}`] : []),
       ];
+      const wroteConfig = describeWrittenConfig(await writeMissingConfig(pgdata));
       const autoConf = path.join(pgdata, 'postgresql.auto.conf');
       const kept = fs.existsSync(autoConf) ? fs.readFileSync(autoConf, 'utf8') : '';
       await writeFileDurably(autoConf, Buffer.from(kept + lines.join('\n') + '\n'));
       await writeFileDurably(path.join(pgdata, 'recovery.signal'), Buffer.alloc(0));
-      return { envFile, restoreCommand, disabled };
+      return { envFile, restoreCommand, disabled, wroteConfig };
     },
 
     /**
@@ -328,15 +332,16 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const ctx = Context.current();
       const started = Date.now();
       const user = process.getuid?.() === 0 ? postgresUser() : undefined; // PostgreSQL refuses root
+      const major = dataDirMajor(pgdata);
       if (!fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
-        execFileSync(pgBin('pg_ctl'), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
+        execFileSync(pgTool('pg_ctl', major), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
       }
       const stop = beating(() => ({ phase: 'recovery', log: tail(logFile, 1) }));
       let seen = false;
       try {
         for (;;) {
           if (ctx.cancellationSignal.aborted) throw new Error('cancelled');
-          const state = /Database cluster state:\s+(.+)/.exec(execFileSync(pgBin('pg_controldata'), ['-D', pgdata], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }))?.[1];
+          const state = /Database cluster state:\s+(.+)/.exec(execFileSync(pgTool('pg_controldata', major), ['-D', pgdata], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }))?.[1];
           // Promoted (control file) and accepting connections (postmaster.pid's status line).
           if (state === 'in production' && pmStatus(pgdata) === 'ready') break;
           // pg_ctl -W returns before the postmaster writes its pid file; a FATAL exit removes it.

@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { backups, walCopies, walFiles } from '../db/schema';
+import { parseManifest } from '../lib/formats';
 import { walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
@@ -37,7 +38,7 @@ export async function listBackups(store: Store, cluster: string, signal: AbortSi
   for (const [id, f] of folders) {
     const manifestKey = `${cluster}/backups/${id}/${MANIFEST}`;
     if (f.keys.includes(manifestKey)) {
-      const manifest = JSON.parse((await store.get(manifestKey, signal)).toString()) as BackupManifest;
+      const manifest = parseManifest(await store.get(manifestKey, signal), id);
       // Manifest first: once it is gone the backup no longer counts, whatever else remains.
       complete.push({ manifest, keys: [manifestKey, ...f.keys.filter((k) => k !== manifestKey)] });
     } else {
@@ -53,7 +54,7 @@ export async function listBackups(store: Store, cluster: string, signal: AbortSi
  * A history file that cannot be read or parsed is left out: that only ever keeps more.
  */
 export async function storeWalKeep(
-  store: Store, cluster: string, kept: KeptBackup[], segmentSize: number, signal: AbortSignal, log: Logger,
+  store: Store, cluster: string, kept: KeptBackup[], segmentSize: number | undefined, signal: AbortSignal, log: Logger,
 ): Promise<{ wal: { key: string; name: WalName; size: number }[]; keep: (wal: WalName) => WalVerdict }> {
   const wal: { key: string; name: WalName; size: number }[] = [];
   for await (const o of store.list(walPrefix(cluster), signal)) {

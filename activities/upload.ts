@@ -2,24 +2,18 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ClusterIdentity, parseClusterJson } from '../lib/clusterjson';
 import type { Config } from '../lib/config';
 import { ConflictError } from '../lib/errors';
 import { clusterJsonKey } from '../lib/keys';
 import { SpoolPaths } from '../lib/spool';
 import { putCreateOnly, Store } from '../lib/stores/store';
 import { codecByName } from '../lib/codec';
+import { CLUSTER_JSON_FORMAT } from '../lib/formats';
 import { CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../workflows/shared';
 
 /** Well inside the workflow's heartbeat timeout, so a slow PUT is not mistaken for a dead worker. */
 const HEARTBEAT_MS = 5_000;
-
-export interface ClusterIdentity {
-  cluster: string;
-  systemIdentifier: string;
-  pgVersion: number | null;
-  segmentSize: number;
-  createdAt: string;
-}
 
 export function uploadActivities(config: Config, stores: Map<string, Store>) {
   // cluster.json checked once per store and process: it never changes once written.
@@ -38,13 +32,13 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
     if (knownIdentity.get(cacheKey) === staged.systemIdentifier) return;
     const key = clusterJsonKey(cluster);
     const identity: ClusterIdentity = {
-      cluster, systemIdentifier: staged.systemIdentifier, pgVersion: staged.pgVersion,
+      format: CLUSTER_JSON_FORMAT, cluster, systemIdentifier: staged.systemIdentifier, pgVersion: staged.pgVersion,
       segmentSize: staged.segmentSize!, createdAt: new Date().toISOString(),
     };
     const body = Buffer.from(JSON.stringify(identity, null, 2) + '\n');
     const meta = { codec: 'none', rawSize: body.length, sha256: createHash('sha256').update(body).digest('hex') };
     if ((await store.putNew(key, body, meta, signal)) === 'exists') {
-      const existing = JSON.parse((await store.get(key, signal)).toString('utf8')) as ClusterIdentity;
+      const existing = parseClusterJson(await store.get(key, signal), cluster);
       if (existing.systemIdentifier !== staged.systemIdentifier) {
         throw ApplicationFailure.nonRetryable(
           `${staged.name} is from system ${staged.systemIdentifier} but ${store.name}:${key} belongs to system ` +

@@ -8,12 +8,13 @@ import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { walFiles } from '../db/schema';
+import { readClusterIdentity } from '../lib/clusterjson';
 import { codecByName } from '../lib/codec';
 import type { Logger } from '../lib/log';
+import { clusterJsonKey } from '../lib/keys';
 import { ObjectMeta, Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
-import { DEFAULT_SEGMENT_SIZE } from '../lib/wal/lsn';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
 import type { VerifyReport } from '../workflows/shared';
 import { listBackups, storeWalKeep } from './retention';
@@ -38,12 +39,14 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       const names = [...stores.keys()];
       const present = new Map<string, Map<string, number>>(); // key -> store -> size
       const retained = new Map<string, (wal: WalName) => WalVerdict>(); // store -> its keep rule
-      let segmentSize = DEFAULT_SEGMENT_SIZE;
+      // Where segment numbers wrap to the next xlog id depends on the cluster's segment size.
+      const identity = await readClusterIdentity(stores.values(), cluster, signal);
+      let segmentSize = identity?.segmentSize;
       for (const [name, store] of stores) {
         // The backups a store holds are the ones its retention kept: WAL none of them needs
         // was pruned there on purpose.
         const backups = (await listBackups(store, cluster, signal)).complete.map((b) => b.manifest);
-        if (backups.length) segmentSize = backups[0].segmentSize;
+        segmentSize ??= backups[0]?.segmentSize;
         const { wal, keep } = await storeWalKeep(store, cluster, backups, segmentSize, signal, log);
         retained.set(name, keep);
         for (const o of wal) {
@@ -126,17 +129,18 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         }
       }
       const lost = new Set(report.unrepairable.filter((k) => present.get(k)!.size === 0));
-      report.gaps = findGaps([...present.keys()].filter((k) => !lost.has(k)));
+      if (identity) report.gaps = findGaps([...present.keys()].filter((k) => !lost.has(k)), identity.segmentSize);
+      else if (present.size) report.problems.push({ key: clusterJsonKey(cluster), store: '*', problem: 'missing: without its segment size, gaps cannot be checked' });
       return report;
     },
   };
 }
 
 /** Per timeline, the segments missing between the oldest and newest one present. */
-export function findGaps(keys: string[]): { timeline: number; from: string; to: string }[] {
+export function findGaps(keys: string[], segmentSize: number): { timeline: number; from: string; to: string }[] {
   const byTimeline = new Map<number, Set<bigint>>();
   for (const key of keys) {
-    const wal = parseWalName(walNameOfKey(key) ?? '');
+    const wal = parseWalName(walNameOfKey(key) ?? '', segmentSize);
     if (!wal || wal.segno === undefined || wal.kind === 'backup') continue;
     if (!byTimeline.has(wal.timeline)) byTimeline.set(wal.timeline, new Set());
     byTimeline.get(wal.timeline)!.add(wal.segno);
@@ -146,7 +150,7 @@ export function findGaps(keys: string[]): { timeline: number; from: string; to: 
     const sorted = [...segs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (let i = 1; i < sorted.length; i++) {
       if (sorted[i] - sorted[i - 1] > 1n) {
-        gaps.push({ timeline: tli, from: segmentName(tli, sorted[i - 1] + 1n), to: segmentName(tli, sorted[i] - 1n) });
+        gaps.push({ timeline: tli, from: segmentName(tli, sorted[i - 1] + 1n, segmentSize), to: segmentName(tli, sorted[i] - 1n, segmentSize) });
       }
     }
   }

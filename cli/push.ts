@@ -73,7 +73,8 @@ function checkContent(fd: number, size: number, wal: WalName, source: string): s
   if (size !== h.segmentSize) {
     throw new UserError(`${source}: ${size} bytes but the segment size is ${h.segmentSize}; the file is truncated`);
   }
-  const expected = parseWalName(wal.name, h.segmentSize)!;
+  const expected = parseWalName(wal.name, h.segmentSize);
+  if (!expected) throw new UserError(`${source}: ${wal.name} is not a segment name for its segment size of ${h.segmentSize} bytes`);
   // The first segment of a new timeline starts as a copy of the old one, so its first page can
   // carry an older timeline than its name; never a newer one.
   if (h.timeline > expected.timeline || h.pageAddress !== segmentStartLsn(expected.segno!, h.segmentSize)) {

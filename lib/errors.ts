@@ -23,3 +23,12 @@ export class ConflictError extends Error {
     this.name = 'ConflictError';
   }
 }
+
+/** A manifest or object written by a newer walflow: refused, never guessed at. */
+export class UnknownFormatError extends UserError {
+  constructor(what: string, format: unknown, known: number) {
+    super(`${what} is in format ${String(format)}, but this walflow reads format ${known} only: ` +
+      'upgrade walflow on this host to read it (it was written by a newer walflow)');
+    this.name = 'UnknownFormat';
+  }
+}

@@ -70,22 +70,22 @@ test('dry run and real run agree; WAL before the oldest kept backup goes, histor
   const r2Plan = dry.stores.find((s) => s.store === 'r2')!;
   const b2Plan = dry.stores.find((s) => s.store === 'b2')!;
   assert.deepEqual(r2Plan.kept, [b2.backupId, b1.backupId], 'r2 keeps 30 days: both backups');
-  const r2From = parseWalName(b1.startWal)!.segno!;
+  const r2From = parseWalName(b1.startWal, b1.segmentSize)!.segno!;
   for (const d of r2Plan.deletions) {
     assert.match(d.key, /\/wal\/00000001\//, `r2 deletes only WAL: ${d.key}`);
-    assert.ok(parseWalName(path.basename(d.key).replace(/\.zst$/, ''))!.segno! < r2From, `${d.key} is older than ${b1.startWal}`);
+    assert.ok(parseWalName(path.basename(d.key).replace(/\.zst$/, ''), b1.segmentSize)!.segno! < r2From, `${d.key} is older than ${b1.startWal}`);
   }
   assert.deepEqual(b2Plan.kept, [b2.backupId], 'b2 keeps 7 days: only the newest backup');
   const planned = b2Plan.deletions.map((d) => d.key).sort();
   assert.ok(planned.includes(`retention/backups/${b1.backupId}/manifest.json`));
   const order = b2Plan.deletions.map((d) => d.key).filter((k) => k.startsWith(`retention/backups/${b1.backupId}/`));
   assert.ok(order.length >= 2 && order[0].endsWith('/manifest.json'), `a backup loses its manifest before its data: ${order}`);
-  const keepFrom = parseWalName(b2.startWal)!.segno!;
+  const keepFrom = parseWalName(b2.startWal, b2.segmentSize)!.segno!;
   const walDeleted = planned.filter((k) => k.includes('/wal/'));
   assert.ok(walDeleted.length >= 2, `old WAL planned for deletion: ${walDeleted}`);
   for (const k of walDeleted) {
     const name = path.basename(k).replace(/\.zst$/, '');
-    assert.ok(parseWalName(name)!.segno! < keepFrom, `${k} is older than ${b2.startWal}`);
+    assert.ok(parseWalName(name, b2.segmentSize)!.segno! < keepFrom, `${k} is older than ${b2.startWal}`);
   }
   assert.deepEqual(await keys('b2'), beforeB2, 'a dry run deletes nothing');
 
@@ -101,7 +101,7 @@ test('dry run and real run agree; WAL before the oldest kept backup goes, histor
   // Everything from the kept backup's start onwards is still there.
   for (const k of beforeB2) {
     const name = path.basename(k).replace(/\.zst$/, '');
-    const wal = parseWalName(name);
+    const wal = parseWalName(name, b2.segmentSize);
     if (k.includes('/wal/') && wal?.segno !== undefined && wal.segno >= keepFrom) assert.ok(afterB2.has(k), `${k} kept`);
   }
   assert.equal(prune(['--as-of', asOf]).deleted, 0, 'a second run finds nothing more to delete');

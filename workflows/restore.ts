@@ -119,7 +119,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
 }
 
 /** What configure did; `disabled` is absent from results recorded before it was reported (replay). */
-function describeConfigured(r: { restoreCommand: string; disabled?: string[] }): string {
+function describeConfigured(r: { restoreCommand: string; disabled?: string[]; wroteConfig?: string }): string {
   const disabled = r.disabled?.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup';
-  return `${disabled}; restore_command = ${r.restoreCommand}`;
+  return [disabled, r.wroteConfig, `restore_command = ${r.restoreCommand}`].filter(Boolean).join('; ');
 }

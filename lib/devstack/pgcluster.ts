@@ -4,14 +4,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { chownToPostgres, freePort, pgBin, postgresUser, ROOT } from './procs';
-import { startPostgres, stopPostgres } from './stack';
+import { ClusterLayout, startPostgres, stopPostgres } from './stack';
 
 export class PgCluster {
-  constructor(readonly data: string, readonly port: number, readonly runDir: string, readonly logFile: string) {}
+  constructor(
+    readonly data: string, readonly port: number, readonly runDir: string, readonly logFile: string,
+    readonly layout: ClusterLayout = {},
+  ) {}
 
   get url() { return `postgres://postgres@127.0.0.1:${this.port}/postgres`; }
 
-  async start(): Promise<void> { await startPostgres(this.data, this.port, this.runDir, this.logFile); }
+  async start(): Promise<void> { await startPostgres(this.data, this.port, this.runDir, this.logFile, [], this.layout); }
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> { await stopPostgres(this.data, mode); }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -48,9 +51,11 @@ export class PgCluster {
 }
 
 /** Creates (initdb) and starts a cluster whose archive_command is `walflow push %p %f --env-file F`. */
-export async function createArchivingCluster(o: { dir: string; port: number; envFile: string; extraConf?: string[] }): Promise<PgCluster> {
+export async function createArchivingCluster(o: {
+  dir: string; port: number; envFile: string; extraConf?: string[]; layout?: ClusterLayout;
+}): Promise<PgCluster> {
   const walflow = path.join(ROOT, 'bin', 'walflow');
-  const pg = new PgCluster(path.join(o.dir, 'data'), o.port, path.join(o.dir, 'run'), path.join(o.dir, 'postgres.log'));
+  const pg = new PgCluster(path.join(o.dir, 'data'), o.port, path.join(o.dir, 'run'), path.join(o.dir, 'postgres.log'), o.layout);
   await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile, [
     'wal_level = replica',
     'archive_mode = on',
@@ -58,6 +63,6 @@ export async function createArchivingCluster(o: { dir: string; port: number; env
     'max_wal_senders = 4',
     'fsync = on',
     ...(o.extraConf ?? []),
-  ]);
+  ], o.layout);
   return pg;
 }

@@ -1,10 +1,13 @@
 // Background processes for the local stack: pid files, logs, readiness, the postgres OS user.
-import { spawn, execFileSync, SpawnOptions } from 'node:child_process';
+import { spawn, SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { ROOT } from '../install';
+import { pgTool, postgresUser } from '../pgbin';
+import { freePort } from '../ports';
 
-export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export { freePort, postgresUser, ROOT };
 export const TOOLS = path.join(ROOT, '.tools');
 
 export function isAlive(pid: number): boolean {
@@ -18,28 +21,18 @@ export function readPid(file: string): number | undefined {
   } catch { return undefined; }
 }
 
-/** uid/gid of the postgres OS user when running as root (PostgreSQL refuses to run as root). */
-export function postgresUser(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  return { uid, gid };
-}
-
 export function chownToPostgres(...paths: string[]): void {
   const u = postgresUser();
   if (!u) return;
   for (const p of paths) fs.chownSync(p, u.uid, u.gid);
 }
 
+/** The local stack runs the newest PostgreSQL that Debian's packages installed (scripts/bootstrap). */
 export function pgBin(tool: string): string {
   const base = '/usr/lib/postgresql';
-  const versions = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const v of versions) {
-    const p = path.join(base, v, 'bin', tool);
-    if (fs.existsSync(p)) return p;
-  }
-  throw new Error(`PostgreSQL's ${tool} not found under ${base}; run 'bash scripts/bootstrap'`);
+  const majors = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).map(Number) : [];
+  if (!majors.length) throw new Error(`no PostgreSQL under ${base}; run 'bash scripts/bootstrap'`);
+  return pgTool(tool, Math.max(...majors), {});
 }
 
 export interface StartOptions {
@@ -98,15 +91,4 @@ export async function waitForPort(port: number, what: string, logFile: string, t
   }
   const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
   throw new Error(`${what} did not open port ${port} within ${timeoutMs / 1000}s; see ${logFile}:\n${tail}`);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 }

@@ -179,21 +179,41 @@ function asPostgres(cmd: string, args: string[]): void {
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', ...(user ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' } });
 }
 
+/** How a test cluster is laid out: initdb options, where its WAL starts, where its configuration lives. */
+export interface ClusterLayout {
+  initdbArgs?: string[];
+  /** pg_resetwal -l before the first start, e.g. to cross an xlog id boundary within a few segments. */
+  firstWal?: string;
+  /** Debian's layout: postgresql.conf, pg_hba.conf and pg_ident.conf here, none in the data folder. */
+  configDir?: string;
+}
+
+const CONFIG_FILES = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
+
 /** A PostgreSQL cluster for the catalog: trust auth on loopback only. */
-export async function startPostgres(data: string, port: number, runDir: string, logFile: string, conf: string[] = []): Promise<void> {
+export async function startPostgres(data: string, port: number, runDir: string, logFile: string, conf: string[] = [], layout: ClusterLayout = {}): Promise<void> {
   fs.mkdirSync(runDir, { recursive: true });
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   chownToPostgres(runDir, path.dirname(logFile));
+  const { configDir } = layout;
   if (!fs.existsSync(path.join(data, 'PG_VERSION'))) {
     fs.mkdirSync(data, { recursive: true, mode: 0o700 });
     chownToPostgres(data);
-    asPostgres(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions']);
+    asPostgres(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions', ...(layout.initdbArgs ?? [])]);
     fs.appendFileSync(path.join(data, 'postgresql.conf'),
       [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${runDir}'`, ...conf].join('\n') + '\n');
+    if (layout.firstWal) asPostgres(pgBin('pg_resetwal'), ['-l', layout.firstWal, '-D', data]);
+    if (configDir) {
+      fs.mkdirSync(configDir, { recursive: true });
+      for (const f of CONFIG_FILES) fs.renameSync(path.join(data, f), path.join(configDir, f));
+      fs.appendFileSync(path.join(configDir, 'postgresql.conf'),
+        `hba_file = '${configDir}/pg_hba.conf'\nident_file = '${configDir}/pg_ident.conf'\n`);
+    }
   }
   if (readPidFromPostmaster(data)) return;
   if (!fs.existsSync(logFile)) { fs.writeFileSync(logFile, ''); chownToPostgres(logFile); }
-  asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', 'start']);
+  const options = configDir ? ['-o', `-c config_file=${configDir}/postgresql.conf`] : [];
+  asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', ...options, 'start']);
   await waitForPort(port, `PostgreSQL in ${data}`, logFile);
 }
 

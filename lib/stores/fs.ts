@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors';
+import { METADATA_FORMAT, requireKnownFormat } from '../formats';
 import { Body, ObjectInfo, ObjectMeta, Store } from './store';
 import { fsyncDir, writeFileDurably } from '../fsutil';
 
@@ -30,7 +31,8 @@ export class FsStore implements Store {
     const file = this.file(key);
     try {
       const st = await fs.promises.stat(file);
-      const meta = JSON.parse(await fs.promises.readFile(file + META_SUFFIX, 'utf8')) as ObjectMeta;
+      const { format, ...meta } = JSON.parse(await fs.promises.readFile(file + META_SUFFIX, 'utf8')) as ObjectMeta & { format?: number };
+      requireKnownFormat(`the walflow metadata of ${key}`, format, METADATA_FORMAT, true);
       return { key, size: st.size, meta, lastModified: st.mtime };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -72,7 +74,7 @@ export class FsStore implements Store {
   private async putNewLocked(file: string, body: Body, meta: ObjectMeta): Promise<'created' | 'exists'> {
     if (fs.existsSync(file)) return 'exists';
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
-    await writeFileDurably(file + META_SUFFIX, Buffer.from(JSON.stringify(meta)), path.join(this.root, TMP_DIR));
+    await writeFileDurably(file + META_SUFFIX, Buffer.from(JSON.stringify({ format: METADATA_FORMAT, ...meta })), path.join(this.root, TMP_DIR));
     const tmp = path.join(this.root, TMP_DIR, `${path.basename(file)}.${process.pid}.${randomUUID()}`);
     await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
     if (Buffer.isBuffer(body)) await fs.promises.writeFile(tmp, body);

@@ -59,7 +59,7 @@ export class S3Store implements Store {
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined> {
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), { abortSignal: signal });
-      return { key, size: r.ContentLength ?? 0, meta: metaFromHeaders(r.Metadata), lastModified: r.LastModified };
+      return { key, size: r.ContentLength ?? 0, meta: metaFromHeaders(r.Metadata, key), lastModified: r.LastModified };
     } catch (e) {
       if (status(e) === 404) return undefined;
       throw e;

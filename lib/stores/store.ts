@@ -1,6 +1,7 @@
 // One contract for every object store (WAL-G's Folder, pgBackRest's storage driver).
 import type { Readable } from 'node:stream';
 import { ConflictError } from '../errors';
+import { METADATA_FORMAT, requireKnownFormat } from '../formats';
 
 /** What every walflow object carries: how it is encoded and what the raw bytes are. */
 export interface ObjectMeta {
@@ -55,10 +56,14 @@ export async function putCreateOnly(
 
 /** Metadata as S3 user metadata (lower-case keys) and back. */
 export function metaToHeaders(meta: ObjectMeta): Record<string, string> {
-  return { 'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256 };
+  return {
+    'walflow-format': String(METADATA_FORMAT),
+    'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256,
+  };
 }
 
-export function metaFromHeaders(h: Record<string, string> | undefined): ObjectMeta | undefined {
+export function metaFromHeaders(h: Record<string, string> | undefined, key: string): ObjectMeta | undefined {
   if (!h || !h['walflow-sha256']) return undefined;
+  requireKnownFormat(`the walflow metadata of ${key}`, h['walflow-format'], METADATA_FORMAT, true);
   return { codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'] };
 }

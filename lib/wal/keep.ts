@@ -15,10 +15,12 @@ export interface WalVerdict { keep: boolean; reason: string }
 export interface KeptWal { timeline: number; from: string; to: string; files: number; reason: string }
 
 export function walKeepRule(
-  backups: KeptBackup[], histories: Map<number, TimelineSwitch[]>, segmentSize: number,
+  backups: KeptBackup[], histories: Map<number, TimelineSwitch[]>, segmentSize: number | undefined,
 ): (wal: WalName) => WalVerdict {
   if (!backups.length) return () => ({ keep: true, reason: 'no complete backup: all WAL is kept, since WAL alone restores nothing' });
-  const start = (b: KeptBackup) => segmentNumberOf(parseLsn(b.startLsn), segmentSize);
+  if (segmentSize === undefined) return () => ({ keep: true, reason: 'segment size unknown (no cluster.json): all WAL is kept' });
+  const size = segmentSize;
+  const start = (b: KeptBackup) => segmentNumberOf(parseLsn(b.startLsn), size);
   const byTimeline = new Map<number, { from: bigint; reason: string }>();
   for (const t of new Set([...backups.map((b) => b.timeline), ...histories.keys()])) {
     for (const b of backups) {

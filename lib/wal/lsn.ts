@@ -2,8 +2,6 @@
 
 export type Lsn = bigint;
 
-export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
-
 export function parseLsn(text: string): Lsn {
   const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
   if (!m) throw new Error(`not an LSN: "${text}" (expected e.g. 0/16B3748)`);

@@ -4,14 +4,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createArchivingCluster, PgCluster } from '../../lib/devstack/pgcluster';
 import { freePort } from '../../lib/devstack/procs';
+import type { ClusterLayout } from '../../lib/devstack/stack';
 import type { BackupManifest } from '../../workflows/pitr-types';
 import { TestEnv, waitFor } from './env';
 
-export async function pitrEnv(name: string, extraEnv: Record<string, string> = {}): Promise<{ env: TestEnv; pg: PgCluster }> {
+export async function pitrEnv(
+  name: string, extraEnv: Record<string, string> = {}, cluster: { layout?: ClusterLayout; extraConf?: string[] } = {},
+): Promise<{ env: TestEnv; pg: PgCluster }> {
   const port = await freePort();
   const env = new TestEnv(name, { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, ...extraEnv });
   await env.startWorker();
-  const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile });
+  const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile, ...cluster });
   return { env, pg };
 }
 

@@ -15,18 +15,18 @@ const MiB = 1024 * 1024;
 
 describe('WAL file names', () => {
   test('segment', () => {
-    assert.deepEqual(parseWalName('000000010000000A000000FF'), {
+    assert.deepEqual(parseWalName('000000010000000A000000FF', 16 * MiB), {
       name: '000000010000000A000000FF', kind: 'segment', timeline: 1, segno: 0xan * 0x100n + 0xffn,
     });
     assert.equal(parseWalName('0000000200000000000000A3')!.timeline, 2);
   });
 
   test('.partial, .history, .backup', () => {
-    assert.deepEqual(parseWalName('000000010000000000000003.partial'), {
+    assert.deepEqual(parseWalName('000000010000000000000003.partial', 16 * MiB), {
       name: '000000010000000000000003.partial', kind: 'partial', timeline: 1, segno: 3n,
     });
     assert.deepEqual(parseWalName('0000000A.history'), { name: '0000000A.history', kind: 'history', timeline: 10 });
-    assert.deepEqual(parseWalName('000000010000000000000002.00000028.backup'), {
+    assert.deepEqual(parseWalName('000000010000000000000002.00000028.backup', 16 * MiB), {
       name: '000000010000000000000002.00000028.backup', kind: 'backup', timeline: 1, segno: 2n,
     });
   });
@@ -37,7 +37,7 @@ describe('WAL file names', () => {
       '0000000a.history',
       '00000001000000000000000', // 23 characters
       '0000000100000000000000001', // 25 characters
-      '000000010000000000000100', // low part 0x100: past the last 16 MiB segment of an xlog id
+      '000000010000000000001000', // low part 0x1000: past the last segment of an xlog id at any size
       '0000000100000000FFFFFFFF',
       'pg_wal/000000010000000000000001', // path-like
       '../000000010000000000000001',
@@ -55,7 +55,16 @@ describe('WAL file names', () => {
     }
   });
 
+  test('without a segment size: any name valid for some size, and no segment number', () => {
+    assert.deepEqual(parseWalName('000000010000000000000FFF'), { name: '000000010000000000000FFF', kind: 'segment', timeline: 1 });
+    assert.equal(parseWalName('000000010000000000000FFF', 16 * MiB), undefined);
+    assert.equal(parseWalName('000000010000000000000FFF', 1 * MiB)!.segno, 0xfffn);
+    assert.equal(parseWalName('000000010000000100000000', 1 * MiB)!.segno, 0x1000n);
+    assert.equal(parseWalName('000000010000000100000000', 64 * MiB)!.segno, 0x40n);
+  });
+
   test('the low part limit follows the segment size', () => {
+    assert.equal(parseWalName('000000010000000000000100', 16 * MiB), undefined);
     assert.equal(parseWalName('00000001000000000000003F', 64 * MiB)!.segno, 0x3fn);
     assert.equal(parseWalName('000000010000000000000040', 64 * MiB), undefined);
     assert.equal(parseWalName('000000010000000100000003', 1024 * MiB)!.segno, 4n + 3n);
@@ -73,13 +82,16 @@ describe('WAL file names', () => {
         }
       }
     }
-    assert.equal(segmentName(1, 0x1ffn), '00000001' + '00000001' + '000000FF');
-    assert.equal(segmentName(3, 0x1234n * 0x100n + 0x56n), '000000030000123400000056');
+    assert.equal(segmentName(1, 0x1ffn, 16 * MiB), '00000001' + '00000001' + '000000FF');
+    assert.equal(segmentName(3, 0x1234n * 0x100n + 0x56n, 16 * MiB), '000000030000123400000056');
+    assert.equal(segmentName(1, 0x1000n, 1 * MiB), '000000010000000100000000');
+    assert.equal(segmentName(1, 0x40n, 64 * MiB), '000000010000000100000000');
   });
 
   test('start LSN of a segment', () => {
-    assert.equal(startLsnOf(parseWalName('000000010000000A000000FF')!), parseLsn('A/FF000000'));
-    assert.equal(startLsnOf(parseWalName('00000002.history')!), undefined);
+    assert.equal(startLsnOf(parseWalName('000000010000000A000000FF', 16 * MiB)!, 16 * MiB), parseLsn('A/FF000000'));
+    assert.equal(startLsnOf(parseWalName('000000010000000000000FFF', 1 * MiB)!, 1 * MiB), parseLsn('0/FFF00000'));
+    assert.equal(startLsnOf(parseWalName('00000002.history')!, 16 * MiB), undefined);
   });
 });
 
@@ -111,7 +123,7 @@ describe('LSNs', () => {
     assert.equal(formatLsn(big + 0xffffffffn), '200001/0');
     assert.equal(segmentNumberOf(max, 16 * MiB), (2n ** 64n) / (16n * 2n ** 20n) - 1n);
     assert.equal(formatLsn(segmentStartLsn(segmentNumberOf(max, 16 * MiB), 16 * MiB)), 'FFFFFFFF/FF000000');
-    assert.equal(segmentName(1, segmentNumberOf(max, 16 * MiB)), '00000001FFFFFFFF000000FF');
+    assert.equal(segmentName(1, segmentNumberOf(max, 16 * MiB), 16 * MiB), '00000001FFFFFFFF000000FF');
     assert.equal(segmentNumberOf(parseLsn('A/FF123456'), 16 * MiB), 0xan * 0x100n + 0xffn);
     // String order is not LSN order.
     assert.ok('A/0' > '10/0' && parseLsn('A/0') < parseLsn('10/0'));
