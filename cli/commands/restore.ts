@@ -87,7 +87,10 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
       }
     }
   };
-  const timer = setInterval(() => { void tick(); }, 500);
+  // One query at a time, and the last one finished before the caller closes the connection:
+  // a query still retrying on a closed channel throws from a timer and kills the process.
+  let inFlight: Promise<void> | undefined;
+  const timer = setInterval(() => { inFlight ??= tick().catch(() => undefined).finally(() => { inFlight = undefined; }); }, 500);
   try {
     const r = (await handle.result()) as RestoreProgress;
     await tick();
@@ -97,6 +100,7 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
     throw new UserError(`restore failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (workflow ${handle.workflowId})`);
   } finally {
     clearInterval(timer);
+    await inFlight;
     bars.stop();
   }
 }
