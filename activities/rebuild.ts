@@ -7,6 +7,7 @@ import { clusterJsonKey, walPrefix } from '../lib/keys';
 import type { Store } from '../lib/stores/store';
 import { DEFAULT_SEGMENT_SIZE, parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
+import { decodeIndex } from '../lib/wal/segmentindex';
 import type { BackupManifest } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
 import { walNameOfKey } from './verify';
@@ -37,7 +38,7 @@ export async function rebuildCatalog(
     const files = await db.insert(walFiles).values({
       cluster, timeline: wal.timeline, name: wal.name, kind: wal.kind, startLsn: startLsnOf(wal, segmentSize) ?? null,
       rawSize: head.meta.rawSize, storedSize: head.size, codec: head.meta.codec, sha256: head.meta.sha256, key,
-      handedOverAt: at, archivedAt: at,
+      handedOverAt: at, archivedAt: at, walIndex: decodeIndex(head.meta.walIndex) ?? null,
     }).onConflictDoNothing().returning({ id: walFiles.id });
     result.files += files.length;
     const copies = await db.insert(walCopies).values({

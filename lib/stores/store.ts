@@ -7,6 +7,8 @@ export interface ObjectMeta {
   codec: string;
   rawSize: number;
   sha256: string;
+  /** A WAL segment's index (lib/wal/segmentindex.ts), as text; stores carry it unread. */
+  walIndex?: string;
 }
 
 export interface ObjectInfo {
@@ -55,10 +57,16 @@ export async function putCreateOnly(
 
 /** Metadata as S3 user metadata (lower-case keys) and back. */
 export function metaToHeaders(meta: ObjectMeta): Record<string, string> {
-  return { 'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256 };
+  return {
+    'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256,
+    ...(meta.walIndex ? { 'walflow-index': meta.walIndex } : {}),
+  };
 }
 
 export function metaFromHeaders(h: Record<string, string> | undefined): ObjectMeta | undefined {
   if (!h || !h['walflow-sha256']) return undefined;
-  return { codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'] };
+  return {
+    codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'],
+    ...(h['walflow-index'] ? { walIndex: h['walflow-index'] } : {}),
+  };
 }

@@ -53,7 +53,6 @@ function widen(range: [number, number] | undefined, xid: number): [number, numbe
   return range;
 }
 
-
 /** Reads a whole segment once; never throws: a segment that cannot be read gets an index that says why. */
 export function indexSegment(raw: Buffer): SegmentIndex {
   const index: SegmentIndex = { v: INDEX_VERSION, commits: 0, aborts: 0, prepares: 0 };
@@ -97,17 +96,18 @@ export function indexSegment(raw: Buffer): SegmentIndex {
       pg: walk.format.pgVersion, records: walk.records, end: walk.end, endLsn: formatLsn(walk.endLsn),
       ...(walk.detail ? { detail: walk.detail.slice(0, 200) } : {}),
     });
+    if (commitTimes) index.commitTimes = [pgTimestampToIso(commitTimes[0]), pgTimestampToIso(commitTimes[1])];
+    if (abortTimes) index.abortTimes = [pgTimestampToIso(abortTimes[0]), pgTimestampToIso(abortTimes[1])];
+    if (restorePoints.length > 0) {
+      index.restorePoints = restorePoints;
+      index.restorePointCount = restorePoints.length;
+    }
+    return index;
   } catch (e) {
+    // Archiving never waits on the index: whatever the reader trips on becomes the index's answer.
     const reason = e instanceof WalFormatError ? e.message : `reader failed: ${(e as Error).message}`;
     return { v: INDEX_VERSION, error: reason.replace(/\s+/g, ' ').slice(0, 300) };
   }
-  if (commitTimes) index.commitTimes = [pgTimestampToIso(commitTimes[0]), pgTimestampToIso(commitTimes[1])];
-  if (abortTimes) index.abortTimes = [pgTimestampToIso(abortTimes[0]), pgTimestampToIso(abortTimes[1])];
-  if (restorePoints.length > 0) {
-    index.restorePoints = restorePoints;
-    index.restorePointCount = restorePoints.length;
-  }
-  return index;
 }
 
 /** JSON with every character outside printable ASCII escaped: safe as an HTTP header value. */
@@ -129,7 +129,7 @@ export function encodeIndex(index: SegmentIndex): string {
     if (text.length <= INDEX_METADATA_BUDGET) return text;
   }
   const { restorePoints: _, ...rest } = index;
-  return asciiJson({ ...rest, detail: undefined });
+  return asciiJson(rest);
 }
 
 /** undefined for text that is not an index of a version this walflow reads. */
