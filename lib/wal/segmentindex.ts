@@ -55,54 +55,60 @@ function widen(range: [number, number] | undefined, xid: number): [number, numbe
 
 /** Reads a whole segment once; never throws: a segment that cannot be read gets an index that says why. */
 export function indexSegment(raw: Buffer): SegmentIndex {
-  const index: SegmentIndex = { v: INDEX_VERSION, commits: 0, aborts: 0, prepares: 0 };
-  const restorePoints: NonNullable<SegmentIndex['restorePoints']> = [];
+  let commits = 0, aborts = 0, prepares = 0;
   // First and last times as TimestampTz: converted to text once, at the end.
   let commitTimes: [bigint, bigint] | undefined;
   let abortTimes: [bigint, bigint] | undefined;
+  let commitXids: [number, number] | undefined;
+  let abortXids: [number, number] | undefined;
+  const restorePoints: NonNullable<SegmentIndex['restorePoints']> = [];
+  let switchLsn: string | undefined;
+  let timelineStart: SegmentIndex['timelineStart'];
+  const onEvent = (e: WalEvent) => {
+    switch (e.kind) {
+      case 'commit': case 'commit-prepared':
+        commits++;
+        commitTimes = [commitTimes?.[0] ?? e.time, e.time];
+        commitXids = widen(commitXids, e.xid);
+        break;
+      case 'abort': case 'abort-prepared':
+        aborts++;
+        abortTimes = [abortTimes?.[0] ?? e.time, e.time];
+        abortXids = widen(abortXids, e.xid);
+        break;
+      case 'prepare':
+        prepares++;
+        break;
+      case 'restore-point':
+        restorePoints.push({ name: e.name, time: pgTimestampToIso(e.time), lsn: formatLsn(e.lsn) });
+        break;
+      case 'switch':
+        switchLsn = formatLsn(e.lsn);
+        break;
+      case 'end-of-recovery':
+      case 'checkpoint':
+        if (e.timeline !== e.prevTimeline) timelineStart = { timeline: e.timeline, prevTimeline: e.prevTimeline, lsn: formatLsn(e.lsn) };
+        break;
+    }
+  };
+  const span = (t: [bigint, bigint] | undefined): [string, string] | undefined => t && [pgTimestampToIso(t[0]), pgTimestampToIso(t[1])];
   try {
-    const onEvent = (e: WalEvent) => {
-      switch (e.kind) {
-        case 'commit': case 'commit-prepared':
-          index.commits!++;
-          commitTimes = [commitTimes?.[0] ?? e.time, e.time];
-          index.commitXids = widen(index.commitXids, e.xid);
-          break;
-        case 'abort': case 'abort-prepared':
-          index.aborts!++;
-          abortTimes = [abortTimes?.[0] ?? e.time, e.time];
-          index.abortXids = widen(index.abortXids, e.xid);
-          break;
-        case 'prepare':
-          index.prepares!++;
-          break;
-        case 'restore-point':
-          restorePoints.push({ name: e.name, time: pgTimestampToIso(e.time), lsn: formatLsn(e.lsn) });
-          break;
-        case 'switch':
-          index.switchLsn = formatLsn(e.lsn);
-          break;
-        case 'end-of-recovery':
-        case 'checkpoint':
-          if (e.timeline !== e.prevTimeline) index.timelineStart = { timeline: e.timeline, prevTimeline: e.prevTimeline, lsn: formatLsn(e.lsn) };
-          break;
-      }
-    };
     const walk = walkSegment(raw, (r, format) => {
       const e = eventOf(r, format);
       if (e) onEvent(e);
     }, carriesEvent);
-    Object.assign(index, {
-      pg: walk.format.pgVersion, records: walk.records, end: walk.end, endLsn: formatLsn(walk.endLsn),
+    return {
+      v: INDEX_VERSION, pg: walk.format.pgVersion, records: walk.records, end: walk.end, endLsn: formatLsn(walk.endLsn),
       ...(walk.detail ? { detail: walk.detail.slice(0, 200) } : {}),
-    });
-    if (commitTimes) index.commitTimes = [pgTimestampToIso(commitTimes[0]), pgTimestampToIso(commitTimes[1])];
-    if (abortTimes) index.abortTimes = [pgTimestampToIso(abortTimes[0]), pgTimestampToIso(abortTimes[1])];
-    if (restorePoints.length > 0) {
-      index.restorePoints = restorePoints;
-      index.restorePointCount = restorePoints.length;
-    }
-    return index;
+      commits, aborts, prepares,
+      ...(commitTimes ? { commitTimes: span(commitTimes) } : {}),
+      ...(abortTimes ? { abortTimes: span(abortTimes) } : {}),
+      ...(commitXids ? { commitXids } : {}),
+      ...(abortXids ? { abortXids } : {}),
+      ...(restorePoints.length > 0 ? { restorePoints, restorePointCount: restorePoints.length } : {}),
+      ...(switchLsn ? { switchLsn } : {}),
+      ...(timelineStart ? { timelineStart } : {}),
+    };
   } catch (e) {
     // Archiving never waits on the index: whatever the reader trips on becomes the index's answer.
     const reason = e instanceof WalFormatError ? e.message : `reader failed: ${(e as Error).message}`;
