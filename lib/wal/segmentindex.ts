@@ -116,9 +116,12 @@ export function indexSegment(raw: Buffer): SegmentIndex {
   }
 }
 
-/** JSON with every character outside printable ASCII escaped: safe as an HTTP header value. */
+/**
+ * JSON with every character outside printable ASCII, and spaces, escaped: safe as an HTTP header
+ * value, which request signing would otherwise trim and collapse.
+ */
 function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(/[^\x21-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
