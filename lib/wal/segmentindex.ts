@@ -145,9 +145,13 @@ export function encodeIndex(index: SegmentIndex): string {
 export function decodeIndex(text: string | undefined): SegmentIndex | undefined {
   if (!text) return undefined;
   try {
-    const parsed = JSON.parse(text) as SegmentIndex;
-    return parsed && parsed.v === INDEX_VERSION ? parsed : undefined;
+    return asIndex(JSON.parse(text));
   } catch {
     return undefined;
   }
+}
+
+/** An index as the catalog returns it (jsonb), if it is one of a version this walflow reads. */
+export function asIndex(value: unknown): SegmentIndex | undefined {
+  return value && typeof value === 'object' && (value as SegmentIndex).v === INDEX_VERSION ? value as SegmentIndex : undefined;
 }
