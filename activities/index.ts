@@ -7,6 +7,7 @@ import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
 import { restoreActivities } from './restore';
+import { recoverableActivities } from './recoverable';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
 import { drillActivities } from './drill';
@@ -31,5 +32,6 @@ export function createActivities(deps: ActivityDeps) {
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),
+    ...recoverableActivities(deps.catalog),
   };
 }

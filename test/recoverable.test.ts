@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
-import type { TimelineWindows } from '../lib/wal/windows';
+import type { RecoverableSummary, TimelineWindows } from '../lib/wal/windows';
+import { backupWorkflowId } from '../workflows/pitr-types';
+import { SHARED_QUEUE } from '../workflows/shared';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 import { takeBackup, waitArchived } from './support/pitr';
@@ -95,6 +97,17 @@ test('windows from each backup to the last archived commit; a lost segment split
   assert.match(text.stdout, new RegExp(`to   last commit ${b.replace(/\./g, '\\.')}`));
   assert.match(text.stdout, /restore point "before-b" at /);
   assert.match(text.stdout, new RegExp(`gap: ${lost} missing from the archive`));
+
+  // The Web UI memo of a backup and of a verify run says the same in brief.
+  const client = await env.client();
+  const brief = (memo: unknown) => (memo as { recoverable: RecoverableSummary }).recoverable.timelines
+    .map((t) => [t.timeline, t.windows, t.gaps, t.latest?.from, t.latest?.lastCommit]);
+  const backupMemo = (await client.workflow.getHandle(backupWorkflowId('recoverable', second.backupId)).describe()).memo;
+  assert.deepEqual(brief(backupMemo).map((t) => t.slice(0, 4)), [[1, 2, 1, `backup ${second.backupId}`]]);
+  const verifyId = 'verify/recoverable/memo';
+  await client.workflow.execute('verify', { taskQueue: SHARED_QUEUE, workflowId: verifyId, args: [{ cluster: 'recoverable', repair: false }] });
+  assert.deepEqual(brief((await client.workflow.getHandle(verifyId).describe()).memo), [[1, 2, 1, `backup ${second.backupId}`, e]]);
+
   const bad = env.walflow(['recoverable', '--timeline', 'two']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--timeline two: give a timeline number/);

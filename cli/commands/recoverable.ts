@@ -1,34 +1,16 @@
 // walflow recoverable [--timeline N] [--json]: per timeline, the windows a restore can reach,
 // read from the catalog's backups and the segments' indexes.
-import { and, eq } from 'drizzle-orm';
+import { loadWindows } from '../../activities/recoverable';
 import { migrateCatalog, openCatalog } from '../../db/client';
-import { backups, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
-import { asIndex } from '../../lib/wal/segmentindex';
-import { recoverableWindows, TimelineWindows } from '../../lib/wal/windows';
+import type { TimelineWindows } from '../../lib/wal/windows';
 
 export async function collectWindows(config: Config): Promise<TimelineWindows[]> {
   const db = openCatalog(config.catalogUrl);
   try {
     await migrateCatalog(db);
-    const rows = await db.select({
-      timeline: walFiles.timeline, name: walFiles.name, startLsn: walFiles.startLsn, rawSize: walFiles.rawSize, walIndex: walFiles.walIndex,
-    }).from(walFiles).where(and(eq(walFiles.cluster, config.cluster), eq(walFiles.kind, 'segment')));
-    const complete = await db.select().from(backups).where(and(eq(backups.cluster, config.cluster), eq(backups.status, 'complete')));
-    if (rows.length === 0) return [];
-    // Every segment file is exactly one segment long: its raw size is the cluster's segment size.
-    const segmentSize = rows[0].rawSize;
-    return recoverableWindows(
-      rows.filter((r) => r.startLsn !== null).map((r) => ({
-        timeline: r.timeline, name: r.name, startLsn: r.startLsn!,
-        index: asIndex(r.walIndex) ?? null,
-      })),
-      complete.filter((b) => b.timeline !== null && b.stopLsn !== null && b.stoppedAt !== null).map((b) => ({
-        backupId: b.backupId, timeline: b.timeline!, stopLsn: b.stopLsn!, stoppedAt: b.stoppedAt!.toISOString(),
-      })),
-      segmentSize,
-    );
+    return await loadWindows(db, config.cluster);
   } catch (e) {
     if ((e as { code?: string }).code === 'ECONNREFUSED') throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
     throw e;

@@ -43,6 +43,37 @@ export interface TimelineWindows {
   gaps: { from: string; to: string }[];
 }
 
+/** Per timeline (the newest few), its newest window in a line: for workflow memos. */
+export interface RecoverableSummary {
+  timelines: {
+    timeline: number;
+    windows: number;
+    gaps: number;
+    latest: { from: string; lastCommit: string | null; restorePoints: number } | null;
+  }[];
+  /** Older timelines left out. */
+  more: number;
+}
+
+const SUMMARY_TIMELINES = 4;
+
+export function summarizeWindows(all: TimelineWindows[]): RecoverableSummary {
+  const shown = all.slice(-SUMMARY_TIMELINES);
+  return {
+    timelines: shown.map((t) => {
+      const w = t.windows[t.windows.length - 1];
+      return {
+        timeline: t.timeline, windows: t.windows.length, gaps: t.gaps.length,
+        latest: w ? {
+          from: w.from.backupId ? `backup ${w.from.backupId}` : `timeline ${w.from.parentTimeline} at ${w.from.lsn}`,
+          lastCommit: w.to.lastCommit, restorePoints: w.restorePoints.length + w.restorePointsUncounted,
+        } : null,
+      };
+    }),
+    more: all.length - shown.length,
+  };
+}
+
 interface Run { start: number; end: number; from: Window['from'] }
 
 export function recoverableWindows(segments: ArchivedSegment[], backups: CompleteBackup[], segmentSize: number): TimelineWindows[] {
