@@ -114,6 +114,9 @@ async function main(): Promise<void> {
   await waitForEmptySpool(stack.spoolDir, stack.state.cluster, process.stdout, '   ');
   const a = await archiveFigures(stack, since);
 
+  step('what a restore can reach (walflow recoverable): T lies inside the window');
+  process.stdout.write(walflow(stack, ['recoverable']).replace(/^(?=.)/gm, '   '));
+
   step(`restore to T into a new data folder, start it and wait for promotion`);
   const restoresDir = path.join(DIR, 'restores');
   fs.mkdirSync(restoresDir, { recursive: true });
