@@ -131,7 +131,8 @@ function windowOf(timeline: number, segs: ArchivedSegment[], from: Window['from'
   const restorePoints: RestorePoint[] = [];
   for (const s of segs) {
     const idx = s.index;
-    if (idx?.commitTimes && (lastCommit === null || idx.commitTimes[1] > lastCommit)) lastCommit = idx.commitTimes[1];
+    // In LSN order, as recovery meets them (commit times may step back a little between backends).
+    if (idx?.commitTimes) lastCommit = idx.commitTimes[1];
     const points = (idx?.restorePoints ?? []).filter((p) => parseLsn(p.lsn) >= fromLsn);
     restorePoints.push(...points);
     uncounted += Math.max(0, (idx?.restorePointCount ?? 0) - (idx?.restorePoints?.length ?? 0));
