@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { SegmentIndex } from '../../lib/wal/segmentindex';
 import { segmentName } from '../../lib/wal/name';
-import { ArchivedSegment, recoverableWindows } from '../../lib/wal/windows';
+import { ArchivedSegment, recoverableWindows, summarizeWindows } from '../../lib/wal/windows';
 
 const SIZE = 16 << 20;
 const lsnHex = (n: bigint) => `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
@@ -68,5 +68,13 @@ describe('recoverable windows', () => {
     assert.deepEqual(t1.windows.map((w) => w.to.segment), [segmentName(1, 3n)]);
     assert.deepEqual(t2.windows.map((w) => [w.from.parentTimeline, w.from.lsn, w.to.segment]), [[1, lsnHex(4n * BigInt(SIZE) + 0x2000n), segmentName(2, 5n)]]);
     assert.deepEqual(t3.windows, []);
+  });
+
+  test('the memo summary stays small however many timelines there are', () => {
+    const segments = Array.from({ length: 10 }, (_, i) => seg(i + 1, 1));
+    const summary = summarizeWindows(recoverableWindows(segments, segments.map((s, i) => backup(`b${i + 1}`, s.timeline, 1)), SIZE));
+    assert.deepEqual(summary.timelines.map((t) => t.timeline), [7, 8, 9, 10]);
+    assert.equal(summary.more, 6);
+    assert.deepEqual(summary.timelines[3].latest, { from: 'backup b10', lastCommit: '2026-11-23T10:01:59.999999Z', restorePoints: 0 });
   });
 });
