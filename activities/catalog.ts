@@ -2,6 +2,7 @@
 import type { Catalog } from '../db/client';
 import { runs, walCopies, walFiles } from '../db/schema';
 import type { Logger } from '../lib/log';
+import { decodeIndex } from '../lib/wal/segmentindex';
 import type { CopyResult, RunRecord, StagedFile } from '../workflows/shared';
 
 export function catalogActivities(db: () => Catalog, log: Logger) {
@@ -18,9 +19,10 @@ export function catalogActivities(db: () => Catalog, log: Logger) {
           startLsn: staged.startLsn === null ? null : BigInt(staged.startLsn),
           rawSize: staged.rawSize, storedSize: staged.storedSize, codec: staged.codec, sha256: staged.sha256,
           key: staged.key, handedOverAt: new Date(staged.handedOverAt), archivedAt: new Date(),
+          walIndex: decodeIndex(staged.walIndex ?? undefined) ?? null,
         };
         await tx.insert(walFiles).values(file).onConflictDoUpdate({
-          target: [walFiles.cluster, walFiles.name], set: { archivedAt: file.archivedAt },
+          target: [walFiles.cluster, walFiles.name], set: { archivedAt: file.archivedAt, walIndex: file.walIndex },
         });
         for (const c of copies) {
           await tx.insert(walCopies).values({

@@ -9,6 +9,7 @@ import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
 import { restoreActivities } from './restore';
+import { recoverableActivities } from './recoverable';
 import { spoolActivities } from './spool';
 import { uploadActivities } from './upload';
 import { drillActivities } from './drill';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),
+    ...recoverableActivities(deps.catalog),
   });
 }
 

@@ -10,6 +10,7 @@ import type { Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
 import { parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
+import { decodeIndex } from '../lib/wal/segmentindex';
 import type { BackupManifest } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
 
@@ -36,7 +37,7 @@ export async function rebuildCatalog(
     const files = await db.insert(walFiles).values({
       cluster, timeline: wal.timeline, name: wal.name, kind: wal.kind, startLsn: segmentSize ? startLsnOf(wal, segmentSize) ?? null : null,
       rawSize: head.meta.rawSize, storedSize: head.size, codec: head.meta.codec, sha256: head.meta.sha256, key,
-      handedOverAt: at, archivedAt: at,
+      handedOverAt: at, archivedAt: at, walIndex: decodeIndex(head.meta.walIndex) ?? null,
     }).onConflictDoNothing().returning({ id: walFiles.id });
     result.files += files.length;
     const copies = await db.insert(walCopies).values({

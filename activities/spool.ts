@@ -9,6 +9,7 @@ import { walKey } from '../lib/keys';
 import { SpoolPaths } from '../lib/spool';
 import { spoolStat } from '../lib/spoolstat';
 import { parseSegmentHeader } from '../lib/wal/header';
+import { encodeIndex, indexSegment } from '../lib/wal/segmentindex';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
 import type { StagedFile } from '../workflows/shared';
 
@@ -37,7 +38,7 @@ export function spoolActivities(config: Config) {
       return { names: names.slice(0, limit), truncated: names.length > limit, oldestAgeMs };
     },
 
-    /** Reads the spool copy once, hashes and compresses it once; null when already gone. */
+    /** Reads the spool copy once, hashes, indexes and compresses it once; null when already gone. */
     async stageSegment({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> {
       const spool = spoolOf(cluster);
       const wal = parseWalName(name);
@@ -55,8 +56,11 @@ export function spoolActivities(config: Config) {
       const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
       // History files stay plain text so that a human (and any tool) can read them in the bucket.
       const c = wal.kind === 'history' ? parseCompression('none') : codec;
-      const stored = await c.compress(raw);
+      // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
+      const compressing = c.compress(raw);
       const sha256 = createHash('sha256').update(raw).digest('hex');
+      const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+      const stored = await compressing;
       await writeFileDurably(spool.staged(name, c.suffix), stored);
       return {
         name, kind: wal.kind, timeline: wal.timeline,
@@ -67,6 +71,7 @@ export function spoolActivities(config: Config) {
         systemIdentifier: header?.systemIdentifier ?? null,
         pgVersion: header?.pgVersion ?? null,
         segmentSize: segmentSize ?? null,
+        walIndex,
         stores: config.stores.map((s) => s.name),
         alertUploadFailingMs: config.alertUploadFailingMs,
       };

@@ -59,7 +59,7 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       ctx.heartbeat({ store: storeName, phase: 'identity' });
       await checkIdentity(store, cluster, staged, ctx.cancellationSignal);
       ctx.heartbeat({ store: storeName, phase: 'put' });
-      const meta = { codec: staged.codec, rawSize: staged.rawSize, sha256: staged.sha256 };
+      const meta = { codec: staged.codec, rawSize: staged.rawSize, sha256: staged.sha256, walIndex: staged.walIndex ?? undefined };
       let outcome: 'created' | 'exists';
       const beat = setInterval(() => ctx.heartbeat({ store: storeName, phase: 'put' }), HEARTBEAT_MS);
       try {

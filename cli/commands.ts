@@ -28,6 +28,11 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => (await import('./commands/status')).status(loadConfig(), o));
 
+  program.command('recoverable').description('per timeline, what a restore can reach: from the oldest complete backup to the last archived commit, gaps, restore points')
+    .option('--timeline <n>', 'only this timeline')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { timeline?: string; json?: boolean }) => (await import('./commands/recoverable')).recoverable(loadConfig(), o));
+
   program.command('verify').description('check every WAL copy in every store, repair from a healthy one, find gaps')
     .option('--deep', 'download every object and check its SHA-256')
     .option('--json', 'machine-readable output')

@@ -19,6 +19,8 @@ export const walFiles = pgTable('wal_files', {
   key: text('key').notNull(),
   handedOverAt: timestamp('handed_over_at', { withTimezone: true }).notNull(),
   archivedAt: timestamp('archived_at', { withTimezone: true }),
+  /** The segment's index (lib/wal/segmentindex.ts), as its objects' metadata carries it. */
+  walIndex: jsonb('wal_index'),
 }, (t) => [
   uniqueIndex('wal_files_cluster_name').on(t.cluster, t.name),
   index('wal_files_cluster_tli_lsn').on(t.cluster, t.timeline, t.startLsn),

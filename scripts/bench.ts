@@ -18,6 +18,7 @@ import { chownToPostgres, readPid, sleep } from '../lib/devstack/procs';
 import { Stack, stackDown, stackUp } from '../lib/devstack/stack';
 import { cleanupUnder } from '../test/support/cleanup';
 import { benchCodec, CodecFigures } from './bench/compression';
+import { benchIndex } from './bench/walindex';
 import { benchPgbackrest, pgbackrestVersion, PgbackrestResult } from './bench/pgbackrest';
 import { benchRestore, RestoreBench } from './bench/restore';
 import { generateSegments, startSource, Source } from './bench/segments';
@@ -200,6 +201,7 @@ async function main(): Promise<number> {
     // 2. Compression, in this process, with walflow's codec table.
     const zstd = await benchCodec('zstd', segments, 60_000);
     const gzip9: CodecFigures = await benchCodec('gzip:9', segments, 45_000);
+    const walIndex = await benchIndex(segments, 30_000);
 
     // 1 + 3. Push into fresh spools (no worker), then archive end to end: two S3 servers, two folders.
     const s3 = new BenchEnv(stack, 'bench-s3');
@@ -257,6 +259,7 @@ async function main(): Promise<number> {
       { metric: 'compression speed, MB/s per segment (p50)', walflow: `${fmt(zMb)} zstd-3`, alternative: `${fmt(gMb)}  gzip -9 (old design)`, ratio: ratio(zMb, gMb) },
       { metric: 'compression time per segment p50, ms', walflow: fmt(median(zstd.ms)), alternative: `${fmt(median(gzip9.ms))}  gzip -9`, ratio: ratio(median(zstd.ms), median(gzip9.ms)) },
       { metric: 'compression ratio raw/stored (higher is better)', walflow: fmt(zRatio, 2), alternative: `${fmt(gRatio, 2)}  gzip -9`, ratio: ratio(zRatio, gRatio) },
+      { metric: 'segment index per segment p50, ms (aim: < 20% of staging)', walflow: `${fmt(median(walIndex.indexMs), 2)} (${fmt(median(walIndex.share) * 100)}% of staging)`, alternative: `${fmt(median(walIndex.stagingMs))}  SHA-256 + zstd-3 of the same segment`, ratio: '-' },
       { metric: 'archive to 2 folders, segments/s', walflow: fmt(e2eFs.segPerSec, 2), alternative: `${fmt(pgbrSegPerSec, 2)}  ${pgbrName}, 1 process/segment`, ratio: ratio(e2eFs.segPerSec, pgbrSegPerSec) },
       { metric: 'archive to 2 folders, MB/s of WAL', walflow: fmt(e2eFs.mbPerSec), alternative: `${fmt(pgbr ? pgbrSegPerSec * 16 : NaN)}  ${pgbrName}`, ratio: ratio(e2eFs.mbPerSec, pgbrSegPerSec * 16) },
       { metric: 'CPU seconds per segment, 2 folders', walflow: fmt(cpuPerSeg(e2eFs), 3), alternative: `${fmt(pgbr ? pgbr.cpuSeconds / n : NaN, 3)}  ${pgbrName}`, ratio: ratio(cpuPerSeg(e2eFs), pgbr ? pgbr.cpuSeconds / n : NaN) },
@@ -279,6 +282,7 @@ async function main(): Promise<number> {
         gzip9: { ...gzip9, p50MBps: gMb, ratio: gRatio },
         speedRatioZstdOverGzip9: zMb / gMb,
       },
+      segmentIndex: { ...walIndex, p50Ms: median(walIndex.indexMs), p50Share: median(walIndex.share) },
       endToEnd: { s3: e2eS3, fs: e2eFs },
       pgbackrest: pgbr ? {
         ...pgbr, segPerSec: pgbrSegPerSec, p50Ms: pgbrP50, p99Ms: pgbrP99,

@@ -110,12 +110,17 @@ async function main(): Promise<void> {
   await insertEvents(pg, 10, 'after T');
   const [{ n: expected }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE at <= $1', [target]);
   const [{ n: total }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
-  await pg.switchWal();
+  const last = await pg.switchWal();
   process.stdout.write(`   T = ${target}: ${expected} of ${total} event rows were committed before it\n`);
 
   step('waiting until every WAL file is in both stores and the spool is empty');
+  // PostgreSQL's archiver hands the switched segment over a moment later: an empty spool before then says nothing.
+  while ((await pg.query<{ done: boolean }>('SELECT last_archived_wal >= $1 AS done FROM pg_stat_archiver', [last]))[0].done !== true) await sleep(100);
   await waitForEmptySpool(stack.spoolDir, stack.state.cluster, process.stdout, '   ');
   const a = await archiveFigures(stack, since);
+
+  step('what a restore can reach (walflow recoverable): T lies inside the window');
+  process.stdout.write(walflow(stack, ['recoverable']).replace(/^(?=.)/gm, '   '));
 
   step(`restore to T into a new data folder, start it and wait for promotion`);
   const restoresDir = path.join(DIR, 'restores');

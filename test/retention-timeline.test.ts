@@ -99,7 +99,7 @@ after(async () => {
 });
 
 test('pruning keeps each kept backup\'s WAL along its timeline; each store alone restores B1 and B2', { timeout: 900_000 }, async () => {
-  const segno = (m: BackupManifest) => parseWalName(m.startWal)!.segno!;
+  const segno = (m: BackupManifest) => parseWalName(m.startWal, m.segmentSize)!.segno!;
   assert.ok(segno(b2) < segno(b1), `the scenario needs B2 (${b2.startWal}) to start below B1 (${b1.startWal})`);
   const asOf = new Date(Date.now() + 400 * DAY).toISOString();
 

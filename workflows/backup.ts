@@ -4,6 +4,7 @@
 import { ApplicationFailure, proxyActivities, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { backupIdAt, BackupRecord, BaseBackupInput } from './pitr-types';
+import { recoverableMemo } from './recoverable';
 import { CONTENT_CONFLICT, hostQueue } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -56,6 +57,7 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
     await shared.writeBackupManifest({ record: manifest });
     await shared.recordBackup({ cluster, backupId, hostId, status: 'complete', startedAt, manifest });
     upsertMemo({ state: 'complete', missing: null });
+    upsertMemo(await recoverableMemo(cluster));
     return manifest;
   } catch (e) {
     const message = (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message;

@@ -34,6 +34,8 @@ export interface StagedFile {
   systemIdentifier: string | null;
   pgVersion: number | null;
   segmentSize: number | null;
+  /** The segment's index as metadata text (lib/wal/segmentindex.ts); null for other kinds of file. */
+  walIndex: string | null;
   /** Configuration the workflow needs, read by the host that holds the file. */
   stores: string[];
   alertUploadFailingMs: number;

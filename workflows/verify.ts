@@ -2,6 +2,7 @@
 // alerts on what it cannot (and on gaps). Daily by Schedule, or `walflow verify [--deep]`.
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { recoverableMemo } from './recoverable';
 import type { VerifyInput, VerifyReport } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -61,5 +62,6 @@ export async function verify(input: VerifyInput): Promise<VerifyReport> {
   };
   upsertMemo({ state: outcome, ...summary });
   await catalog.recordRun({ cluster, kind: 'verify', workflowId: workflowInfo().workflowId, startedAt, outcome, summary });
+  upsertMemo(await recoverableMemo(cluster));
   return report;
 }

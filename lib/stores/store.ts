@@ -8,6 +8,8 @@ export interface ObjectMeta {
   codec: string;
   rawSize: number;
   sha256: string;
+  /** A WAL segment's index (lib/wal/segmentindex.ts), as text; stores carry it unread. */
+  walIndex?: string;
 }
 
 export interface ObjectInfo {
@@ -59,11 +61,15 @@ export function metaToHeaders(meta: ObjectMeta): Record<string, string> {
   return {
     'walflow-format': String(METADATA_FORMAT),
     'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256,
+    ...(meta.walIndex ? { 'walflow-index': meta.walIndex } : {}),
   };
 }
 
 export function metaFromHeaders(h: Record<string, string> | undefined, key: string): ObjectMeta | undefined {
   if (!h || !h['walflow-sha256']) return undefined;
   requireKnownFormat(`the walflow metadata of ${key}`, h['walflow-format'], METADATA_FORMAT, true);
-  return { codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'] };
+  return {
+    codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'],
+    ...(h['walflow-index'] ? { walIndex: h['walflow-index'] } : {}),
+  };
 }

@@ -2,13 +2,9 @@
 // Layout: magic u16 @0, info u16 @2, timeline u32 @4, pageaddr u64 @8, rem_len u32 @16,
 // then (after alignment to 24) system identifier u64 @24, segment size u32 @32, block size u32 @36.
 
-export const LONG_HEADER_SIZE = 40;
-const XLP_LONG_HEADER = 0x0002;
+import { LONG_PAGE_HEADER, PAGE_MAGIC_TO_VERSION, XLP_LONG_HEADER } from './format';
 
-/** WAL page magic per PostgreSQL major version (XLOG_PAGE_MAGIC). */
-const MAGIC_TO_VERSION: Record<number, number> = {
-  0xd101: 11, 0xd104: 12, 0xd106: 13, 0xd10d: 14, 0xd110: 15, 0xd113: 16, 0xd116: 17, 0xd118: 18,
-};
+export const LONG_HEADER_SIZE = LONG_PAGE_HEADER;
 
 export interface SegmentHeader {
   magic: number;
@@ -30,7 +26,7 @@ export function parseSegmentHeader(buf: Buffer): SegmentHeader | undefined {
   if (segmentSize < 1 << 20 || segmentSize > 1 << 30 || (segmentSize & (segmentSize - 1)) !== 0) return undefined;
   return {
     magic,
-    pgVersion: MAGIC_TO_VERSION[magic],
+    pgVersion: PAGE_MAGIC_TO_VERSION[magic],
     timeline: buf.readUInt32LE(4),
     pageAddress: buf.readBigUInt64LE(8),
     systemIdentifier: buf.readBigUInt64LE(24).toString(),

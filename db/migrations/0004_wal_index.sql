@@ -1,0 +1,1 @@
+ALTER TABLE "wal_files" ADD COLUMN "wal_index" jsonb;
