@@ -4,11 +4,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEnv } from 'node:util';
-import { and, desc, eq } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
-import type { Client } from '@temporalio/client';
+import { Client, ScheduleNotFoundError } from '@temporalio/client';
 import { Catalog, openCatalog, pendingMigrations } from '../../db/client';
-import { backups } from '../../db/schema';
+import { newestCompleteBackup } from '../../db/reports';
 import { parseArchiveCommand } from '../../lib/archivecommand';
 import { Config, StoreConfig, storeSettingPrefix } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
@@ -191,7 +190,12 @@ async function checkSchedules(client: Client, config: Config): Promise<Check> {
   const ids = [...clusterSchedules(config).map((s) => s.scheduleId), sweepScheduleId(config.cluster, config.hostId)];
   const missing: string[] = [];
   for (const id of ids) {
-    try { await client.schedule.getHandle(id).describe(); } catch { missing.push(id); }
+    try {
+      await client.schedule.getHandle(id).describe();
+    } catch (e) {
+      if (!(e instanceof ScheduleNotFoundError)) return fail('schedules', `cannot read ${id}: ${message(e)}`, 'check Temporal and retry');
+      missing.push(id);
+    }
   }
   if (missing.length) {
     return fail('schedules', `missing: ${missing.join(', ')}`,
@@ -225,9 +229,8 @@ async function checkTemporal(config: Config, osUser: string): Promise<Check[]> {
 }
 
 async function checkBackups(db: Catalog, config: Config): Promise<Check> {
-  const [newest] = await db.select().from(backups)
-    .where(and(eq(backups.cluster, config.cluster), eq(backups.status, 'complete'))).orderBy(desc(backups.completedAt)).limit(1);
-  if (!newest?.completedAt) {
+  const newest = await newestCompleteBackup(db, config.cluster);
+  if (!newest) {
     return fail('backups', `no complete base backup of ${config.cluster}: the WAL alone restores nothing`,
       'run \'walflow backup --wait\', and \'walflow schedules apply\' for the daily Schedule');
   }

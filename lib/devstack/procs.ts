@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+export { freePort, portIfFree } from '../ports';
+
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const TOOLS = path.join(ROOT, '.tools');
 
@@ -100,23 +102,3 @@ export async function waitForPort(port: number, what: string, logFile: string, t
   throw new Error(`${what} did not open port ${port} within ${timeoutMs / 1000}s; see ${logFile}:\n${tail}`);
 }
 
-/** Binds `port` (0: any) on loopback and lets it go; rejects with EADDRINUSE when it is taken. */
-function bindAndRelease(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(port, '127.0.0.1', () => {
-      const bound = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(bound));
-    });
-    srv.on('error', reject);
-  });
-}
-
-export async function freePort(): Promise<number> {
-  return bindAndRelease(0);
-}
-
-/** `preferred` when nothing listens there, else a free port. */
-export async function portIfFree(preferred: number): Promise<number> {
-  return bindAndRelease(preferred).catch(() => freePort());
-}
