@@ -1,5 +1,6 @@
 // The worker's Prometheus endpoint, scraped as Prometheus would: walflow's metrics (spool, newest
-// segment per store, archive latency, last backup, open alerts) and the Temporal SDK's own.
+// segment and bytes per store, archive latency, last backup, last drill, open alerts) and the
+// Temporal SDK's own.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { PgCluster } from '../lib/devstack/pgcluster';
@@ -40,7 +41,7 @@ function value(text: string, name: string, labels: Record<string, string> = {}):
   return undefined;
 }
 
-test('a scrape shows archiving, the newest segment per store, the last backup, alerts and the SDK\'s metrics', { timeout: 240_000 }, async () => {
+test('a scrape shows archiving, the newest segment per store, the last backup and drill, alerts and the SDK\'s metrics', { timeout: 240_000 }, async () => {
   const idle = await scrape();
   assert.equal(value(idle, 'walflow_catalog_up', { cluster: 'metrics', host: 'metrics' }), 1);
   assert.equal(value(idle, 'walflow_backup_last_age_seconds'), undefined, 'no backup yet, no series');
@@ -49,6 +50,9 @@ test('a scrape shows archiving, the newest segment per store, the last backup, a
   const segment = await pg.switchWal();
   await waitArchived(env, segment);
   await takeBackup(env);
+  const drill = env.walflow(['drill', '--json']);
+  assert.equal(drill.status, 0, drill.stderr);
+  const drilled = JSON.parse(drill.stdout) as { secondsToRecover: number };
   await catalogQuery(env.config.catalogUrl,
     "INSERT INTO alerts (cluster, key, kind, severity, message) VALUES ('metrics', 'archive-gap:test', 'archive-gap', 'error', 'made by the metrics test')");
 
@@ -70,6 +74,10 @@ test('a scrape shows archiving, the newest segment per store, the last backup, a
   assert.ok((value(text, 'walflow_backup_last_stored_bytes') ?? 0) > 0, 'the backup\'s size');
   assert.ok((value(text, 'walflow_backup_last_age_seconds') ?? -1) >= 0, 'the backup\'s age');
   assert.equal(value(text, 'walflow_alerts_open', { kind: 'archive-gap' }), 1);
+  assert.equal(value(text, 'walflow_drill_last_ok'), 1);
+  assert.equal(value(text, 'walflow_drill_last_recover_seconds'), drilled.secondsToRecover);
+  assert.ok((value(text, 'walflow_drill_last_age_seconds') ?? -1) >= 0);
+  for (const store of ['r2', 'b2']) assert.ok((value(text, 'walflow_store_wal_bytes', { store }) ?? 0) > 0, `${store} bytes`);
   assert.ok(value(text, 'walflow_spool_files') !== undefined, 'spool files');
   assert.ok(value(text, 'walflow_spool_bytes') !== undefined, 'spool bytes');
   assert.ok(value(text, 'walflow_spool_oldest_age_seconds') !== undefined, 'spool age');

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { Gauge } from 'prom-client';
 import type { Catalog } from '../db/client';
-import { newestCompleteBackup, newestSegmentPerStore, openAlertsByKind } from '../db/reports';
+import { newestCompleteBackup, newestRun, newestSegmentPerStore, openAlertsByKind } from '../db/reports';
 import type { Config } from '../lib/config';
 import { UserError } from '../lib/errors';
 import type { Logger } from '../lib/log';
@@ -38,15 +38,28 @@ function catalogGauges(config: Config, catalog: () => Catalog, log: Logger): () 
   // Labelled by backup id, so that before the first backup there is no series rather than a 0.
   const backupAge = new Gauge({ name: 'walflow_backup_last_age_seconds', help: 'Since the newest complete base backup finished', labelNames: ['backup_id'], registers: [registry] });
   const backupSize = new Gauge({ name: 'walflow_backup_last_stored_bytes', help: 'Stored size of the newest complete base backup in one store', labelNames: ['backup_id'], registers: [registry] });
+  const storeBytes = new Gauge({ name: 'walflow_store_wal_bytes', help: 'Bytes of WAL segment copies each store holds, by the catalog', labelNames: ['store'], registers: [registry] });
+  const drillOk = new Gauge({ name: 'walflow_drill_last_ok', help: '1 when the newest restore drill passed, 0 when it failed', labelNames: ['workflow_id'], registers: [registry] });
+  const drillAge = new Gauge({ name: 'walflow_drill_last_age_seconds', help: 'Since the newest restore drill finished', labelNames: ['workflow_id'], registers: [registry] });
+  const drillRecover = new Gauge({ name: 'walflow_drill_last_recover_seconds', help: 'Time to recover in the newest restore drill that recovered', labelNames: ['workflow_id'], registers: [registry] });
   const alertsOpen = new Gauge({ name: 'walflow_alerts_open', help: 'Open alerts by kind', labelNames: ['kind'], registers: [registry] });
   const up = new Gauge({ name: 'walflow_catalog_up', help: '1 when the catalog answered this scrape', registers: [registry] });
   return async () => {
-    for (const g of [newestAge, newest, backupAge, backupSize, alertsOpen]) g.reset();
+    for (const g of [newestAge, newest, storeBytes, backupAge, backupSize, drillOk, drillAge, drillRecover, alertsOpen]) g.reset();
     try {
       const db = catalog();
       for (const s of await newestSegmentPerStore(db, config.cluster)) {
         newestAge.set({ store: s.store }, seconds(Date.now() - s.confirmedAt.getTime()));
         newest.set({ store: s.store, segment: s.name }, 1);
+        storeBytes.set({ store: s.store }, s.bytes);
+      }
+      const drill = await newestRun(db, config.cluster, 'drill');
+      if (drill) {
+        const labels = { workflow_id: drill.workflowId };
+        drillOk.set(labels, drill.outcome === 'ok' ? 1 : 0);
+        drillAge.set(labels, seconds(Date.now() - drill.finishedAt.getTime()));
+        const recover = (drill.summary as { secondsToRecover?: number }).secondsToRecover;
+        if (recover !== undefined) drillRecover.set(labels, recover);
       }
       const b = await newestCompleteBackup(db, config.cluster);
       if (b) {
