@@ -11,6 +11,7 @@ import { newestCompleteBackup } from '../../db/reports';
 import { parseArchiveCommand } from '../../lib/archivecommand';
 import { Config, StoreConfig, storeSettingPrefix } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
+import { UserError } from '../../lib/errors';
 import { policyDifferences, policyOf } from '../../lib/policy';
 import { probeCreateOnly } from '../../lib/stores/probe';
 import { openStore } from '../../lib/stores/registry';
@@ -217,7 +218,9 @@ async function checkTemporal(config: Config, osUser: string): Promise<Check[]> {
     await client.workflowService.describeNamespace({ namespace: config.temporalNamespace });
   } catch (e) {
     const notChecked = (c: string) => warn(c, 'not checked: Temporal is unreachable', 'fix the temporal line first');
-    return [fail('temporal', `${config.temporalAddress} namespace ${config.temporalNamespace}: ${message(e)}`,
+    // connectClient's own message already says what to do; keep what it found.
+    const found = e instanceof UserError ? message(e).split('; ')[0] : `namespace ${config.temporalNamespace} at ${config.temporalAddress}: ${message(e)}`;
+    return [fail('temporal', found,
       'start Temporal, or fix TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE'), notChecked('worker'), notChecked('schedules')];
   }
   try {
