@@ -40,6 +40,26 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     return found?.raw;
   }
 
+  /** What `pick` makes of each key under `prefix`, from every store that can be listed. */
+  async function listEverywhere(prefix: string, pick: (key: string) => string | undefined, failovers: Failover[], signal: AbortSignal): Promise<Set<string>> {
+    const found = new Set<string>();
+    let listed = 0;
+    for (const s of ordered()) {
+      try {
+        for await (const o of s.list(prefix, signal)) {
+          const v = pick(o.key);
+          if (v !== undefined) found.add(v);
+        }
+        listed++;
+      } catch (e) {
+        if (signal.aborted) throw e;
+        failovers.push(`${s.name}: ${(e as Error).message}`);
+      }
+    }
+    if (listed === 0) throw new Error(`no store could be listed: ${failovers.join('; ')}`);
+    return found;
+  }
+
   function beating(details: () => unknown): () => void {
     const ctx = Context.current();
     const t = setInterval(() => ctx.heartbeat(details()), HEARTBEAT_MS);
@@ -75,7 +95,10 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       return { workDir, prefetchDir, logFile: path.join(workDir, 'postgres.log') };
     },
 
-    /** The given backup, or the newest complete one that ends before the target; read from the stores. */
+    /**
+     * The given backup, or the best one any store holds: the newest complete backup that ends
+     * before the target and whose every chunk some store still has. Read from the stores.
+     */
     async chooseBackup({ cluster, backupId, target }: { cluster: string; backupId?: string; target: RecoveryTarget }): Promise<BackupRecord> {
       const ctx = Context.current();
       const failovers: Failover[] = [];
@@ -84,30 +107,28 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
         return withoutFiles(JSON.parse(raw.toString()) as BackupManifest);
       }
-      // The stores alone decide: a manifest is there only for a complete backup.
-      let ids: string[] | undefined;
-      for (const s of ordered()) {
-        try {
-          const found: string[] = [];
-          for await (const o of s.list(`${cluster}/backups/`, ctx.cancellationSignal)) {
-            if (o.key.endsWith(`/${MANIFEST}`)) found.push(o.key.split('/').slice(-2)[0]);
-          }
-          ids = found;
-          break;
-        } catch (e) {
-          failovers.push(`${s.name}: ${(e as Error).message}`);
-        }
-      }
-      if (!ids) throw new Error(`no store could be listed: ${failovers.join('; ')}`);
-      for (const id of ids.sort().reverse()) {
+      // The stores alone decide: a manifest is there only for a complete backup, in any store.
+      const ids = await listEverywhere(`${cluster}/backups/`,
+        (key) => (key.endsWith(`/${MANIFEST}`) ? key.split('/').slice(-2)[0] : undefined), failovers, ctx.cancellationSignal);
+      const skipped: string[] = [];
+      for (const id of [...ids].sort().reverse()) {
         const raw = await readAny([backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) continue;
         const m = JSON.parse(raw.toString()) as BackupManifest;
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
+        const prefix = backupPrefix(cluster, id);
+        const held = await listEverywhere(prefix, (key) => key, failovers, ctx.cancellationSignal);
+        const missing = m.files.filter((f) => !held.has(prefix + f.name));
+        if (missing.length > 0) {
+          skipped.push(`${id} (${missing.length} chunk(s) in no store, such as ${missing[0].name})`);
+          continue;
+        }
+        if (skipped.length > 0) log.warn({ cluster, chosen: id, skipped }, 'newer backups skipped: some of their chunks are in no store');
         return withoutFiles(m);
       }
-      throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}; take one with 'walflow backup'`, NO_BACKUP);
+      const why = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
+      throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}${why}; take one with 'walflow backup'`, NO_BACKUP);
     },
 
     /** Host: every chunk from the first store with a verified copy, in order, into tar -x. */
