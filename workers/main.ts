@@ -13,6 +13,12 @@ import { applySchedules } from './schedules';
 import { SpoolWatcher } from './watcher';
 
 const RECONNECT_MS = 3_000;
+/**
+ * How stale the heartbeat details on the server may be: a restore's resume point and the
+ * progress the CLI and Web UI show. The SDK's default, 80% of the heartbeat timeout, would
+ * redo up to 48 s of download after a crash.
+ */
+const HEARTBEAT_THROTTLE_MS = 2_000;
 
 /** webpack's report of the workflow bundle is noise in the worker log; warnings still show. */
 const quietBundler = {
@@ -68,7 +74,7 @@ export async function runWorker(config: Config): Promise<void> {
       client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
       const schedules = await applySchedules(client, config);
       log.info({ schedules }, 'schedules applied');
-      const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle };
+      const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle, maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS };
       current = [
         await Worker.create({ ...common, taskQueue: SHARED_QUEUE }),
         // Workflows too: archiveSegment runs where its spool is.
