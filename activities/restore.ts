@@ -172,9 +172,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           const untar = new ResumableUntar(pgdata, starts[point.chunk] + point.offset);
           const prefix = backupPrefix(manifest.cluster, manifest.backupId);
           const fetchChunk = async (i: number) => {
-            const raw = await readAny([prefix + files[i].name], failovers, ctx.cancellationSignal);
-            if (!raw) throw ApplicationFailure.nonRetryable(`backup ${manifest.backupId}: ${files[i].name} is in no store`, NO_BACKUP);
-            return raw;
+            const { found, errors } = await readFromAnyStore(ordered(), [prefix + files[i].name], ctx.cancellationSignal);
+            failovers.push(...errors);
+            if (found) return found.raw;
+            // A store that could not answer may hold it: retry (from the resume point) rather than give up.
+            if (errors.length > 0) throw new Error(`backup ${manifest.backupId}: ${files[i].name} is in no store that answered: ${errors.join('; ')}`);
+            throw ApplicationFailure.nonRetryable(`backup ${manifest.backupId}: ${files[i].name} is in no store`, NO_BACKUP);
           };
           try {
             for await (const [i, raw] of inOrder(point.chunk, files.length, PARALLEL_DOWNLOADS, fetchChunk)) {

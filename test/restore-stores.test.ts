@@ -6,8 +6,9 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
-import type { BackupManifest } from '../workflows/pitr-types';
-import { TestEnv } from './support/env';
+import type { BackupManifest, RestoreProgress } from '../workflows/pitr-types';
+import { SHARED_QUEUE } from '../workflows/shared';
+import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup } from './support/pitr';
 
 let env: TestEnv;
@@ -19,6 +20,7 @@ before(async () => {
 });
 
 after(async () => {
+  await env?.stack.start('r2'); // shared by every test file
   for (const r of restored) await r.stop('immediate').catch(() => undefined);
   await pg?.stop('immediate');
   await env?.close();
@@ -57,4 +59,33 @@ test('the newest backup, its manifest only in the second store and its chunks sp
   assert.match(r.stdout, new RegExp(`restored ${newer.backupId}`), r.stdout);
   const rows = await c.query<{ batch: string; n: number }>('SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch');
   assert.deepEqual(rows, [{ batch: 'newer', n: 1000 }, { batch: 'older', n: 1000 }]);
+});
+
+test('a chunk only in a store that is down is waited for, not taken for missing', { timeout: 300_000 }, async () => {
+  const backup = await takeBackup(env);
+  assert.ok(backup.files.length >= 3, `chunks: ${backup.files.length}`);
+  const prefix = `${env.config.cluster}/backups/${backup.backupId}/`;
+  await env.stores.get('b2')!.delete(prefix + backup.files[1].name);
+  const dir = path.join(env.dir, 'restored-outage');
+  fs.mkdirSync(dir, { recursive: true });
+  chownToPostgres(dir);
+  await env.stack.stop('r2');
+  const handle = await (await env.client()).workflow.start('restore', {
+    taskQueue: SHARED_QUEUE, workflowId: `restore/restore-stores/outage-${Date.now()}`,
+    // Chosen by id: left to choose, restore would take an older backup that the stores it can reach hold whole.
+    args: [{ cluster: env.config.cluster, hostId: env.config.hostId, backupId: backup.backupId, immediate: true, pgdata: path.join(dir, 'data') }],
+  });
+  try {
+    // The download fails while r2 is down; the workflow must still be waiting for it.
+    await waitFor('a failed download attempt', async () => {
+      const d = await handle.describe();
+      if (d.status.name !== 'RUNNING') return true;
+      return d.raw.pendingActivities?.some((a) => a.activityType?.name === 'downloadBackup' && (a.attempt ?? 1) >= 2);
+    }, 120_000);
+  } finally {
+    await env.stack.start('r2');
+  }
+  const result = (await handle.result()) as RestoreProgress;
+  assert.equal(result.backupId, backup.backupId);
+  assert.equal(result.phase, 'ready to start');
 });
