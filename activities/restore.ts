@@ -133,6 +133,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         return withoutFiles(m);
       }
       const why = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
+      // The missing chunks may be in a store that did not answer: worth asking again.
+      if (skipped.length > 0 && failovers.length > 0) throw new Error(`no backup of ${cluster} is whole in the stores that answered${why}: ${failovers.join('; ')}`);
       throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}${why}; take one with 'walflow backup'`, NO_BACKUP);
     },
 
