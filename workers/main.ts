@@ -18,6 +18,12 @@ import { serveMetrics } from './metrics';
 import { SpoolWatcher } from './watcher';
 
 const RECONNECT_MS = 3_000;
+/**
+ * How stale the heartbeat details on the server may be: a restore's resume point and the
+ * progress the CLI and Web UI show. The SDK's default, 80% of the heartbeat timeout, would
+ * redo up to 48 s of download after a crash.
+ */
+const HEARTBEAT_THROTTLE_MS = 2_000;
 
 /** webpack's report of the workflow bundle is noise in the worker log; warnings still show. */
 const quietBundler = {
@@ -95,7 +101,7 @@ export async function runWorker(config: Config): Promise<void> {
       if (!policyReported) reportPolicy(log, config, policy);
       policyReported = true;
       log.info({ schedule: await ensureHostSweep(client, config, policy) }, 'archive-sweep schedule ensured');
-      const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle };
+      const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle, maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS };
       current = [
         await Worker.create({ ...common, taskQueue: SHARED_QUEUE }),
         // Workflows too: archiveSegment runs where its spool is.
