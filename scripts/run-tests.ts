@@ -1,7 +1,7 @@
 // `npm test`: unit tests, then end-to-end tests against one real local stack (Temporal, two
 // S3 servers, a catalog PostgreSQL) started for this run and stopped afterwards, on success,
 // failure or interruption alike, together with every worker and PostgreSQL the tests started.
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +15,9 @@ async function main(): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walflow-test-'));
   fs.chmodSync(dir, 0o755);
   let exitCode = 1;
+  let child: ChildProcess | undefined;
   const cleanup = async () => {
+    child?.kill('SIGTERM'); // interrupted: the test process goes first, then what it started
     await cleanupUnder(dir);
     await stackDown(dir).catch(() => undefined);
     if (exitCode === 0) fs.rmSync(dir, { recursive: true, force: true });
@@ -26,15 +28,16 @@ async function main(): Promise<number> {
     const t0 = Date.now();
     await stackUp({ dir, cluster: 'unused', worker: false });
     process.stderr.write(`test stack up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${dir}\n`);
+    // The unit tests take a second: they always run; a filter picks end-to-end files by name.
     const files = [
       ...listTests(path.join(ROOT, 'dist', 'test', 'unit')),
-      ...listTests(path.join(ROOT, 'dist', 'test')),
-    ].filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
+      ...listTests(path.join(ROOT, 'dist', 'test')).filter((f) => filter.length === 0 || filter.some((x) => path.basename(f).includes(x))),
+    ];
     exitCode = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+      child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
         stdio: 'inherit', env: { ...process.env, WALFLOW_TEST_STACK: dir },
       });
-      child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+      child.on('exit', (code, signal) => { child = undefined; resolve(code ?? (signal ? 1 : 0)); });
     });
   } finally {
     await cleanup();
