@@ -8,7 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, asc, eq, gte, inArray } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { runs, walFiles } from '../db/schema';
-import type { Config } from '../lib/config';
+import { Config, storeSettingPrefix } from '../lib/config';
 import { parseManifest } from '../lib/formats';
 import { writeFileDurably } from '../lib/fsutil';
 import { WALFLOW_BIN } from '../lib/install';
@@ -24,7 +24,7 @@ import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import {
-  BackupFile, BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
+  BAD_INPUT, BackupFile, BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
 } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
 
@@ -39,21 +39,30 @@ const BACKUP_CHECK_FAILED = 'BackupCheckFailed';
 type Failover = string;
 
 export function restoreActivities(config: Config, stores: Map<string, Store>, db: () => Catalog, log: Logger) {
-  const ordered = () => [...stores.values()];
+  /**
+   * The stores a restore reads, in order: every configured one, or only those it names
+   * (`--stores`), whose "no such file" then counts as the answer of the whole archive.
+   */
+  function ordered(only?: string[]): Store[] {
+    if (!only?.length) return [...stores.values()];
+    const unknown = only.filter((n) => !stores.has(n));
+    if (unknown.length) throw ApplicationFailure.nonRetryable(`no store named ${unknown.join(', ')} here; the stores are ${[...stores.keys()].join(', ')}`, BAD_INPUT);
+    return only.map((n) => stores.get(n)!);
+  }
 
   /** Reads one object from the first store that has a verified copy; throws when none has. */
-  async function readAny(keys: string[], failovers: Failover[], signal: AbortSignal): Promise<Buffer | undefined> {
-    const { found, errors } = await readFromAnyStore(ordered(), keys, signal);
+  async function readAny(from: Store[], keys: string[], failovers: Failover[], signal: AbortSignal): Promise<Buffer | undefined> {
+    const { found, errors } = await readFromAnyStore(from, keys, signal);
     failovers.push(...errors);
-    if (!found && errors.length === stores.size) throw new Error(`no store could be read for ${keys[0]}: ${errors.join('; ')}`);
+    if (!found && errors.length === from.length) throw new Error(`no store could be read for ${keys[0]}: ${errors.join('; ')}`);
     return found?.raw;
   }
 
   /** What `pick` makes of each key under `prefix`, from every store that can be listed. */
-  async function listEverywhere(prefix: string, pick: (key: string) => string | undefined, failovers: Failover[], signal: AbortSignal): Promise<Set<string>> {
+  async function listEverywhere(from: Store[], prefix: string, pick: (key: string) => string | undefined, failovers: Failover[], signal: AbortSignal): Promise<Set<string>> {
     const found = new Set<string>();
     let listed = 0;
-    for (const s of ordered()) {
+    for (const s of from) {
       try {
         for await (const o of s.list(prefix, signal)) {
           const v = pick(o.key);
@@ -108,26 +117,27 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * The given backup, or the best one any store holds: the newest complete backup that ends
      * before the target and whose every chunk some store still has. Read from the stores.
      */
-    async chooseBackup({ cluster, backupId, target }: { cluster: string; backupId?: string; target: RecoveryTarget }): Promise<BackupRecord> {
+    async chooseBackup({ cluster, backupId, target, stores: only }: { cluster: string; backupId?: string; target: RecoveryTarget; stores?: string[] }): Promise<BackupRecord> {
       const ctx = Context.current();
+      const from = ordered(only);
       const failovers: Failover[] = [];
       if (backupId) {
-        const raw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
+        const raw = await readAny(from, [backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
         return withoutFiles(parseManifest(raw, backupId));
       }
       // The stores alone decide: a manifest is there only for a complete backup, in any store.
-      const ids = await listEverywhere(`${cluster}/backups/`,
+      const ids = await listEverywhere(from, `${cluster}/backups/`,
         (key) => (key.endsWith(`/${MANIFEST}`) ? key.split('/').slice(-2)[0] : undefined), failovers, ctx.cancellationSignal);
       const skipped: string[] = [];
       for (const id of [...ids].sort().reverse()) {
-        const raw = await readAny([backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
+        const raw = await readAny(from, [backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) continue;
         const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
         const prefix = backupPrefix(cluster, id);
-        const held = await listEverywhere(prefix, (key) => key, failovers, ctx.cancellationSignal);
+        const held = await listEverywhere(from, prefix, (key) => key, failovers, ctx.cancellationSignal);
         const missing = m.files.filter((f) => !held.has(prefix + f.name));
         if (missing.length > 0) {
           skipped.push(`${id} (${missing.length} chunk(s) in no store, such as ${missing[0].name})`);
@@ -147,11 +157,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * pg_verifybackup. Heartbeats carry a resume point (the newest tar member boundary behind
      * which everything is unpacked), and a retried attempt goes on from there.
      */
-    async downloadBackup({ cluster, backupId, pgdata }: { cluster: string; backupId: string; pgdata: string }) {
+    async downloadBackup({ cluster, backupId, pgdata, stores: only }: { cluster: string; backupId: string; pgdata: string; stores?: string[] }) {
       const ctx = Context.current();
+      const from = ordered(only);
       const started = Date.now();
       const failovers: Failover[] = [];
-      const manifestRaw = await readAny([backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
+      const manifestRaw = await readAny(from, [backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
       if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
       const manifest = parseManifest(manifestRaw, backupId);
       const verifyBackup = pgTool('pg_verifybackup', pgMajor(manifest.pgVersion)); // before any download
@@ -179,7 +190,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           const untar = new ResumableUntar(pgdata, starts[point.chunk] + point.offset);
           const prefix = backupPrefix(manifest.cluster, manifest.backupId);
           const fetchChunk = async (i: number) => {
-            const { found, errors } = await readFromAnyStore(ordered(), [prefix + files[i].name], ctx.cancellationSignal);
+            const { found, errors } = await readFromAnyStore(from, [prefix + files[i].name], ctx.cancellationSignal);
             failovers.push(...errors);
             if (found) return found.raw;
             // A store that could not answer may hold it: retry (from the resume point) rather than give up.
@@ -237,8 +248,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * the first segment handed over at or after it (plus one) is enough; fetch gets anything
      * else from the stores.
      */
-    async planWal({ cluster, manifest, target, targetTimeline }: {
-      cluster: string; manifest: BackupRecord; target: RecoveryTarget; targetTimeline: number | 'latest';
+    async planWal({ cluster, manifest, target, targetTimeline, stores: only }: {
+      cluster: string; manifest: BackupRecord; target: RecoveryTarget; targetTimeline: number | 'latest'; stores?: string[];
     }) {
       const ctx = Context.current();
       const failovers: Failover[] = [];
@@ -252,7 +263,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const path_ = [timeline];
       if (timeline > 1) {
         const name = `${timelineHex(timeline)}.history`;
-        const raw = await readAny(walKeyCandidates(cluster, parseWalName(name)!), failovers, ctx.cancellationSignal);
+        const raw = await readAny(ordered(only), walKeyCandidates(cluster, parseWalName(name)!), failovers, ctx.cancellationSignal);
         if (!raw) throw ApplicationFailure.nonRetryable(`timeline ${timeline}: ${name} is in no store`, NO_BACKUP);
         for (const m of raw.toString().matchAll(/^\s*(\d+)\s/gm)) path_.push(Number(m[1]));
       }
@@ -280,8 +291,9 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * catalog records as archived: one that no store hands over fails the restore, since
      * recovery would otherwise end before it and promote with the rest missing.
      */
-    async prefetchWal({ cluster, names, dir }: { cluster: string; names: string[]; dir: string }) {
+    async prefetchWal({ cluster, names, dir, stores: only }: { cluster: string; names: string[]; dir: string; stores?: string[] }) {
       const ctx = Context.current();
+      const from = ordered(only);
       const started = Date.now();
       const failovers: Failover[] = [];
       let done = 0, bytes = 0;
@@ -293,10 +305,11 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             const file = path.join(dir, name);
             if (!fs.existsSync(file)) { // a retried attempt keeps what it already has
               const keys = walKeyCandidates(cluster, parseWalName(name)!, config.compression);
-              const { found, errors, absent } = await readFromAnyStore(ordered(), keys, ctx.cancellationSignal);
+              const { found, errors, absent } = await readFromAnyStore(from, keys, ctx.cancellationSignal);
               failovers.push(...errors);
               if (!found && errors.length > 0) {
-                throw new Error(`${name}: no store handed over a verified copy (${[...errors, ...absent.map((a) => `${a}: no such file`)].join('; ')})`);
+                throw new Error(`${name}: no store handed over a verified copy (${[...errors, ...absent.map((a) => `${a}: no such file`)].join('; ')}); ` +
+                  'to restore from the stores that answer, start the restore again with --stores NAME,...');
               }
               if (!found) {
                 throw ApplicationFailure.nonRetryable(`${name} is recorded as archived but no store has it; 'walflow verify' reports the gap`, WAL_MISSING);
@@ -319,10 +332,10 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * The newest complete segment any store holds on a timeline, from the stores' listings (the
      * catalog may lag behind them): a restore to the end of the archive must reach it.
      */
-    async newestArchivedSegment({ cluster, timeline }: { cluster: string; timeline: number }) {
+    async newestArchivedSegment({ cluster, timeline, stores: only }: { cluster: string; timeline: number; stores?: string[] }) {
       const ctx = Context.current();
       let newest: { name: string; store: string } | undefined;
-      for (const s of ordered()) {
+      for (const s of ordered(only)) {
         for await (const o of s.list(`${walPrefix(cluster)}${timelineHex(timeline)}/`, ctx.cancellationSignal)) {
           const name = walNameOfKey(o.key);
           if (name && parseWalName(name)?.kind === 'segment' && (!newest || name > newest.name)) newest = { name, store: s.name };
@@ -337,15 +350,18 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * asked. First, whatever recovery settings the backup brought along are disabled: an old
      * target left in force would win over this restore's.
      */
-    async writeRecoverySettings({ cluster, pgdata, workDir, prefetchDir, target, targetTimeline, port, archive }: {
+    async writeRecoverySettings({ cluster, pgdata, workDir, prefetchDir, target, targetTimeline, port, archive, stores: only }: {
       cluster: string; pgdata: string; workDir: string; prefetchDir: string; target: RecoveryTarget;
-      targetTimeline: number | 'latest'; port?: number; archive?: boolean;
+      targetTimeline: number | 'latest'; port?: number; archive?: boolean; stores?: string[];
     }) {
-      // fetch reads its settings from here: the stores of this worker, the source cluster's name.
+      // fetch reads its settings from here: the stores of this worker (or those the restore
+      // names), the source cluster's name.
       const envFile = path.join(workDir, 'fetch.env');
+      const names = ordered(only).map((s) => s.name);
       const env = Object.entries(process.env)
-        .filter(([k]) => k === 'WALFLOW_STORES' || k === 'WALFLOW_COMPRESSION' || k.startsWith('WALFLOW_STORE_') || k.startsWith('WALFLOW_FETCH_'))
+        .filter(([k]) => k === 'WALFLOW_COMPRESSION' || k.startsWith('WALFLOW_FETCH_') || names.some((n) => k.startsWith(storeSettingPrefix(n))))
         .map(([k, v]) => `${k}=${v}`);
+      env.push(`WALFLOW_STORES=${names.join(',')}`);
       env.push(`WALFLOW_CLUSTER=${cluster}`, `WALFLOW_PREFETCH_DIR=${prefetchDir}`);
       await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'));
       fs.chmodSync(envFile, 0o600); // store credentials
@@ -394,7 +410,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const user = process.getuid?.() === 0 ? postgresUser() : undefined; // PostgreSQL refuses root
       const major = dataDirMajor(pgdata);
       if (!fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
-        execFileSync(pgTool('pg_ctl', major), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
+        execFileSync(pgTool('pg_ctl', major), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', env: serverEnv(), ...(user ?? {}) });
       }
       const stop = beating(() => ({ phase: 'recovery', log: tail(logFile, 1) }));
       let seen = false;
@@ -558,4 +574,14 @@ function tail(file: string, lines: number): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * The environment of a restored PostgreSQL: locale, time zone and PATH only. Never the
+ * worker's own: its store credentials and WALFLOW_* settings would reach every process the
+ * server starts, and would win over restore_command's --env-file, which names the stores
+ * this restore reads.
+ */
+function serverEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'PATH' || k === 'TZ' || k === 'LANG' || k.startsWith('LC_')));
 }

@@ -80,6 +80,7 @@ export async function run(argv: string[]): Promise<void> {
     .option('--target-xid <xid>', 'recover up to this transaction')
     .option('--immediate', 'stop as soon as the backup is consistent')
     .option('--timeline <n>', 'timeline to follow (default latest)')
+    .option('--stores <names>', 'read only these stores, comma-separated (default all), e.g. while one is down')
     .option('--backup <id>', 'base backup to start from (default: newest that ends before the target)')
     .option('--start', 'start PostgreSQL and wait until it reached the target and promoted')
     .option('--port <n>', 'port for the restored PostgreSQL')

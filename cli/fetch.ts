@@ -74,7 +74,7 @@ export async function fetchWal(name: string, dest: string, { standby = false } =
     if (elapsed >= giveUpMs) {
       throw new UserError(`no store handed over a verified copy in ${attempt} attempt(s) over ${Math.round(elapsed / 1000)}s (${why}); ` +
         'recovery stops here rather than end early: repair or bring back that store and start PostgreSQL again, ' +
-        'or, if it is lost for good, leave it out of WALFLOW_STORES in the --env-file');
+        'or restore again from the stores that answer (walflow restore --stores NAME,...)');
     }
     await new Promise((r) => setTimeout(r, Math.min(delay, giveUpMs - elapsed)));
   }

@@ -117,8 +117,8 @@ test('pruning keeps each kept backup\'s WAL along its timeline; each store alone
     const other = alone === 'r2' ? 'b2' : 'r2';
     await env.stack.stop(other);
     try {
-      assert.deepEqual(await restoredRows(`${alone}-b2`, ['--backup', b2.backupId]), rowsTl2, `${alone} alone: B2 restores to the end of timeline 2`);
-      assert.deepEqual(await restoredRows(`${alone}-b1`, ['--backup', b1.backupId, '--timeline', '1']), rowsTl1, `${alone} alone: B1 restores to the end of timeline 1`);
+      assert.deepEqual(await restoredRows(`${alone}-b2`, ['--stores', alone, '--backup', b2.backupId]), rowsTl2, `${alone} alone: B2 restores to the end of timeline 2`);
+      assert.deepEqual(await restoredRows(`${alone}-b1`, ['--stores', alone, '--backup', b1.backupId, '--timeline', '1']), rowsTl1, `${alone} alone: B1 restores to the end of timeline 1`);
     } finally {
       await env.stack.start(other);
     }

@@ -113,7 +113,7 @@ test('dry run and real run agree; WAL before the oldest kept backup goes, histor
     chownToPostgres(dir);
     const port = await freePort();
     // --timeline 1: the history file pushed above names a timeline 2 that has no WAL.
-    const res = env.walflow(['restore', '--immediate', '--timeline', '1', '--backup', b2.backupId, '--pgdata', path.join(dir, 'data'), '--start', '--port', String(port), '--wait']);
+    const res = env.walflow(['restore', '--immediate', '--timeline', '1', '--stores', 'b2', '--backup', b2.backupId, '--pgdata', path.join(dir, 'data'), '--start', '--port', String(port), '--wait']);
     assert.equal(res.status, 0, res.stderr);
     const restored = new PgCluster(path.join(dir, 'data'), port, '', '');
     try {

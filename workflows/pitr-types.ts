@@ -93,6 +93,11 @@ export interface RestoreInput {
   port?: number;
   /** Let the restored cluster archive (default off: it must not write into the source's archive). */
   archive?: boolean;
+  /**
+   * Read only these stores (default: every store), e.g. while another is down: restore_command
+   * then takes their "no such file" for the archive's, where otherwise it must stop recovery.
+   */
+  stores?: string[];
 }
 
 export function targetOf(input: RestoreInput): RecoveryTarget {
@@ -143,5 +148,7 @@ export const RESTORE_PROGRESS_QUERY = 'progress';
 export const DATA_DIR_NOT_EMPTY = 'DataDirNotEmpty';
 export const NO_BACKUP = 'NoBackup';
 export const RECOVERY_FAILED = 'RecoveryFailed';
+/** A workflow input that can never work as given. */
+export const BAD_INPUT = 'BadInput';
 /** A WAL file the catalog records as archived is in no store. */
 export const WAL_MISSING = 'WalMissing';

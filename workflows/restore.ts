@@ -5,7 +5,7 @@
 import { ApplicationFailure, defineQuery, patched, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
-  backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
+  BAD_INPUT, backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
   RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf, WAL_MISSING,
 } from './pitr-types';
 import { hostQueue } from './shared';
@@ -35,9 +35,9 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   try {
     target = targetOf(input);
   } catch (e) {
-    throw ApplicationFailure.nonRetryable((e as Error).message, 'BadInput');
+    throw ApplicationFailure.nonRetryable((e as Error).message, BAD_INPUT);
   }
-  if (!input.pgdata) throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', 'BadInput');
+  if (!input.pgdata) throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', BAD_INPUT);
   const startedAt = new Date().toISOString();
   const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
   const cluster = input.cluster ?? defaults!.cluster;
@@ -49,6 +49,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   setHandler(progressQuery, () => progress);
   const memo = () => upsertMemo({
     cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata, phase: progress.phase,
+    stores: input.stores?.join(',') ?? 'all',
     phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}${p.detail ? ` (${p.detail})` : ''}`).join(', '),
     reachedLsn: progress.reachedLsn ?? null, reachedTime: progress.reachedTime ?? null,
   });
@@ -74,18 +75,18 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   try {
     const dirs = await phase('check', () => h.quick.prepareDataDir({ pgdata: input.pgdata, cluster, restoreKey: backupIdAt(workflowInfo().startTime) }),
       () => ({ detail: input.pgdata }));
-    const manifest: BackupRecord = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target }),
+    const manifest: BackupRecord = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target, stores: input.stores }),
       (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }));
     progress.backupId = manifest.backupId;
-    await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata }),
+    await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata, stores: input.stores }),
       (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.resumedAtChunk !== undefined ? `, resumed at chunk ${r.resumedAtChunk}` : ''}, checked by ${r.verified}${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}` }));
-    const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline }),
+    const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline, stores: input.stores }),
       (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
-    await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir }),
+    await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir, stores: input.stores }),
       (r) => ({ segments: r.segments, bytes: r.bytes, detail: r.failovers.length ? `${r.failovers.length} failover(s)` : undefined }));
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
-      port: input.port, archive: input.archive,
+      port: input.port, archive: input.archive, stores: input.stores,
     }), (r) => ({ detail: describeConfigured(r) }));
     if (input.start) {
       const reached = await phase('recover', async () => {
@@ -93,7 +94,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
         // as during a drill) may rightly be missed, WAL that was there already may not.
         // patched: a restore that was already recovering under the previous code replays without it.
         const archiveEnd = target.kind === 'end' && patched('restore-checks-archive-end')
-          ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline }) : undefined;
+          ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline, stores: input.stores }) : undefined;
         const r = await h.long.startRestored({
           pgdata: input.pgdata, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
         });

@@ -14,7 +14,7 @@ import { SHARED_QUEUE } from '../../workflows/shared';
 
 export interface RestoreOptions {
   targetTime?: string; targetLsn?: string; targetName?: string; targetXid?: string; immediate?: boolean;
-  timeline?: string; pgdata: string; backup?: string; start?: boolean; port?: string; archive?: boolean; wait?: boolean;
+  timeline?: string; stores?: string; pgdata: string; backup?: string; start?: boolean; port?: string; archive?: boolean; wait?: boolean;
 }
 
 export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
@@ -23,6 +23,7 @@ export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
     targetTimeline: o.timeline === undefined || o.timeline === 'latest' ? 'latest' : Number(o.timeline),
     backupId: o.backup, pgdata: path.resolve(o.pgdata), cluster: config.cluster, hostId: config.hostId,
     start: o.start ?? false, port: o.port === undefined ? undefined : Number(o.port), archive: o.archive ?? false,
+    ...(o.stores !== undefined ? { stores: o.stores.split(',').map((n) => n.trim()).filter(Boolean) } : {}),
   };
   try {
     targetOf(input);
@@ -34,6 +35,9 @@ export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
   if (input.targetXid !== undefined && !/^\d+$/.test(input.targetXid)) throw new UserError(`--target-xid "${input.targetXid}" is not a transaction id`);
   if (input.port !== undefined && !(Number.isInteger(input.port) && input.port > 0 && input.port < 65536)) throw new UserError(`--port ${o.port} is not a port`);
   if (typeof input.targetTimeline === 'number' && !(Number.isInteger(input.targetTimeline) && input.targetTimeline > 0)) throw new UserError(`--timeline ${o.timeline}: a number or latest`);
+  const known = config.stores.map((s) => s.name);
+  const unknown = input.stores?.filter((n) => !known.includes(n)) ?? [];
+  if (input.stores?.length === 0 || unknown.length) throw new UserError(`--stores "${o.stores}": name one or more of ${known.join(', ')}`);
   return input;
 }
 
