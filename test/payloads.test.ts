@@ -53,7 +53,7 @@ test('a verify killed mid-run continues from its checkpoint and reports each rep
   const handle = await client.workflow.start('verify', { taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: env.config.cluster, repair: true }] });
   const beat = (await waitFor('a checkpoint in the heartbeat', async () => {
     const payload = (await handle.describe()).raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0]?.data;
-    const details = payload ? JSON.parse(Buffer.from(payload).toString()) as { lastKey: string; checked: number } : undefined;
+    const details = payload ? JSON.parse(Buffer.from(payload).toString()) as { lastKey: string } : undefined;
     return details?.lastKey ? details : undefined;
   }, 300_000, 1000))!;
   const logAt = fs.statSync(env.workerLog).size;
@@ -63,7 +63,8 @@ test('a verify killed mid-run continues from its checkpoint and reports each rep
 
   const resumed = fs.readFileSync(env.workerLog, 'utf8').slice(logAt).split('\n').find((l) => l.includes('verify continues after its last checkpoint'));
   assert.ok(resumed, 'the retried attempt says where it continues');
-  assert.ok(JSON.parse(resumed).checked >= beat.checked, `continued at ${JSON.parse(resumed).checked}, checkpoint said ${beat.checked}`);
+  const { after: resumedAfter, checked } = JSON.parse(resumed) as { after: string; checked: number };
+  assert.ok(resumedAfter >= beat.lastKey && checked > 0, `continued after ${resumedAfter} (${checked} checked); a checkpoint had reached ${beat.lastKey}`);
   const missing = archive.segments.filter(missingInB2).map(archive.keyOf).sort();
   assert.equal(summary.objects, COUNT);
   assert.equal(summary.counts.repaired, missing.length);
