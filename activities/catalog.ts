@@ -2,6 +2,7 @@
 import type { Catalog } from '../db/client';
 import { runs, walCopies, walFiles } from '../db/schema';
 import type { Logger } from '../lib/log';
+import { archiveLatency } from '../lib/metrics';
 import { decodeIndex } from '../lib/wal/segmentindex';
 import type { CopyResult, RunRecord, StagedFile } from '../workflows/shared';
 
@@ -31,6 +32,8 @@ export function catalogActivities(db: () => Catalog, log: Logger) {
           }).onConflictDoNothing();
         }
       });
+      const everywhere = Math.max(...copies.map((c) => new Date(c.confirmedAt).getTime()));
+      archiveLatency.observe(Math.max(0, everywhere - new Date(staged.handedOverAt).getTime()) / 1000);
       log.info({ cluster, file: staged.name, raw: staged.rawSize, stored: staged.storedSize, stores: copies.map((c) => `${c.store}:${c.outcome}`) }, 'archived');
     },
   };

@@ -47,7 +47,7 @@ export function drillActivities(config: Config) {
           execFileSync(pgTool('pg_ctl', dataDirMajor(pgdata)), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
         } catch { /* not running after all */ }
       }
-      fs.rmSync(scratch, { recursive: true, force: true });
+      await fs.promises.rm(scratch, { recursive: true, force: true }); // a whole restored cluster: off the event loop
     },
   };
 }

@@ -1,7 +1,7 @@
 // Restore activities: choose a backup, download and unpack it, prefetch its WAL, write the
 // recovery settings, start PostgreSQL and watch it reach the target. Host activities touch
 // the data directory; choosing and planning read the stores and the catalog (any worker).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -18,17 +18,22 @@ import { dataDirMajor, pgMajor, pgTool, postgresUser } from '../lib/pgbin';
 import { describeWrittenConfig, writeMissingConfig } from '../lib/pgconf';
 import { disableBackupRecoverySettings, disableRestoreSettings } from '../lib/recoveryconf';
 import type { Store } from '../lib/stores/store';
+import { bootId, ResumableUntar } from '../lib/untar';
 import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import {
-  BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
+  BackupFile, BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
 } from '../workflows/pitr-types';
 import { MANIFEST } from './basebackup';
 
 const HEARTBEAT_MS = 5_000;
 const PARALLEL_DOWNLOADS = 4;
+/** A store that is down fails every read over to the next: report how many, and a few of them. */
+const MAX_FAILOVERS_REPORTED = 10;
+/** pg_verifybackup found a freshly unpacked backup damaged: downloading it again would not help. */
+const BACKUP_CHECK_FAILED = 'BackupCheckFailed';
 
 /** What an object could not be read from; the next store was used instead. */
 type Failover = string;
@@ -42,6 +47,26 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     failovers.push(...errors);
     if (!found && errors.length === stores.size) throw new Error(`no store could be read for ${keys[0]}: ${errors.join('; ')}`);
     return found?.raw;
+  }
+
+  /** What `pick` makes of each key under `prefix`, from every store that can be listed. */
+  async function listEverywhere(prefix: string, pick: (key: string) => string | undefined, failovers: Failover[], signal: AbortSignal): Promise<Set<string>> {
+    const found = new Set<string>();
+    let listed = 0;
+    for (const s of ordered()) {
+      try {
+        for await (const o of s.list(prefix, signal)) {
+          const v = pick(o.key);
+          if (v !== undefined) found.add(v);
+        }
+        listed++;
+      } catch (e) {
+        if (signal.aborted) throw e;
+        failovers.push(`${s.name}: ${(e as Error).message}`);
+      }
+    }
+    if (listed === 0) throw new Error(`no store could be listed: ${failovers.join('; ')}`);
+    return found;
   }
 
   function beating(details: () => unknown): () => void {
@@ -79,7 +104,10 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       return { workDir, prefetchDir, logFile: path.join(workDir, 'postgres.log') };
     },
 
-    /** The given backup, or the newest complete one that ends before the target; read from the stores. */
+    /**
+     * The given backup, or the best one any store holds: the newest complete backup that ends
+     * before the target and whose every chunk some store still has. Read from the stores.
+     */
     async chooseBackup({ cluster, backupId, target }: { cluster: string; backupId?: string; target: RecoveryTarget }): Promise<BackupRecord> {
       const ctx = Context.current();
       const failovers: Failover[] = [];
@@ -88,33 +116,37 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
         return withoutFiles(parseManifest(raw, backupId));
       }
-      // The stores alone decide: a manifest is there only for a complete backup.
-      let ids: string[] | undefined;
-      for (const s of ordered()) {
-        try {
-          const found: string[] = [];
-          for await (const o of s.list(`${cluster}/backups/`, ctx.cancellationSignal)) {
-            if (o.key.endsWith(`/${MANIFEST}`)) found.push(o.key.split('/').slice(-2)[0]);
-          }
-          ids = found;
-          break;
-        } catch (e) {
-          failovers.push(`${s.name}: ${(e as Error).message}`);
-        }
-      }
-      if (!ids) throw new Error(`no store could be listed: ${failovers.join('; ')}`);
-      for (const id of ids.sort().reverse()) {
+      // The stores alone decide: a manifest is there only for a complete backup, in any store.
+      const ids = await listEverywhere(`${cluster}/backups/`,
+        (key) => (key.endsWith(`/${MANIFEST}`) ? key.split('/').slice(-2)[0] : undefined), failovers, ctx.cancellationSignal);
+      const skipped: string[] = [];
+      for (const id of [...ids].sort().reverse()) {
         const raw = await readAny([backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
         if (!raw) continue;
         const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
+        const prefix = backupPrefix(cluster, id);
+        const held = await listEverywhere(prefix, (key) => key, failovers, ctx.cancellationSignal);
+        const missing = m.files.filter((f) => !held.has(prefix + f.name));
+        if (missing.length > 0) {
+          skipped.push(`${id} (${missing.length} chunk(s) in no store, such as ${missing[0].name})`);
+          continue;
+        }
+        if (skipped.length > 0) log.warn({ cluster, chosen: id, skipped }, 'newer backups skipped: some of their chunks are in no store');
         return withoutFiles(m);
       }
-      throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}; take one with 'walflow backup'`, NO_BACKUP);
+      const why = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
+      // The missing chunks may be in a store that did not answer: worth asking again.
+      if (skipped.length > 0 && failovers.length > 0) throw new Error(`no backup of ${cluster} is whole in the stores that answered${why}: ${failovers.join('; ')}`);
+      throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}${why}; take one with 'walflow backup'`, NO_BACKUP);
     },
 
-    /** Host: every chunk from the first store with a verified copy, in order, into tar -x. */
+    /**
+     * Host: every chunk, each from any store with a verified copy, in order, into tar -x; then
+     * pg_verifybackup. Heartbeats carry a resume point (the newest tar member boundary behind
+     * which everything is unpacked), and a retried attempt goes on from there.
+     */
     async downloadBackup({ cluster, backupId, pgdata }: { cluster: string; backupId: string; pgdata: string }) {
       const ctx = Context.current();
       const started = Date.now();
@@ -123,51 +155,79 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
       const manifest = parseManifest(manifestRaw, backupId);
       const verifyBackup = pgTool('pg_verifybackup', pgMajor(manifest.pgVersion)); // before any download
-      if (ctx.info.attempt > 1) {
+      const files = manifest.files;
+      const boot = bootId();
+      const resumed = await usableResumePoint(ctx.info.heartbeatDetails, manifest, boot, pgdata);
+      if (!resumed && ctx.info.attempt > 1) {
         // prepareDataDir found it empty: whatever is there is a previous attempt's.
-        for (const e of fs.readdirSync(pgdata)) fs.rmSync(path.join(pgdata, e), { recursive: true, force: true });
+        await emptyFolder(pgdata);
       }
-      const tar = spawn('tar', ['-x', '-f', '-', '-C', pgdata], { stdio: ['pipe', 'ignore', 'pipe'] });
-      let stderr = '';
-      tar.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
-      tar.stdin.on('error', () => undefined); // reported through tar's exit code
-      let bytes = 0, storedBytes = 0, chunks = 0;
-      const stop = beating(() => ({ phase: 'download', bytes, totalBytes: manifest.rawSize, chunks, totalChunks: manifest.files.length }));
+      if (resumed) log.info({ backupId, chunk: resumed.chunk, offset: resumed.offset, chunks: files.length }, 'backup download resumed');
+
+      const starts = streamOffsets(files);
+      let point = resumed ?? { backupId, bootId: boot, chunk: 0, offset: 0 };
+      let chunks = point.chunk, storedBytes = 0, step: 'unpack' | 'verify' = 'unpack';
+      let verifyStarted = 0;
+      const details = () => ({
+        phase: 'download', step, bytes: starts[chunks], totalBytes: manifest.rawSize, chunks, totalChunks: files.length,
+        ...(step === 'verify' ? { verifySeconds: Math.round((Date.now() - verifyStarted) / 1000) } : {}),
+        ...(boot ? { resume: point } : {}),
+      });
+      const stop = beating(details);
       try {
-        const prefix = backupPrefix(manifest.cluster, manifest.backupId);
-        // Keep a few downloads ahead of the one being written.
-        const fetchChunk = async (i: number) => {
-          const f = manifest.files[i];
-          const raw = await readAny([prefix + f.name], failovers, ctx.cancellationSignal);
-          if (!raw) throw ApplicationFailure.nonRetryable(`backup ${manifest.backupId}: ${f.name} is in no store`, NO_BACKUP);
-          return raw;
-        };
-        const ahead: Promise<Buffer>[] = [];
-        for (let i = 0; i < Math.min(PARALLEL_DOWNLOADS, manifest.files.length); i++) ahead.push(fetchChunk(i));
-        for (let i = 0; i < manifest.files.length; i++) {
-          const raw = await ahead.shift()!;
-          if (i + PARALLEL_DOWNLOADS < manifest.files.length) ahead.push(fetchChunk(i + PARALLEL_DOWNLOADS));
-          if (!tar.stdin.write(raw)) await new Promise((r) => tar.stdin.once('drain', r));
-          bytes += raw.length; storedBytes += manifest.files[i].storedSize; chunks++;
+        if (point.chunk < files.length) {
+          const untar = new ResumableUntar(pgdata, starts[point.chunk] + point.offset);
+          const prefix = backupPrefix(manifest.cluster, manifest.backupId);
+          const fetchChunk = async (i: number) => {
+            const { found, errors } = await readFromAnyStore(ordered(), [prefix + files[i].name], ctx.cancellationSignal);
+            failovers.push(...errors);
+            if (found) return found.raw;
+            // A store that could not answer may hold it: retry (from the resume point) rather than give up.
+            if (errors.length > 0) throw new Error(`backup ${manifest.backupId}: ${files[i].name} is in no store that answered: ${errors.join('; ')}`);
+            throw ApplicationFailure.nonRetryable(`backup ${manifest.backupId}: ${files[i].name} is in no store`, NO_BACKUP);
+          };
+          try {
+            for await (const [i, raw] of inOrder(point.chunk, files.length, PARALLEL_DOWNLOADS, fetchChunk)) {
+              const cut = await untar.write(i === point.chunk ? raw.subarray(point.offset) : raw);
+              chunks = i + 1;
+              storedBytes += files[i].storedSize;
+              if (cut !== undefined) {
+                point = { backupId, bootId: boot, chunk: i, offset: cut - starts[i] };
+                ctx.heartbeat(details());
+              }
+            }
+            await untar.end();
+          } catch (e) {
+            untar.kill();
+            throw e;
+          }
+          point = { backupId, bootId: boot, chunk: files.length, offset: 0 };
         }
-        ahead.forEach((p) => p.catch(() => undefined));
-        tar.stdin.end();
-        const code = await exited;
-        if (code !== 0) throw new Error(`tar -x into ${pgdata} exited with ${code}: ${stderr.trim()}`);
-      } catch (e) {
-        tar.kill();
-        throw e;
+        await fs.promises.chmod(pgdata, 0o700);
+        // Every chunk matched its SHA-256; pg_verifybackup now checks every unpacked file against
+        // the backup_manifest PostgreSQL wrote into the backup (WAL comes later, from the archive).
+        step = 'verify';
+        verifyStarted = Date.now();
+        ctx.heartbeat(details());
+        const verify = await runProcess(verifyBackup, ['--no-parse-wal', '--quiet', pgdata], ctx.cancellationSignal);
+        if (verify.status !== 0) {
+          const problems = `pg_verifybackup found problems in ${pgdata}: ${verify.output.trim().split('\n').slice(0, 5).join(' | ')}`;
+          // Chunks are checked and tar is deterministic: a fresh unpack that fails would fail again.
+          if (!resumed) throw ApplicationFailure.nonRetryable(problems, BACKUP_CHECK_FAILED);
+          // A resumed one may have gone on from a damaged folder: empty it, and the next attempt starts over.
+          await emptyFolder(pgdata);
+          throw new Error(`${problems}; the download was resumed, so the next attempt downloads it all again`);
+        }
       } finally {
         stop();
       }
-      fs.chmodSync(pgdata, 0o700);
-      // Every chunk matched its SHA-256; pg_verifybackup now checks every unpacked file against
-      // the backup_manifest PostgreSQL wrote into the backup (WAL comes later, from the archive).
-      const verify = spawnSyncText(verifyBackup, ['--no-parse-wal', '--quiet', pgdata]);
-      if (verify.status !== 0) throw new Error(`pg_verifybackup found problems in ${pgdata}: ${verify.output.trim().split('\n').slice(0, 5).join(' | ')}`);
-      log.info({ backupId: manifest.backupId, pgdata, bytes, failovers: failovers.length }, 'backup downloaded');
-      return { bytes, storedBytes, chunks, failovers, verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000 };
+      const bytes = manifest.rawSize;
+      log.info({ backupId: manifest.backupId, pgdata, bytes, resumedAtChunk: resumed?.chunk, failovers: failovers.length }, 'backup downloaded');
+      return {
+        bytes, storedBytes, chunks: files.length, resumedAtChunk: resumed?.chunk,
+        failovers: failovers.slice(0, MAX_FAILOVERS_REPORTED), failoverCount: failovers.length,
+        verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000,
+      };
     },
 
     /**
@@ -382,7 +442,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
 
     /** Removes what fetch did not use; PostgreSQL has its own copies now. */
     async cleanupPrefetch({ prefetchDir }: { prefetchDir: string }) {
-      fs.rmSync(prefetchDir, { recursive: true, force: true });
+      await fs.promises.rm(prefetchDir, { recursive: true, force: true });
     },
 
     async recordRestore(r: { cluster: string; workflowId: string; startedAt: string; outcome: 'ok' | 'failed'; summary: Record<string, unknown> }) {
@@ -391,9 +451,59 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
   };
 }
 
-function spawnSyncText(cmd: string, args: string[]): { status: number | null; output: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: '/', maxBuffer: 16 << 20 });
-  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}` };
+/** Runs a tool without blocking the event loop; its exit status and the start of its output. */
+function runProcess(cmd: string, args: string[], signal: AbortSignal): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], signal });
+    let output = '';
+    const keep = (d: Buffer) => { if (output.length < 64 << 10) output += d.toString(); };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', (e) => { output += e.message; });
+    child.on('close', (status) => resolve({ status, output }));
+  });
+}
+
+async function emptyFolder(dir: string): Promise<void> {
+  for (const e of await fs.promises.readdir(dir)) await fs.promises.rm(path.join(dir, e), { recursive: true, force: true });
+}
+
+/** Where each chunk starts in the backup's tar stream; the last entry is the stream's length. */
+function streamOffsets(files: BackupFile[]): number[] {
+  const starts = [0];
+  for (const f of files) starts.push(starts[starts.length - 1] + f.rawSize);
+  return starts;
+}
+
+/**
+ * Where a retried download goes on: chunk `chunk` from byte `offset`, where a tar member
+ * starts (chunk = the number of chunks: everything is unpacked, only the check is left).
+ */
+interface ResumePoint { backupId: string; bootId: string | undefined; chunk: number; offset: number }
+
+/** The previous attempt's resume point, when it still describes what is in pgdata. */
+async function usableResumePoint(details: unknown, manifest: BackupManifest, boot: string | undefined, pgdata: string): Promise<ResumePoint | undefined> {
+  const r = (details as { resume?: ResumePoint } | undefined)?.resume;
+  if (!r || !boot || r.bootId !== boot || r.backupId !== manifest.backupId) return undefined;
+  const n = manifest.files.length;
+  if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk > n) return undefined;
+  if (!Number.isInteger(r.offset) || r.offset < 0 || r.offset >= (r.chunk < n ? manifest.files[r.chunk].rawSize : 1)) return undefined;
+  // Emptied since (a failed check does that): nothing to go on from.
+  return (await fs.promises.readdir(pgdata)).length > 0 ? r : undefined;
+}
+
+/** fetch(i) for i from `from` up to `to`, in order, with up to `ahead` fetches in flight. */
+async function* inOrder<T>(from: number, to: number, ahead: number, fetch: (i: number) => Promise<T>): AsyncGenerator<[number, T]> {
+  const pending: Promise<T>[] = [];
+  let next = from;
+  for (let i = from; i < to; i++) {
+    while (next < to && pending.length < ahead) {
+      const p = fetch(next++);
+      p.catch(() => undefined); // a fetch abandoned after an earlier failure must not crash the worker
+      pending.push(p);
+    }
+    yield [i, await pending.shift()!];
+  }
 }
 
 function withoutFiles(m: BackupManifest): BackupRecord {

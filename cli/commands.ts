@@ -56,6 +56,10 @@ export async function run(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean; all?: boolean }) => (await import('./commands/alerts')).alerts(loadConfig(), o));
 
+  program.command('doctor').description('check this host: PostgreSQL settings, spool, stores, Temporal and the worker, catalog, backups, Schedules')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./commands/doctor')).doctor(loadConfig(), o));
+
   const catalog = program.command('catalog').description('the catalog database');
   catalog.command('rebuild').description('rebuild the catalog from the stores (after losing the catalog database)')
     .action(async () => (await import('./commands/catalog')).rebuild(loadConfig()));

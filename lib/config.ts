@@ -39,6 +39,8 @@ export interface Config {
   /** JSON POST target for alerts raised and resolved. */
   alertWebhookUrl: string | undefined;
   logLevel: string;
+  /** host:port where the worker serves Prometheus metrics at /metrics (WALFLOW_METRICS_ADDRESS); off when unset. */
+  metricsAddress: string | undefined;
 }
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -75,6 +77,7 @@ const base = z.object({
   WALFLOW_ALERT_SPOOL_AGE: duration.default(POLICY_DEFAULTS.spoolAgeMs),
   WALFLOW_ALERT_BACKUP_AGE: duration.optional(),
   WALFLOW_ALERT_WEBHOOK_URL: z.string().url().optional(),
+  WALFLOW_METRICS_ADDRESS: z.string().regex(/^[^\s:]*:\d{1,5}$/, 'host:port, e.g. 0.0.0.0:9464').optional(),
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -155,5 +158,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
     alertWebhookUrl: e.WALFLOW_ALERT_WEBHOOK_URL || undefined,
     logLevel: e.WALFLOW_LOG_LEVEL,
+    metricsAddress: e.WALFLOW_METRICS_ADDRESS || undefined,
   };
 }

@@ -13,3 +13,6 @@ export function walKey(cluster: string, wal: WalName, suffix: string): string {
 }
 
 export const backupPrefix = (cluster: string, backupId: string) => `${cluster}/backups/${backupId}/`;
+
+/** `walflow doctor`'s short-lived probe objects: outside wal/ and backups/, so no listing of those meets them. */
+export const probeKey = (cluster: string, id: string) => `${cluster}/doctor/${id}`;

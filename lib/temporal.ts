@@ -11,3 +11,18 @@ export async function connectClient(config: Config): Promise<Client> {
     throw new UserError(`cannot reach Temporal at ${config.temporalAddress} (${(e as Error).message}); start it or fix TEMPORAL_ADDRESS`);
   }
 }
+
+/** TASK_QUEUE_TYPE_ACTIVITY: the host queue's activities are what only that host's worker can run. */
+const ACTIVITY_QUEUE = 2;
+
+/**
+ * Identities of the workers that polled a task queue's activities within `withinMs`. Temporal keeps
+ * a stopped worker in the list for minutes, so a poll older than a long-poll cycle means gone.
+ */
+export async function recentPollers(client: Client, taskQueue: string, withinMs = 90_000): Promise<string[]> {
+  const r = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType: ACTIVITY_QUEUE,
+  });
+  const seconds = (t: { seconds?: unknown } | null | undefined) => Number(t?.seconds ?? 0);
+  return (r.pollers ?? []).filter((p) => Date.now() - seconds(p.lastAccessTime) * 1000 <= withinMs).map((p) => p.identity ?? '?');
+}

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   step('starting the local stack (Temporal + Web UI, S3 servers r2 and b2, catalog, worker)');
   // Schedules before the worker, so that it starts under the applied policy.
-  const stack = await stackUp({ dir: DIR, worker: false });
+  const stack = await stackUp({ dir: DIR, worker: false, familiarPorts: true });
   process.stdout.write(`   Web UI: ${stack.uiUrl}\n   settings: ${stack.envFile}\n`);
   process.stdout.write(walflow(stack, ['schedules', 'apply']).replace(/^(?=.)/gm, '   '));
   await stack.start('worker');

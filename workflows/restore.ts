@@ -78,7 +78,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
       (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }));
     progress.backupId = manifest.backupId;
     await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata }),
-      (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s), checked by ${r.verified}${r.failovers.length ? `, ${r.failovers.length} failover(s)` : ''}` }));
+      (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.resumedAtChunk !== undefined ? `, resumed at chunk ${r.resumedAtChunk}` : ''}, checked by ${r.verified}${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}` }));
     const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline }),
       (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
     await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir }),

@@ -76,7 +76,8 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
       const live = ph.state === 'running' && beat?.phase === (ph.phase === 'recover' ? 'recovery' : ph.phase) ? beat : undefined;
       if (live?.totalBytes) {
         bar.setTotal(live.totalBytes);
-        bar.update(live.bytes ?? 0, { ...payload, done: `${mib(live.bytes)} / ${mib(live.totalBytes)}` });
+        const checking = live.step === 'verify' ? `, pg_verifybackup ${live.verifySeconds ?? 0}s` : '';
+        bar.update(live.bytes ?? 0, { ...payload, done: `${mib(live.bytes)} / ${mib(live.totalBytes)}${checking}` });
       } else if (live?.totalSegments) {
         bar.setTotal(live.totalSegments);
         bar.update(live.segments ?? 0, { ...payload, done: `${live.segments ?? 0} / ${live.totalSegments} WAL files` });
@@ -107,7 +108,7 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
 
 const mib = (n = 0) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-interface Beat { phase?: string; bytes?: number; totalBytes?: number; segments?: number; totalSegments?: number }
+interface Beat { phase?: string; step?: string; verifySeconds?: number; bytes?: number; totalBytes?: number; segments?: number; totalSegments?: number }
 
 async function heartbeat(handle: WorkflowHandle): Promise<Beat | undefined> {
   try {

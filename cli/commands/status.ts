@@ -1,8 +1,9 @@
 // walflow status [--json]: spool backlog, newest WAL per store, PostgreSQL's archiver, open alerts.
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
 import { migrateCatalog, openCatalog } from '../../db/client';
-import { alerts, walCopies, walFiles } from '../../db/schema';
+import { newestSegmentPerStore } from '../../db/reports';
+import { alerts, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
@@ -26,11 +27,7 @@ export async function collectStatus(config: Config) {
   const { waiting, oldestAgeMs, conflicts } = spoolStat(config.spoolDir, config.cluster);
   try {
     await migrateCatalog(db); // a catalog no worker has touched yet is simply empty
-    const newest = await db.select({ store: walCopies.store, name: sql<string>`max(${walCopies.name})`, confirmedAt: sql<Date>`max(${walCopies.confirmedAt})` })
-      .from(walCopies)
-      .innerJoin(walFiles, and(eq(walFiles.cluster, walCopies.cluster), eq(walFiles.name, walCopies.name)))
-      .where(and(eq(walCopies.cluster, config.cluster), inArray(walFiles.kind, ['segment', 'partial'])))
-      .groupBy(walCopies.store);
+    const newest = await newestSegmentPerStore(db, config.cluster);
     const open = await db.select().from(alerts)
       .where(and(eq(alerts.cluster, config.cluster), isNull(alerts.resolvedAt))).orderBy(desc(alerts.raisedAt));
     const [totals] = await db.select({ files: sql<number>`count(*)::int`, raw: sql<number>`coalesce(sum(${walFiles.rawSize}),0)::bigint`, stored: sql<number>`coalesce(sum(${walFiles.storedSize}),0)::bigint` })
@@ -42,7 +39,7 @@ export async function collectStatus(config: Config) {
       archived: { files: Number(totals.files), rawBytes: Number(totals.raw), storedBytes: Number(totals.stored) },
       stores: Object.fromEntries(config.stores.map((s) => {
         const n = newest.find((x) => x.store === s.name);
-        return [s.name, n ? { newestSegment: n.name, confirmedAt: new Date(n.confirmedAt).toISOString() } : null];
+        return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
       })),
       postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
       alerts: open.map((a) => ({ kind: a.kind, key: a.key, message: a.message, raisedAt: a.raisedAt.toISOString(), occurrences: a.occurrences })),

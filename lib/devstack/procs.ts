@@ -5,9 +5,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { ROOT } from '../install';
 import { pgTool, postgresUser } from '../pgbin';
-import { freePort } from '../ports';
 
-export { freePort, postgresUser, ROOT };
+export { postgresUser, ROOT };
+export { freePort, portIfFree } from '../ports';
 export const TOOLS = path.join(ROOT, '.tools');
 
 export function isAlive(pid: number): boolean {

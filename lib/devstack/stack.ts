@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  chownToPostgres, freePort, pgBin, postgresUser, readPid, ROOT, sleep, startBackground, stopPid, TOOLS, waitForPort,
+  chownToPostgres, freePort, pgBin, portIfFree, postgresUser, readPid, ROOT, sleep, startBackground, stopPid, TOOLS, waitForPort,
 } from './procs';
 
 export const COMPONENTS = ['temporal', 'r2', 'b2', 'catalog', 'worker'] as const;
@@ -16,6 +16,9 @@ const S3_KEY = 'walflow-dev';
 const S3_SECRET = 'walflow-dev-secret';
 const BUCKET = 'walflow';
 const REGIONS: Record<'r2' | 'b2', string> = { r2: 'auto', b2: 'us-west-004' };
+/** The `temporal` CLI's defaults: a stack there needs no --address. */
+export const TEMPORAL_PORT = 7233;
+export const TEMPORAL_UI_PORT = 8233;
 
 interface StackState {
   /** pg: the port reserved for the demo's archiving PostgreSQL (WALFLOW_PG_URL). */
@@ -33,6 +36,11 @@ export interface StackOptions {
   extraEnv?: Record<string, string>;
   /** Start the worker too (default true). */
   worker?: boolean;
+  /**
+   * Temporal on TEMPORAL_PORT and its Web UI on TEMPORAL_UI_PORT when they are free (the stack a
+   * person uses); otherwise, as tests and benchmarks want, free ports that never collide with it.
+   */
+  familiarPorts?: boolean;
 }
 
 export class Stack {
@@ -232,7 +240,9 @@ function loadState(dir: string, o: StackOptions): Promise<StackState> | StackSta
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as StackState;
   return (async () => {
     const ports = {
-      temporal: await freePort(), ui: await freePort(), r2: await freePort(), b2: await freePort(),
+      temporal: o.familiarPorts ? await portIfFree(TEMPORAL_PORT) : await freePort(),
+      ui: o.familiarPorts ? await portIfFree(TEMPORAL_UI_PORT) : await freePort(),
+      r2: await freePort(), b2: await freePort(),
       catalog: await freePort(), pg: await freePort(),
     };
     const state: StackState = { ports, cluster: o.cluster ?? 'demo', hostId: o.hostId ?? 'local', extraEnv: o.extraEnv ?? {} };
