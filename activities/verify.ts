@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
-import { DetailCounts, DetailWriter, firstDetails, runOf } from '../db/rundetails';
+import { DetailCounts, DetailWriter, firstDetails, readDetails, runOf } from '../db/rundetails';
 import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
 import { codecByName } from '../lib/codec';
@@ -70,6 +70,17 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       // Keys are checked in sorted order; the checkpoint says how far, and what was written.
       const checkpoint = ctx.info.heartbeatDetails as VerifyCheckpoint | undefined;
       const details = runOf(ctx);
+      // Repairs made after the last checkpoint the server saw are done already: the retry finds
+      // those copies healthy, so it carries their rows over rather than lose them.
+      const carried = new Map<string, { section: 'problems' | 'repaired'; item: unknown }[]>();
+      if (checkpoint) {
+        for (const section of ['repaired', 'problems'] as const) {
+          for await (const d of readDetails<{ key: string }>(db, details, section, (checkpoint.counts[section] ?? 0) - 1)) {
+            if (section === 'repaired') carried.set(d.item.key, []);
+            carried.get(d.item.key)?.push({ section, item: d.item });
+          }
+        }
+      }
       const writer = await DetailWriter.resume(db, details, VERIFY_SECTIONS, checkpoint?.counts);
       const pruned = checkpoint?.pruned ?? [];
       const tallyPruned = (store: string, reason: string) => {
@@ -124,7 +135,8 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           else if (deep && !(await readVerified(store, key, ref, signal))) bad.push({ store: s, problem: 'content does not hash to its checksum' });
         }
         for (const b of bad) writer.add('problems', { key, ...b });
-        if (!bad.length || !repair) { if (bad.length) writer.add('unrepairable', key); return; }
+        if (!bad.length) { for (const c of carried.get(key) ?? []) writer.add(c.section, c.item); return; }
+        if (!repair) { writer.add('unrepairable', key); return; }
 
         let source: { body: Buffer; meta: ObjectMeta } | undefined;
         for (const s of names.filter((n) => !bad.some((b) => b.store === n))) {
@@ -138,6 +150,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           await store.putNew(key, source.body, source.meta, signal);
           if (await readVerified(store, key, ref, signal)) {
             writer.add('repaired', { key, store: b.store, problem: b.problem });
+            await writer.flush(); // a repair is done at once: its row must not wait for the next checkpoint
             log.warn({ cluster, key, store: b.store, problem: b.problem }, 'repaired a WAL copy from a healthy store');
           } else {
             writer.add('unrepairable', key);
