@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, asc, eq, gte, inArray } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
+import { DetailWriter, readDetails, runOf } from '../db/rundetails';
 import { runs, walFiles } from '../db/schema';
 import { Config, storeSettingPrefix } from '../lib/config';
 import { parseManifest } from '../lib/formats';
@@ -26,10 +27,13 @@ import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import {
   BAD_INPUT, BackupFile, BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
 } from '../workflows/pitr-types';
+import { DETAIL_EXAMPLES, RunRef } from '../workflows/shared';
 import { MANIFEST } from './basebackup';
 
 const HEARTBEAT_MS = 5_000;
 const PARALLEL_DOWNLOADS = 4;
+/** The catalog section (db/rundetails.ts) holding a restore's WAL to prefetch, in order. */
+const PREFETCH_SECTION = 'prefetch';
 /** A store that is down fails every read over to the next: report how many, and a few of them. */
 const MAX_FAILOVERS_REPORTED = 10;
 /** pg_verifybackup found a freshly unpacked backup damaged: downloading it again would not help. */
@@ -283,30 +287,48 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         if (first) upTo = first.startLsn! + BigInt(segSize);
       }
       const names = rows.filter((r) => upTo === undefined || r.startLsn! <= upTo).map((r) => r.name);
-      return { timeline, timelines: path_, history, segments: names, failovers };
+      // The list grows with the WAL since the backup: it goes to the catalog, where the host's
+      // prefetch reads it, and the workflow carries its size and ends.
+      const details = runOf(ctx);
+      const writer = await DetailWriter.resume(db, details, [PREFETCH_SECTION]);
+      for (const name of [...history, ...names]) writer.add(PREFETCH_SECTION, name);
+      await writer.flush();
+      return {
+        timeline, timelines: path_, history, segmentCount: names.length, firstSegment: names[0] ?? null, lastSegment: names[names.length - 1] ?? null,
+        failovers: failovers.slice(0, DETAIL_EXAMPLES), details,
+      };
     },
 
     /**
-     * Host: WAL files into the prefetch folder, verified, a few at a time. Every name is one the
+     * Host: WAL files into the prefetch folder, verified, a few at a time: the list planWal wrote
+     * to the catalog (`names` only in restores recorded before it did). Every name is one the
      * catalog records as archived: one that no store hands over fails the restore, since
      * recovery would otherwise end before it and promote with the rest missing.
      */
-    async prefetchWal({ cluster, names, dir, stores: only }: { cluster: string; names: string[]; dir: string; stores?: string[] }) {
+    async prefetchWal({ cluster, names, plan, dir, stores: only }: { cluster: string; names?: string[]; plan?: { details: RunRef; files: number }; dir: string; stores?: string[] }) {
       const ctx = Context.current();
       const from = ordered(only);
       const started = Date.now();
       const failovers: Failover[] = [];
-      let done = 0, bytes = 0;
-      const stop = beating(() => ({ phase: 'prefetch', segments: done, totalSegments: names.length, bytes }));
-      const queue = [...names];
+      let done = 0, bytes = 0, failoverCount = 0;
+      const total = names?.length ?? plan?.files ?? 0;
+      const stop = beating(() => ({ phase: 'prefetch', segments: done, totalSegments: total, bytes }));
+      // One source shared by the downloaders: an async generator hands each name out once.
+      const source = (async function* () {
+        if (names) yield* names;
+        else for await (const d of readDetails<string>(db, plan!.details, PREFETCH_SECTION)) yield d.item;
+      })();
+      let failed = false;
       try {
         const worker = async () => {
-          for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+          for (let next = await source.next(); !next.done && !failed; next = await source.next()) {
+            const name = next.value;
             const file = path.join(dir, name);
             if (!fs.existsSync(file)) { // a retried attempt keeps what it already has
               const keys = walKeyCandidates(cluster, parseWalName(name)!, config.compression);
               const { found, errors, absent } = await readFromAnyStore(from, keys, ctx.cancellationSignal);
-              failovers.push(...errors);
+              failoverCount += errors.length;
+              failovers.push(...errors.slice(0, DETAIL_EXAMPLES - failovers.length));
               if (!found && errors.length > 0) {
                 throw new Error(`${name}: no store handed over a verified copy (${[...errors, ...absent.map((a) => `${a}: no such file`)].join('; ')}); ` +
                   'to restore from the stores that answer, start the restore again with --stores NAME,...');
@@ -320,12 +342,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             done++;
           }
         };
-        await Promise.all(Array.from({ length: PARALLEL_DOWNLOADS }, worker));
+        await Promise.all(Array.from({ length: PARALLEL_DOWNLOADS }, () => worker().catch((e) => { failed = true; throw e; })));
       } finally {
-        queue.length = 0; // after a failure, the other workers stop too
+        failed = true; // after a failure, the other downloaders stop too
         stop();
       }
-      return { segments: done, bytes, failovers, seconds: (Date.now() - started) / 1000 };
+      return { segments: done, bytes, failovers, failoverCount, seconds: (Date.now() - started) / 1000 };
     },
 
     /**

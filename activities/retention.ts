@@ -7,6 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
+import { DetailCounts, DetailWriter, dropDetailsOlderThan, DETAILS_KEPT_DAYS, readDetails, runOf } from '../db/rundetails';
 import { backups, walCopies, walFiles } from '../db/schema';
 import { parseManifest } from '../lib/formats';
 import { walPrefix } from '../lib/keys';
@@ -19,7 +20,7 @@ import { parseWalName, WalName } from '../lib/wal/name';
 import { parseHistory, TimelineSwitch } from '../lib/wal/timeline';
 import type { BackupManifest } from '../workflows/pitr-types';
 import { RetentionPolicy, storeRetentionDays } from '../workflows/policy';
-import type { RetentionPlan, StorePlan } from '../workflows/shared';
+import { Deletion, deletionSection, DETAIL_EXAMPLES, RetentionPlan, StorePlan } from '../workflows/shared';
 import { MANIFEST } from './basebackup';
 
 const DAY = 86_400_000;
@@ -55,11 +56,14 @@ export async function listBackups(store: Store, cluster: string, signal: AbortSi
  */
 export async function storeWalKeep(
   store: Store, cluster: string, kept: KeptBackup[], segmentSize: number | undefined, signal: AbortSignal, log: Logger,
+  onListed?: (listed: number) => void,
 ): Promise<{ wal: { key: string; name: WalName; size: number }[]; keep: (wal: WalName) => WalVerdict }> {
   const wal: { key: string; name: WalName; size: number }[] = [];
+  let listed = 0;
   for await (const o of store.list(walPrefix(cluster), signal)) {
     const name = parseWalName(walNameOfKey(o.key) ?? '', segmentSize);
     if (name) wal.push({ key: o.key, name, size: o.size });
+    if (++listed % 1000 === 0) onListed?.(listed);
   }
   const histories = new Map<number, TimelineSwitch[]>();
   for (const h of wal.filter((w) => w.name.kind === 'history')) {
@@ -74,72 +78,104 @@ export async function storeWalKeep(
   return { wal, keep: walKeepRule(kept, histories, segmentSize) };
 }
 
+/** What a retried planRetention continues from: the stores planned, and the deletions written for them. */
+interface PlanCheckpoint { done: StorePlan[]; counts: DetailCounts }
+/** What a retried applyRetention continues from: the last deletion made. */
+interface ApplyCheckpoint { store: string; seq: number; deleted: number }
+
 export function retentionActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   return {
+    /** Writes each deletion to the catalog (rundetails) and returns counts and examples; a retry continues after the last store planned. */
     async planRetention({ cluster, now: nowText, policy }: { cluster: string; now: string; policy: RetentionPolicy }): Promise<RetentionPlan> {
-      const signal = Context.current().cancellationSignal;
+      const ctx = Context.current();
+      const signal = ctx.cancellationSignal;
       const now = new Date(nowText).getTime();
       const { minBackups } = policy;
-      const plans: StorePlan[] = [];
+      const details = runOf(ctx);
+      const checkpoint = ctx.info.heartbeatDetails as PlanCheckpoint | undefined;
+      const plans: StorePlan[] = checkpoint?.done ?? [];
+      const writer = await DetailWriter.resume(db, details, [...stores.keys()].map(deletionSection), checkpoint?.counts);
+      let counts = checkpoint?.counts ?? {};
+      if (checkpoint) log.info({ cluster, planned: plans.map((p) => p.store) }, 'retention planning continues after the stores already planned');
       for (const [name, store] of stores) {
+        if (plans.some((p) => p.store === name)) continue;
+        const section = deletionSection(name);
+        const plan: StorePlan = { store: name, retentionDays: 0, kept: [], deletionCount: 0, firstDeletions: [], keptWal: [], blocked: null, newestBackup: null };
+        const remove = (d: Deletion) => {
+          writer.add(section, d);
+          if (plan.firstDeletions.length < DETAIL_EXAMPLES) plan.firstDeletions.push(d);
+        };
         const days = storeRetentionDays(policy, name);
         const { complete, incomplete } = await listBackups(store, cluster, signal);
-        const plan: StorePlan = { store: name, retentionDays: days, kept: [], deletions: [], keptWal: [], blocked: null, newestBackup: complete[0]?.manifest.stopTime ?? null };
+        Object.assign(plan, { retentionDays: days, newestBackup: complete[0]?.manifest.stopTime ?? null });
         const kept = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
         plan.kept = kept.map((b) => b.manifest.backupId);
         for (const b of complete.filter((b) => !kept.includes(b))) {
           const why = `backup ${b.manifest.backupId} finished ${b.manifest.stopTime}: older than ${days} days and not among the newest ${minBackups}`;
-          for (const key of b.keys) plan.deletions.push({ key, reason: why });
+          for (const key of b.keys) remove({ key, reason: why });
         }
         for (const b of incomplete.filter((b) => now - b.newest > days * DAY)) {
-          for (const key of b.keys) plan.deletions.push({ key, reason: `unfinished backup ${b.id} (no manifest), untouched for over ${days} days` });
+          for (const key of b.keys) remove({ key, reason: `unfinished backup ${b.id} (no manifest), untouched for over ${days} days` });
         }
         if (!kept.length) {
           plan.blocked = `no complete backup in ${name}: all WAL is kept, since WAL alone restores nothing`;
-          plans.push(plan);
-          continue;
-        }
-        const { wal, keep } = await storeWalKeep(store, cluster, kept.map((b) => b.manifest), kept[0].manifest.segmentSize, signal, log);
-        for (const w of wal) {
-          const verdict = keep(w.name);
-          if (!verdict.keep) plan.deletions.push({ key: w.key, reason: verdict.reason });
-          else if (w.name.kind !== 'history') tallyKept(plan.keptWal, w.name, verdict.reason);
-        }
-        plans.push(plan);
-      }
-      return { cluster, now: nowText, minBackups, policy, stores: plans };
-    },
-
-    /** Deletes exactly what the plan lists; deleting something already gone is fine. */
-    async applyRetention({ plan }: { plan: RetentionPlan }): Promise<number> {
-      const ctx = Context.current();
-      let deleted = 0;
-      for (const p of plan.stores) {
-        const store = stores.get(p.store)!;
-        for (const d of p.deletions) {
-          await store.delete(d.key, ctx.cancellationSignal);
-          if (++deleted % 100 === 0) ctx.heartbeat({ deleted });
-          const name = walNameOfKey(d.key);
-          if (name && d.key.startsWith(walPrefix(plan.cluster))) {
-            await db().delete(walCopies).where(and(eq(walCopies.cluster, plan.cluster), eq(walCopies.name, name), eq(walCopies.store, p.store)));
+        } else {
+          const beat = (listed: number) => ctx.heartbeat({ done: plans, counts, planning: name, listed });
+          const { wal, keep } = await storeWalKeep(store, cluster, kept.map((b) => b.manifest), kept[0].manifest.segmentSize, signal, log, beat);
+          for (const w of wal) {
+            const verdict = keep(w.name);
+            if (!verdict.keep) remove({ key: w.key, reason: verdict.reason });
+            else if (w.name.kind !== 'history') tallyKept(plan.keptWal, w.name, verdict.reason);
           }
         }
+        counts = await writer.flush();
+        plan.deletionCount = writer.count(section);
+        plans.push(plan);
+        ctx.heartbeat({ done: plans, counts } satisfies PlanCheckpoint);
       }
-      // A backup whose manifest left a store no longer counts there; once in no store, it expired.
+      return { cluster, now: nowText, minBackups, policy, stores: plans, details };
+    },
+
+    /** Deletes exactly what the plan lists, in its order; deleting something already gone is fine, so a retry continues after its last beat. */
+    async applyRetention({ plan }: { plan: RetentionPlan }): Promise<number> {
+      const ctx = Context.current();
+      const checkpoint = ctx.info.heartbeatDetails as ApplyCheckpoint | undefined;
+      let deleted = checkpoint?.deleted ?? 0;
+      let reached = !checkpoint;
+      if (checkpoint) log.info({ cluster: plan.cluster, ...checkpoint }, 'retention continues after its last deletion');
       for (const p of plan.stores) {
-        for (const d of p.deletions.filter((d) => d.key.endsWith(`/${MANIFEST}`) && d.key.startsWith(`${plan.cluster}/backups/`))) {
-          const backupId = d.key.split('/').slice(-2)[0];
-          await db().update(backups).set({
-            stores: sql`coalesce(${backups.stores}, '[]'::jsonb) - ${p.store}::text`,
-            status: sql`CASE WHEN coalesce(${backups.stores}, '[]'::jsonb) - ${p.store}::text = '[]'::jsonb THEN 'expired' ELSE ${backups.status} END`,
-          }).where(and(eq(backups.cluster, plan.cluster), eq(backups.backupId, backupId)));
+        reached ||= p.store === checkpoint!.store;
+        if (!reached) continue;
+        const store = stores.get(p.store)!;
+        const after = p.store === checkpoint?.store ? checkpoint.seq : -1;
+        for await (const { seq, item: d } of readDetails<Deletion>(db, plan.details, deletionSection(p.store), after)) {
+          await store.delete(d.key, ctx.cancellationSignal);
+          await forgetCopy(plan.cluster, p.store, d.key);
+          ctx.heartbeat({ store: p.store, seq, deleted: ++deleted } satisfies ApplyCheckpoint);
         }
       }
       // A WAL file no store holds any more leaves the catalog too.
       await db().delete(walFiles).where(and(eq(walFiles.cluster, plan.cluster), sql`${walFiles.kind} <> 'history'`, notExists(
         db().select({ one: sql`1` }).from(walCopies).where(and(eq(walCopies.cluster, walFiles.cluster), eq(walCopies.name, walFiles.name))))));
+      await dropDetailsOlderThan(db, new Date(Date.now() - DETAILS_KEPT_DAYS * DAY));
       log.info({ cluster: plan.cluster, deleted }, 'retention applied');
       return deleted;
     },
   };
+
+  /** What the catalog says a store holds, after deleting `key` from it. */
+  async function forgetCopy(cluster: string, store: string, key: string): Promise<void> {
+    const name = walNameOfKey(key);
+    if (name && key.startsWith(walPrefix(cluster))) {
+      await db().delete(walCopies).where(and(eq(walCopies.cluster, cluster), eq(walCopies.name, name), eq(walCopies.store, store)));
+    }
+    // A backup whose manifest left a store no longer counts there; once in no store, it expired.
+    if (key.endsWith(`/${MANIFEST}`) && key.startsWith(`${cluster}/backups/`)) {
+      const backupId = key.split('/').slice(-2)[0];
+      await db().update(backups).set({
+        stores: sql`coalesce(${backups.stores}, '[]'::jsonb) - ${store}::text`,
+        status: sql`CASE WHEN coalesce(${backups.stores}, '[]'::jsonb) - ${store}::text = '[]'::jsonb THEN 'expired' ELSE ${backups.status} END`,
+      }).where(and(eq(backups.cluster, cluster), eq(backups.backupId, backupId)));
+    }
+  }
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
+import { DetailCounts, DetailWriter, firstDetails, readDetails, runOf } from '../db/rundetails';
 import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
 import { codecByName } from '../lib/codec';
@@ -16,10 +17,15 @@ import { ObjectMeta, Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
-import type { VerifyReport } from '../workflows/shared';
+import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../workflows/shared';
 import { listBackups, storeWalKeep } from './retention';
 
 interface Reference { sha256: string; storedSize: number | undefined }
+
+/** What a retried verifyArchive continues from: every key up to lastKey checked, its findings written. */
+interface VerifyCheckpoint { lastKey: string; counts: DetailCounts; pruned: VerifyReport['pruned'] }
+
+const CHECKPOINT_EVERY = 500;
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   /** Downloads a copy and checks that its raw bytes hash to the reference. */
@@ -33,7 +39,8 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
   }
 
   return {
-    async verifyArchive({ cluster, deep, repair }: { cluster: string; deep: boolean; repair: boolean }): Promise<VerifyReport> {
+    /** Writes every problem, repair and gap to the catalog (rundetails); returns counts and examples. A retry continues after the last checkpoint. */
+    async verifyArchive({ cluster, deep, repair }: { cluster: string; deep: boolean; repair: boolean }): Promise<VerifySummary> {
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
       const names = [...stores.keys()];
@@ -60,24 +67,44 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         if (!present.has(r.key)) present.set(r.key, new Map());
       }
 
-      const report: VerifyReport = { objects: present.size, stores: names, deep, problems: [], repaired: [], unrepairable: [], conflicts: [], pruned: [], gaps: [] };
-      const pruned = (store: string, reason: string) => {
-        const p = report.pruned.find((x) => x.store === store);
+      // Keys are checked in sorted order; the checkpoint says how far, and what was written.
+      const checkpoint = ctx.info.heartbeatDetails as VerifyCheckpoint | undefined;
+      const details = runOf(ctx);
+      // Repairs made after the last checkpoint the server saw are done already: the retry finds
+      // those copies healthy, so it carries their rows over rather than lose them.
+      const carried = new Map<string, { section: 'problems' | 'repaired'; item: unknown }[]>();
+      if (checkpoint) {
+        for (const section of ['repaired', 'problems'] as const) {
+          for await (const d of readDetails<{ key: string }>(db, details, section, (checkpoint.counts[section] ?? 0) - 1)) {
+            if (section === 'repaired') carried.set(d.item.key, []);
+            carried.get(d.item.key)?.push({ section, item: d.item });
+          }
+        }
+      }
+      const writer = await DetailWriter.resume(db, details, VERIFY_SECTIONS, checkpoint?.counts);
+      const pruned = checkpoint?.pruned ?? [];
+      const tallyPruned = (store: string, reason: string) => {
+        const p = pruned.find((x) => x.store === store);
         if (p) p.files++;
-        else report.pruned.push({ store, files: 1, reason });
+        else pruned.push({ store, files: 1, reason });
       };
-      let checked = 0;
-      for (const key of [...present.keys()].sort()) {
-        if (++checked % 50 === 0) ctx.heartbeat({ checked, of: present.size });
+      /** The stores that should hold a WAL object: those holding it, and those whose retention keeps it. */
+      const expectedStores = (key: string, tally: boolean) => {
         const sizes = present.get(key)!;
         const wal = parseWalName(walNameOfKey(key) ?? '', segmentSize);
-        const expected = names.filter((s) => {
+        return names.filter((s) => {
           if (sizes.has(s) || !wal) return true;
           const verdict = retained.get(s)!(wal);
-          if (!verdict.keep) pruned(s, verdict.reason);
+          if (!verdict.keep && tally) tallyPruned(s, verdict.reason);
           return verdict.keep;
         });
-        if (!expected.length) continue;
+      };
+      /** Checks one key in every store that should hold it, and repairs it when it may. */
+      const checkKey = async (key: string): Promise<void> => {
+        const sizes = present.get(key)!;
+        const wal = parseWalName(walNameOfKey(key) ?? '', segmentSize);
+        const expected = expectedStores(key, true);
+        if (!expected.length) return;
         let ref = recorded.get(key);
         if (!ref) {
           // Not in the catalog (lost, or archived before it): the copies' metadata must agree,
@@ -89,13 +116,13 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           }
           const distinct = new Set(Object.values(copies));
           if (distinct.size > 1) {
-            report.conflicts.push({ key, name: wal?.name ?? key, copies });
-            report.problems.push({ key, store: '*', problem: `copies differ (${Object.entries(copies).map(([s, h]) => `${s} ${h}`).join(', ')}) and no catalog record decides: nothing repaired` });
-            continue;
+            writer.add('conflicts', { key, name: wal?.name ?? key, copies });
+            writer.add('problems', { key, store: '*', problem: `copies differ (${Object.entries(copies).map(([s, h]) => `${s} ${h}`).join(', ')}) and no catalog record decides: nothing repaired` });
+            return;
           }
           if (distinct.size === 1) ref = { sha256: [...distinct][0], storedSize: undefined };
         }
-        if (!ref) { report.problems.push({ key, store: '*', problem: 'no copy carries walflow metadata' }); report.unrepairable.push(key); continue; }
+        if (!ref) { writer.add('problems', { key, store: '*', problem: 'no copy carries walflow metadata' }); writer.add('unrepairable', key); return; }
 
         const bad: { store: string; problem: string }[] = [];
         for (const s of expected) {
@@ -107,31 +134,61 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           else if (ref.storedSize !== undefined && head.size !== ref.storedSize) bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
           else if (deep && !(await readVerified(store, key, ref, signal))) bad.push({ store: s, problem: 'content does not hash to its checksum' });
         }
-        for (const b of bad) report.problems.push({ key, ...b });
-        if (!bad.length || !repair) { if (bad.length) report.unrepairable.push(key); continue; }
+        for (const b of bad) writer.add('problems', { key, ...b });
+        if (!bad.length) { for (const c of carried.get(key) ?? []) writer.add(c.section, c.item); return; }
+        if (!repair) { writer.add('unrepairable', key); return; }
 
         let source: { body: Buffer; meta: ObjectMeta } | undefined;
         for (const s of names.filter((n) => !bad.some((b) => b.store === n))) {
           source = await readVerified(stores.get(s)!, key, ref, signal);
           if (source) break;
         }
-        if (!source) { report.unrepairable.push(key); continue; }
+        if (!source) { writer.add('unrepairable', key); return; }
         for (const b of bad) {
           const store = stores.get(b.store)!;
           if (b.problem !== 'missing') await store.delete(key, signal); // corrupt: a verified copy exists elsewhere
           await store.putNew(key, source.body, source.meta, signal);
           if (await readVerified(store, key, ref, signal)) {
-            report.repaired.push({ key, store: b.store, problem: b.problem });
+            writer.add('repaired', { key, store: b.store, problem: b.problem });
+            await writer.flush(); // a repair is done at once: its row must not wait for the next checkpoint
             log.warn({ cluster, key, store: b.store, problem: b.problem }, 'repaired a WAL copy from a healthy store');
           } else {
-            report.unrepairable.push(key);
+            writer.add('unrepairable', key);
           }
         }
+      };
+      const sorted = [...present.keys()].sort();
+      let checked = checkpoint ? sorted.findIndex((k) => k > checkpoint.lastKey) : 0;
+      if (checked < 0) checked = sorted.length;
+      if (checkpoint) log.info({ cluster, after: checkpoint.lastKey, checked, of: sorted.length }, 'verify continues after its last checkpoint');
+      // Every key beats (a deep check downloads each copy); every CHECKPOINT_EVERY keys, what was
+      // found goes to the catalog and the beat says the keys up to there are done.
+      let saved: VerifyCheckpoint = checkpoint ?? { lastKey: '', counts: {}, pruned: [] };
+      const save = async (lastKey: string) => {
+        saved = { lastKey, counts: await writer.flush(), pruned: structuredClone(pruned) };
+        ctx.heartbeat({ ...saved, checked, of: present.size });
+      };
+      for (const key of sorted.slice(checked)) {
+        await checkKey(key);
+        if (++checked % CHECKPOINT_EVERY === 0) await save(key);
+        else ctx.heartbeat({ ...saved, checked, of: present.size });
       }
-      const lost = new Set(report.unrepairable.filter((k) => present.get(k)!.size === 0));
-      if (identity) report.gaps = findGaps([...present.keys()].filter((k) => !lost.has(k)), identity.segmentSize);
-      else if (present.size) report.problems.push({ key: clusterJsonKey(cluster), store: '*', problem: 'missing: without its segment size, gaps cannot be checked' });
-      return report;
+      if (sorted.length) await save(sorted[sorted.length - 1]);
+      // Gaps and the cluster.json problem come after the last checkpoint: a retry finds them again.
+      const lost = new Set(sorted.filter((k) => present.get(k)!.size === 0 && expectedStores(k, false).length > 0));
+      if (identity) {
+        for (const g of findGaps(sorted.filter((k) => !lost.has(k)), identity.segmentSize)) writer.add('gaps', g);
+      } else if (present.size) {
+        writer.add('problems', { key: clusterJsonKey(cluster), store: '*', problem: 'missing: without its segment size, gaps cannot be checked' });
+      }
+      await writer.flush();
+      const summary: VerifySummary = {
+        objects: present.size, stores: names, deep, pruned, details,
+        problems: [], repaired: [], unrepairable: [], conflicts: [], gaps: [],
+        counts: Object.fromEntries(VERIFY_SECTIONS.map((s) => [s, writer.count(s)])) as VerifySummary['counts'],
+      };
+      for (const section of VERIFY_SECTIONS) (summary[section] as unknown[]) = await firstDetails(db, details, section, DETAIL_EXAMPLES);
+      return summary;
     },
   };
 }

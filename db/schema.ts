@@ -2,7 +2,7 @@
 // The stores alone are enough to restore; this can be rebuilt from a listing.
 import { sql } from 'drizzle-orm';
 import {
-  bigint, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex,
+  bigint, bigserial, index, integer, jsonb, pgTable, serial, text, timestamp, uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
 export const walFiles = pgTable('wal_files', {
@@ -93,3 +93,18 @@ export const backups = pgTable('backups', {
   uniqueIndex('backups_cluster_backup_id').on(t.cluster, t.backupId),
   index('backups_cluster_stop_lsn').on(t.cluster, t.stopLsn),
 ]);
+
+/**
+ * The long lists of a retention or verify run (each deletion, each problem), one row per item,
+ * keyed by the run's workflow and run id: workflows carry counts and a reference, since these
+ * lists grow with the archive and payloads must not. `seq` keeps the order items are acted on.
+ */
+export const runDetails = pgTable('run_details', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  workflowId: text('workflow_id').notNull(),
+  runId: text('run_id').notNull(),
+  section: text('section').notNull(),
+  seq: integer('seq').notNull(),
+  item: jsonb('item').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [uniqueIndex('run_details_run_section_seq').on(t.runId, t.section, t.seq)]);

@@ -5,11 +5,14 @@
 // time from pg_switch_wal until both stores hold the segment; then restore: a base backup, more
 // real segments archived to the two S3 servers, `walflow restore --start` to the end of the archive
 // (prefetch segments/s, time to a promoted cluster per phase), `walflow fetch` and pgBackRest
-// archive-get one process per segment. Prints one table, writes JSON.
-// Every process it starts is stopped on success, failure and Ctrl-C.
+// archive-get one process per segment; then scale: verify and retention on a synthetic archive of
+// many WAL objects in two folder stores (time, worker peak RSS, largest workflow payload).
+// Prints one table, writes JSON. Every process it starts is stopped on success, failure and Ctrl-C.
 //
 //   npm run bench -- [--segments N (default 32, at least 16)] [--switches M (default 20)]
-//                    [--restore-segments R (default 64; 0 skips the restore part)] [--json PATH] [--keep]
+//                    [--restore-segments R (default 64; 0 skips the restore part)]
+//                    [--scale-objects K (default 100000; 0 skips the scale part)] [--scale-only]
+//                    [--json PATH] [--keep]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,27 +25,32 @@ import { benchIndex } from './bench/walindex';
 import { benchPgbackrest, pgbackrestVersion, PgbackrestResult } from './bench/pgbackrest';
 import { benchRestore, RestoreBench } from './bench/restore';
 import { generateSegments, startSource, Source } from './bench/segments';
+import { benchScale, ScaleBench } from './bench/scale';
 import { BenchEnv, WALFLOW } from './bench/walflow';
 import { cpuDelta, cpuSnapshot, fmt, log, median, MiB, msSince, now, pct, running, sum } from './bench/util';
 
-interface Options { segments: number; switches: number; restoreSegments: number; json?: string; keep: boolean }
+interface Options { segments: number; switches: number; restoreSegments: number; scaleObjects: number; scaleOnly: boolean; json?: string; keep: boolean }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { segments: Number(process.env.BENCH_SEGMENTS ?? 32), switches: Number(process.env.BENCH_SWITCHES ?? 20),
-    restoreSegments: Number(process.env.BENCH_RESTORE_SEGMENTS ?? 64), keep: false };
+    restoreSegments: Number(process.env.BENCH_RESTORE_SEGMENTS ?? 64), scaleObjects: Number(process.env.BENCH_SCALE_OBJECTS ?? 100_000), scaleOnly: false, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { const v = argv[++i]; if (v === undefined) throw new Error(`${a} needs a value`); return v; };
     if (a === '--segments') o.segments = Number(val());
     else if (a === '--switches') o.switches = Number(val());
     else if (a === '--restore-segments') o.restoreSegments = Number(val());
+    else if (a === '--scale-objects') o.scaleObjects = Number(val());
+    else if (a === '--scale-only') o.scaleOnly = true;
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--keep') o.keep = true;
-    else throw new Error(`unknown argument ${a}; use --segments N, --switches M, --restore-segments R, --json PATH, --keep`);
+    else throw new Error(`unknown argument ${a}; use --segments N, --switches M, --restore-segments R, --scale-objects K, --scale-only, --json PATH, --keep`);
   }
   if (!Number.isInteger(o.segments) || o.segments < 16) throw new Error('--segments must be an integer of at least 16');
   if (!Number.isInteger(o.switches) || o.switches < 3) throw new Error('--switches must be an integer of at least 3');
   if (!Number.isInteger(o.restoreSegments) || (o.restoreSegments !== 0 && o.restoreSegments < 16)) throw new Error('--restore-segments must be 0 (skip) or an integer of at least 16');
+  if (!Number.isInteger(o.scaleObjects) || (o.scaleObjects !== 0 && o.scaleObjects < 100)) throw new Error('--scale-objects must be 0 (skip) or an integer of at least 100');
+  if (o.scaleOnly && !o.scaleObjects) throw new Error('--scale-only needs --scale-objects above 0');
   return o;
 }
 
@@ -164,6 +172,15 @@ function restoreRows(r: RestoreBench, pgbrName: string): Row[] {
   ];
 }
 
+function scaleRows(scale: ScaleBench): Row[] {
+  return scale.steps.map((st) => ({
+    metric: `${st.step}, ${scale.objects} WAL objects x 2 stores`,
+    walflow: `${fmt(st.seconds)} s, worker peak ${fmt(st.workerPeakRssMiB, 0)} MiB`,
+    alternative: `largest payload ${st.largestPayloadBytes} B; ${st.detail}`,
+    ratio: '-',
+  }));
+}
+
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-');
 
 async function main(): Promise<number> {
@@ -190,6 +207,15 @@ async function main(): Promise<number> {
   try {
     log(`stack in ${dir}`);
     let t = Date.now();
+    if (opts.scaleOnly) {
+      const stack = await stackUp({ dir, cluster: 'bench-unused', worker: false });
+      const scale = await benchScale({ stack, dir, objects: opts.scaleObjects });
+      const json = JSON.stringify({ when: new Date().toISOString(), scale }, null, 2);
+      fs.writeFileSync(jsonOut, json);
+      process.stdout.write(`\nwalflow bench, scale part only\n\n${table(scaleRows(scale))}\n\nfigures: ${jsonOut}\n`);
+      ok = true;
+      return 0;
+    }
     const [stack, src] = await Promise.all([stackUp({ dir, cluster: 'bench-unused', worker: false }), startSource(dir)]);
     log(`stack and source PostgreSQL up in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
@@ -242,6 +268,9 @@ async function main(): Promise<number> {
     let rst: RestoreBench | undefined;
     if (opts.restoreSegments > 0) rst = await benchRestore({ stack, src, dir, segments: opts.restoreSegments, pgbackrestConf: pgbr?.conf });
 
+    // 7. Scale: verify and retention on a synthetic archive of many small WAL objects.
+    const scale = opts.scaleObjects > 0 ? await benchScale({ stack, dir, objects: opts.scaleObjects }) : undefined;
+
     // Figures and table.
     const pgbrSegPerSec = pgbr ? n / (pgbr.totalMs / 1000) : NaN;
     const pgbrP50 = pgbr ? median(pgbr.latenciesMs) : NaN;
@@ -268,6 +297,7 @@ async function main(): Promise<number> {
       { metric: 'pg_switch_wal -> both S3 stores p99, s', walflow: fmt(pct(live.seconds, 99), 3), alternative: '-', ratio: '-' },
     ];
     if (rst) rows.push(...restoreRows(rst, pgbr ? pgbr.version : `pgBackRest: skipped (${pgbrSkipped})`));
+    if (scale) rows.push(...scaleRows(scale));
     const totalS = (Date.now() - started) / 1000;
     const figures = {
       when: new Date().toISOString(),
@@ -296,6 +326,7 @@ async function main(): Promise<number> {
           fetchOverArchiveGet: rst.fetch.segPerSec / rst.pgbackrest.archiveGet.segPerSec,
         } : undefined,
       } : { skipped: '--restore-segments 0' },
+      scale: scale ?? { skipped: '--scale-objects 0' },
       switchToStores: { p50S: median(live.seconds), p99S: pct(live.seconds, 99), maxS: Math.max(...live.seconds), ...live },
       table: rows,
       totalSeconds: totalS,
@@ -323,6 +354,11 @@ async function main(): Promise<number> {
         '  walflow fetch reads the S3 servers (no prefetch folder), pgBackRest archive-get its first folder repository.',
         'CPU seconds per segment: prefetch = the walflow worker during the prefetch phase (sampled every 250 ms);',
         '  restore_command = the fetch / archive-get processes themselves (the S3 servers they read from not included).',
+      ] : []),
+      ...(scale ? [
+        `scale: ${scale.objects} synthetic WAL objects (a few hundred bytes, valid metadata) in each of 2 folder stores, half of them`,
+        '  older than every kept backup; each step is one walflow command; peak RSS is the worker\'s (VmHWM, reset before the step);',
+        '  the payload is the largest one in that run\'s workflow history.',
       ] : []),
       `figures: ${jsonOut}`,
     ].join('\n') + '\n');

@@ -10,7 +10,7 @@ import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, sleep } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
-import type { RetentionPlan } from '../workflows/shared';
+import type { RetentionListing } from '../workflows/shared';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 
@@ -29,10 +29,10 @@ async function batches(pg: PgCluster): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [r.batch, r.n]));
 }
 
-function prune(args: string[]): RetentionPlan & { deleted: number } {
+function prune(args: string[]): RetentionListing {
   const r = env.walflow(['prune', '--json', ...args]);
   assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as RetentionPlan & { deleted: number };
+  return JSON.parse(r.stdout) as RetentionListing;
 }
 
 /** Restores a backup into a fresh folder, starts it, returns its rows per batch, stops it. */

@@ -9,7 +9,7 @@ import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest } from '../workflows/pitr-types';
-import type { RetentionPlan, VerifyReport } from '../workflows/shared';
+import type { RetentionListing, VerifyReport } from '../workflows/shared';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, takeBackup, waitArchived } from './support/pitr';
 
@@ -31,10 +31,10 @@ async function keys(store: string): Promise<Set<string>> {
   return out;
 }
 
-function prune(args: string[]): RetentionPlan & { deleted: number } {
+function prune(args: string[]): RetentionListing {
   const r = env.walflow(['prune', '--json', ...args]);
   assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as RetentionPlan & { deleted: number };
+  return JSON.parse(r.stdout) as RetentionListing;
 }
 
 before(async () => {
@@ -152,7 +152,7 @@ test('retention with no complete backup deletes nothing and raises retention-blo
     await other.startWorker();
     const r = other.walflow(['prune', '--json', '--as-of', new Date(Date.now() + 400 * DAY).toISOString()]);
     assert.equal(r.status, 0, r.stderr);
-    const plan = JSON.parse(r.stdout) as RetentionPlan;
+    const plan = JSON.parse(r.stdout) as RetentionListing;
     for (const s of plan.stores) {
       assert.match(s.blocked ?? '', /no complete backup/);
       assert.deepEqual(s.deletions, []);

@@ -80,10 +80,17 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     progress.backupId = manifest.backupId;
     await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata, stores: input.stores }),
       (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.resumedAtChunk !== undefined ? `, resumed at chunk ${r.resumedAtChunk}` : ''}, checked by ${r.verified}${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}` }));
+    // patched: a restore that planned under the previous code carries its list in its history.
+    const listInCatalog = patched('wal-list-in-catalog');
     const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline, stores: input.stores }),
-      (r) => ({ segments: r.segments.length, detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
-    await phase('prefetch', () => h.long.prefetchWal({ cluster, names: [...plan.history, ...plan.segments], dir: dirs.prefetchDir, stores: input.stores }),
-      (r) => ({ segments: r.segments, bytes: r.bytes, detail: r.failovers.length ? `${r.failovers.length} failover(s)` : undefined }));
+      (r) => ({ segments: planned(r), detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
+    await phase('prefetch', () => h.long.prefetchWal(listInCatalog
+      ? { cluster, plan: { details: plan.details, files: plan.history.length + plan.segmentCount }, dir: dirs.prefetchDir, stores: input.stores }
+      : { cluster, names: [...plan.history, ...(plan as unknown as OldPlan).segments], dir: dirs.prefetchDir, stores: input.stores }),
+    (r) => {
+      const failovers = r.failoverCount ?? r.failovers.length;
+      return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
+    });
     await phase('configure', () => h.quick.writeRecoverySettings({
       cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive, stores: input.stores,
@@ -117,6 +124,13 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'failed', summary: { ...progress } });
     throw e;
   }
+}
+
+/** planWal's result as restores recorded before the list moved to the catalog have it. */
+type OldPlan = { segments: string[] };
+
+function planned(r: { segmentCount?: number }): number {
+  return r.segmentCount ?? (r as unknown as OldPlan).segments.length;
 }
 
 /** What configure did; `disabled` is absent from results recorded before it was reported (replay). */

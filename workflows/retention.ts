@@ -1,9 +1,9 @@
 // retention: plan from the backups in each store, then delete exactly the plan (skipped on a
-// dry run). Alerts when nothing can be pruned for want of a backup, or backups stopped coming.
+// dry run). The plan's deletions are in the catalog (db/rundetails.ts): the payloads carry counts. Alerts when nothing can be pruned for want of a backup, or backups stopped coming.
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { resolvePolicy } from './policy';
-import type { RetentionInput, RetentionPlan } from './shared';
+import type { RetentionInput, RetentionResult } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -17,14 +17,14 @@ const catalog = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-export async function retention(input: RetentionInput): Promise<RetentionPlan & { deleted: number }> {
+export async function retention(input: RetentionInput): Promise<RetentionResult> {
   const { cluster } = input;
   const startedAt = new Date(workflowInfo().startTime).toISOString();
   const now = input.now ?? startedAt;
   const policy = resolvePolicy(input.policy).retention;
   upsertMemo({ cluster, dryRun: !!input.dryRun, asOf: now, policy, state: 'planning' });
   const plan = await store.planRetention({ cluster, now, policy });
-  const planned = plan.stores.reduce((n, s) => n + s.deletions.length, 0);
+  const planned = plan.stores.reduce((n, s) => n + s.deletionCount, 0);
 
   const blocked = plan.stores.filter((s) => s.blocked);
   if (blocked.length) {

@@ -71,18 +71,37 @@ export const CLUSTER_MISMATCH = 'ClusterMismatch';
 
 export interface VerifyInput { cluster: string; deep?: boolean; repair?: boolean }
 
-export interface VerifyReport {
-  objects: number;
-  stores: string[];
-  deep: boolean;
+/** Where a run's long lists live in the catalog (db/rundetails.ts): its workflow and run id. */
+export interface RunRef { workflowId: string; runId: string }
+
+/** How many items of each long list a workflow result carries as examples; the catalog holds them all. */
+export const DETAIL_EXAMPLES = 20;
+
+/** The lists of a verify report that grow with the archive. */
+export interface VerifyLists {
   problems: { key: string; store: string; problem: string }[];
   repaired: { key: string; store: string; problem: string }[];
   unrepairable: string[];
   /** Copies that differ with no catalog record to say which is right: left alone. */
   conflicts: { key: string; name: string; copies: Record<string, string> }[];
+  gaps: { timeline: number; from: string; to: string }[];
+}
+
+export const VERIFY_SECTIONS: (keyof VerifyLists)[] = ['problems', 'repaired', 'unrepairable', 'conflicts', 'gaps'];
+
+/** What `walflow verify --json` prints: every item of every list. */
+export interface VerifyReport extends VerifyLists {
+  objects: number;
+  stores: string[];
+  deep: boolean;
   /** Per store, WAL its own retention removed (no backup it holds needs it): not missing. */
   pruned: { store: string; files: number; reason: string }[];
-  gaps: { timeline: number; from: string; to: string }[];
+}
+
+/** What the verify workflow returns: the lists cut to their first DETAIL_EXAMPLES items, their full counts, and where the rest is. */
+export interface VerifySummary extends VerifyReport {
+  counts: Record<keyof VerifyLists, number>;
+  details: RunRef;
 }
 
 export interface RunRecord {
@@ -103,19 +122,32 @@ export interface RetentionInput {
   policy?: PolicyInput;
 }
 
+export interface Deletion { key: string; reason: string }
+
+/** The catalog section holding a store's deletions, in the order they are made. */
+export const deletionSection = (store: string) => `deletions:${store}`;
+
 export interface StorePlan {
   store: string;
   retentionDays: number;
   /** Backup ids kept, newest first. */
   kept: string[];
-  deletions: { key: string; reason: string }[];
+  /** How many objects the plan deletes; each one is in the catalog (deletionSection). */
+  deletionCount: number;
+  /** The first DETAIL_EXAMPLES deletions. */
+  firstDeletions: Deletion[];
   /** Why the WAL that stays is kept: one range per timeline and reason. */
   keptWal: KeptWal[];
   blocked: string | null;
   newestBackup: string | null;
 }
 
-export interface RetentionPlan { cluster: string; now: string; minBackups: number; policy: RetentionPolicy; stores: StorePlan[] }
+export interface RetentionPlan { cluster: string; now: string; minBackups: number; policy: RetentionPolicy; stores: StorePlan[]; details: RunRef }
+
+export type RetentionResult = RetentionPlan & { deleted: number };
+
+/** What `walflow prune --json` prints: the result with each store's every deletion. */
+export type RetentionListing = Omit<RetentionResult, 'stores'> & { stores: (StorePlan & { deletions: Deletion[] })[] };
 
 /** hostId and checkQuery: this run's choice, else the policy's (its drill part); absent parts take walflow's defaults. */
 export interface DrillInput { cluster?: string; hostId?: string; checkQuery?: string; policy?: PolicyInput }

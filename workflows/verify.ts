@@ -1,9 +1,10 @@
 // verify: proves every WAL copy in every store, mends what a healthy store can mend, and
-// alerts on what it cannot (and on gaps). Daily by Schedule, or `walflow verify [--deep]`.
+// alerts on what it cannot (and on gaps). Its lists are in the catalog (db/rundetails.ts): the
+// result carries counts and the first few of each. Daily by Schedule, or `walflow verify [--deep]`.
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { recoverableMemo } from './recoverable';
-import type { VerifyInput, VerifyReport } from './shared';
+import type { VerifyInput, VerifySummary } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -19,19 +20,20 @@ const catalog = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
-export async function verify(input: VerifyInput): Promise<VerifyReport> {
+export async function verify(input: VerifyInput): Promise<VerifySummary> {
   const { cluster } = input;
   const deep = input.deep ?? false;
   const repair = input.repair ?? true;
   const startedAt = new Date(workflowInfo().startTime).toISOString();
   upsertMemo({ cluster, deep, repair, state: 'verifying' });
   const report = await verifyArchive({ cluster, deep, repair });
-  const failed = report.unrepairable.length > 0;
+  const { counts } = report;
+  const failed = counts.unrepairable > 0;
 
   if (failed) {
     await catalog.raiseAlert({
       cluster, key: 'verify-failure', kind: 'verify-failure',
-      message: `verify found ${report.unrepairable.length} WAL object(s) no store holds intact, e.g. ${report.unrepairable[0]}`,
+      message: `verify found ${counts.unrepairable} WAL object(s) no store holds intact, e.g. ${report.unrepairable[0]}`,
       details: { unrepairable: report.unrepairable.slice(0, 20) },
     });
   } else {
@@ -45,20 +47,20 @@ export async function verify(input: VerifyInput): Promise<VerifyReport> {
       details: { key: c.key, copies: c.copies },
     });
   }
-  if (report.gaps.length) {
+  if (counts.gaps) {
     const g = report.gaps[0];
     await catalog.raiseAlert({
       cluster, key: 'archive-gap', kind: 'archive-gap',
-      message: `the archive has ${report.gaps.length} gap(s) in the WAL, e.g. timeline ${g.timeline} ${g.from}..${g.to}; a restore cannot cross them`,
+      message: `the archive has ${counts.gaps} gap(s) in the WAL, e.g. timeline ${g.timeline} ${g.from}..${g.to}; a restore cannot cross them`,
       details: { gaps: report.gaps.slice(0, 20) },
     });
   } else {
     await catalog.resolveAlert({ cluster, key: 'archive-gap' });
   }
-  const outcome = failed || report.conflicts.length || report.gaps.length ? 'failed' : report.repaired.length ? 'repaired' : 'ok';
+  const outcome = failed || counts.conflicts || counts.gaps ? 'failed' : counts.repaired ? 'repaired' : 'ok';
   const summary = {
-    objects: report.objects, problems: report.problems.length, repaired: report.repaired.length, unrepairable: report.unrepairable.length,
-    conflicts: report.conflicts.length, pruned: report.pruned.reduce((n, p) => n + p.files, 0), gaps: report.gaps.length, deep, repair,
+    objects: report.objects, problems: counts.problems, repaired: counts.repaired, unrepairable: counts.unrepairable,
+    conflicts: counts.conflicts, pruned: report.pruned.reduce((n, p) => n + p.files, 0), gaps: counts.gaps, deep, repair,
   };
   upsertMemo({ state: outcome, ...summary });
   await catalog.recordRun({ cluster, kind: 'verify', workflowId: workflowInfo().workflowId, startedAt, outcome, summary });

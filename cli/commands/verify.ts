@@ -1,18 +1,21 @@
 // walflow verify [--deep] [--json]: runs the verify workflow now and prints its report.
+import { openCatalog } from '../../db/client';
+import { readAllDetails } from '../../db/rundetails';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { connectClient } from '../../lib/temporal';
-import { SHARED_QUEUE, VerifyReport, verifyScheduleId } from '../../workflows/shared';
+import { SHARED_QUEUE, VERIFY_SECTIONS, VerifyReport, VerifySummary, verifyScheduleId } from '../../workflows/shared';
 
 export async function verify(config: Config, o: { deep?: boolean; json?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
     const workflowId = `${verifyScheduleId(config.cluster)}/${new Date().toISOString()}`;
     process.stderr.write(`verify started: ${workflowId} (${o.deep ? 'deep: downloading every object' : 'metadata and sizes'}; repairing from a healthy store)\n`);
-    const report = await client.workflow.execute('verify', {
+    const summary = await client.workflow.execute('verify', {
       taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
       memo: { cluster: config.cluster, trigger: 'walflow verify' },
-    }) as VerifyReport;
+    }) as VerifySummary;
+    const report = await fullReport(config, summary);
     if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
       process.stdout.write(`${report.objects} WAL objects checked in ${report.stores.join(', ')}${report.deep ? ' (deep)' : ''}\n`);
@@ -29,5 +32,17 @@ export async function verify(config: Config, o: { deep?: boolean; json?: boolean
     }
   } finally {
     await client.connection.close();
+  }
+}
+
+/** The run's report with every item of every list, read from the catalog where the run wrote them. */
+async function fullReport(config: Config, summary: VerifySummary): Promise<VerifyReport> {
+  const db = openCatalog(config.catalogUrl);
+  try {
+    const { counts: _counts, details, ...report } = summary;
+    for (const section of VERIFY_SECTIONS) (report[section] as unknown[]) = await readAllDetails(() => db, details, section);
+    return report;
+  } finally {
+    await db.$client.end();
   }
 }
