@@ -6,7 +6,7 @@ import type { Catalog } from '../db/client';
 import { alerts, backups, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
-import type { AlertInput } from '../workflows/shared';
+import type { AlertInput } from '../lib/contracts';
 
 type AlertRow = typeof alerts.$inferSelect;
 const WEBHOOK_TIMEOUT_MS = 5_000;

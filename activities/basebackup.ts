@@ -20,8 +20,7 @@ import { putCreateOnly, Store } from '../lib/stores/store';
 import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
 import { segmentName } from '../lib/wal/name';
 import { readFromAnyStore } from '../lib/verified';
-import type { BackupFile, BackupManifest, BackupRecord, BackupSummary } from '../workflows/pitr-types';
-import { CONTENT_CONFLICT } from '../workflows/shared';
+import { CONTENT_CONFLICT, type BackupFile, type BackupManifest, type BackupRecord, type BackupSummary } from '../lib/contracts';
 
 /** Raw bytes per chunk: big enough for few objects, small enough to hold two in memory. */
 const CHUNK_BYTES = 64 << 20;

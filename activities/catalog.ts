@@ -4,7 +4,7 @@ import { runs, walCopies, walFiles } from '../db/schema';
 import type { Logger } from '../lib/log';
 import { archiveLatency } from '../lib/metrics';
 import { decodeIndex } from '../lib/wal/segmentindex';
-import type { CopyResult, RunRecord, StagedFile } from '../workflows/shared';
+import type { CopyResult, RunRecord, StagedFile } from '../lib/contracts';
 
 export function catalogActivities(db: () => Catalog, log: Logger) {
   return {

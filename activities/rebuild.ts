@@ -11,7 +11,7 @@ import { walNameOfKey } from '../lib/walkeys';
 import { parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
 import { decodeIndex } from '../lib/wal/segmentindex';
-import type { BackupManifest } from '../workflows/pitr-types';
+import type { BackupManifest } from '../lib/contracts';
 import { MANIFEST } from './basebackup';
 
 export interface RebuildResult { files: number; copies: number; backups: number; skipped: string[] }

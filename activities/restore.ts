@@ -25,9 +25,8 @@ import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import {
-  BAD_INPUT, BackupFile, BackupManifest, BackupRecord, DATA_DIR_NOT_EMPTY, NO_BACKUP, RecoveryTarget, RECOVERY_FAILED, WAL_MISSING,
-} from '../workflows/pitr-types';
-import { DETAIL_EXAMPLES, RunRef } from '../workflows/shared';
+  BackupFile, BackupManifest, BackupRecord, BAD_INPUT, DATA_DIR_NOT_EMPTY, DETAIL_EXAMPLES, NO_BACKUP, RECOVERY_FAILED, RecoveryTarget, RunRef, WAL_MISSING,
+} from '../lib/contracts';
 import { MANIFEST } from './basebackup';
 
 const HEARTBEAT_MS = 5_000;

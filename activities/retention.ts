@@ -18,9 +18,8 @@ import { walNameOfKey } from '../lib/walkeys';
 import { KeptBackup, tallyKept, walKeepRule, WalVerdict } from '../lib/wal/keep';
 import { parseWalName, WalName } from '../lib/wal/name';
 import { parseHistory, TimelineSwitch } from '../lib/wal/timeline';
-import type { BackupManifest } from '../workflows/pitr-types';
-import { RetentionPolicy, storeRetentionDays } from '../workflows/policy';
-import { Deletion, deletionSection, DETAIL_EXAMPLES, RetentionPlan, StorePlan } from '../workflows/shared';
+import { Deletion, deletionSection, DETAIL_EXAMPLES, RetentionPlan, StorePlan, type BackupManifest } from '../lib/contracts';
+import { RetentionPolicy, storeRetentionDays } from '../lib/clusterpolicy';
 import { MANIFEST } from './basebackup';
 
 const DAY = 86_400_000;

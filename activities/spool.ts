@@ -11,7 +11,7 @@ import { spoolStat } from '../lib/spoolstat';
 import { parseSegmentHeader } from '../lib/wal/header';
 import { encodeIndex, indexSegment } from '../lib/wal/segmentindex';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
-import type { StagedFile } from '../workflows/shared';
+import type { StagedFile } from '../lib/contracts';
 
 const STAGED_SUFFIXES = Object.values(CODEC_SUFFIXES);
 

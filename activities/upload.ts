@@ -10,7 +10,7 @@ import { SpoolPaths } from '../lib/spool';
 import { putCreateOnly, Store } from '../lib/stores/store';
 import { codecByName } from '../lib/codec';
 import { CLUSTER_JSON_FORMAT } from '../lib/formats';
-import { CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../workflows/shared';
+import { CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../lib/contracts';
 
 /** Well inside the workflow's heartbeat timeout, so a slow PUT is not mistaken for a dead worker. */
 const HEARTBEAT_MS = 5_000;

@@ -17,7 +17,7 @@ import { ObjectMeta, Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
-import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../workflows/shared';
+import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../lib/contracts';
 import { listBackups, storeWalKeep } from './retention';
 
 interface Reference { sha256: string; storedSize: number | undefined }

@@ -4,7 +4,7 @@
 // found; a retried activity drops what it wrote after its last checkpoint and goes on from there.
 import type { Context } from '@temporalio/activity';
 import { and, asc, eq, gt, gte, lt } from 'drizzle-orm';
-import type { RunRef } from '../workflows/shared';
+import type { RunRef } from '../lib/contracts';
 import type { Catalog } from './client';
 import { runDetails } from './schema';
 

@@ -5,7 +5,7 @@ import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
 import type { S3StoreConfig } from './stores/s3';
-import { ClusterPolicy, POLICY_DEFAULTS } from '../workflows/policy';
+import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 
 export type StoreConfig =
   | ({ type: 's3' } & S3StoreConfig)

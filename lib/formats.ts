@@ -1,7 +1,7 @@
 // The formats of what walflow writes into the stores. What a newer walflow wrote in a format
 // this one does not know is refused with a message to upgrade, never read by guesswork: a
 // guess could restore the wrong bytes or prune what a newer backup needs.
-import type { BackupManifest } from '../workflows/pitr-types';
+import type { BackupManifest } from './contracts';
 import { UnknownFormatError } from './errors';
 
 /** manifest.json of a base backup: its `format` field. */

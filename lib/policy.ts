@@ -2,7 +2,7 @@
 // what applies, and where a worker's own settings differ, named by the setting to change.
 import { Config, storeSettingPrefix } from './config';
 import { formatDuration } from './duration';
-import { ClusterPolicy, RetentionPolicy, storeRetentionDays } from '../workflows/policy';
+import { ClusterPolicy, RetentionPolicy, storeRetentionDays } from './clusterpolicy';
 
 /** The policy these settings give a workflow input; drills run on this host unless WALFLOW_DRILL_HOST says otherwise. */
 export function policyOf(config: Config): ClusterPolicy {

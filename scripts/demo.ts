@@ -9,7 +9,7 @@ import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, ROOT, sleep } from '../lib/devstack/procs';
 import { Stack, stackUp } from '../lib/devstack/stack';
 import { waitForEmptySpool } from '../cli/spoolprogress';
-import type { RestoreProgress } from '../workflows/pitr-types';
+import type { RestoreProgress } from '../lib/contracts';
 
 const DIR = path.join(ROOT, '.walflow');
 

@@ -7,8 +7,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
-import type { BackupManifest } from '../workflows/pitr-types';
-import type { DrillResult } from '../workflows/shared';
+import type { BackupManifest, DrillResult } from '../lib/contracts';
 import { TestEnv } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 

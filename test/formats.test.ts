@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { chownToPostgres } from '../lib/devstack/procs';
-import type { BackupManifest } from '../workflows/pitr-types';
+import type { BackupManifest } from '../lib/contracts';
 import { TestEnv } from './support/env';
 import { pitrEnv, runRestore, takeBackup } from './support/pitr';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { SHARED_QUEUE, VerifyReport, VerifySummary } from '../workflows/shared';
+import { SHARED_QUEUE, VerifyReport, VerifySummary } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 import { LargestPayload, largestPayload, workflowIds } from './support/history';

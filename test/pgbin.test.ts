@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { freePort, pgBin } from '../lib/devstack/procs';
 import type { Store } from '../lib/stores/store';
-import type { BackupManifest } from '../workflows/pitr-types';
+import type { BackupManifest } from '../lib/contracts';
 import { TestEnv } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import type { ClusterPolicy } from '../workflows/policy';
-import type { RetentionPlan } from '../workflows/shared';
+import type { ClusterPolicy } from '../lib/clusterpolicy';
+import type { RetentionPlan } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 

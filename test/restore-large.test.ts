@@ -9,8 +9,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, sleep } from '../lib/devstack/procs';
-import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress } from '../workflows/pitr-types';
-import { SHARED_QUEUE } from '../workflows/shared';
+import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, SHARED_QUEUE } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, takeBackup } from './support/pitr';
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { freePort, sleep } from '../lib/devstack/procs';
-import type { BackupManifest } from '../workflows/pitr-types';
+import type { BackupManifest } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 

@@ -6,8 +6,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
-import type { BackupManifest, RestoreProgress } from '../workflows/pitr-types';
-import { SHARED_QUEUE } from '../workflows/shared';
+import { SHARED_QUEUE, type BackupManifest, type RestoreProgress } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup } from './support/pitr';
 

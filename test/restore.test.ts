@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { freePort, sleep } from '../lib/devstack/procs';
-import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreProgress } from '../workflows/pitr-types';
+import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreProgress } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv } from './support/env';
 import { corruptInStore, pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';

@@ -9,8 +9,7 @@ import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, sleep } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
-import type { BackupManifest } from '../workflows/pitr-types';
-import type { RetentionListing } from '../workflows/shared';
+import type { BackupManifest, RetentionListing } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 

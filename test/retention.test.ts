@@ -8,8 +8,7 @@ import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
-import type { BackupManifest } from '../workflows/pitr-types';
-import type { RetentionListing, VerifyReport } from '../workflows/shared';
+import type { BackupManifest, RetentionListing, VerifyReport } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, takeBackup, waitArchived } from './support/pitr';
 

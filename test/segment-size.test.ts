@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
-import type { VerifyReport } from '../workflows/shared';
+import type { VerifyReport } from '../lib/contracts';
 import { TestEnv } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import type { VerifyReport } from '../workflows/shared';
+import type { VerifyReport } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 

@@ -5,9 +5,10 @@
 import { Client, ScheduleDescription, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from '../lib/config';
 import { policyOf } from '../lib/policy';
-import { backupScheduleId, backupWorkflowId } from '../workflows/pitr-types';
-import { ClusterPolicy, PolicyInput, resolvePolicy } from '../workflows/policy';
-import { drillScheduleId, retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId } from '../workflows/shared';
+import {
+  backupScheduleId, backupWorkflowId, drillScheduleId, retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId,
+} from '../lib/contracts';
+import { ClusterPolicy, PolicyInput, resolvePolicy } from '../lib/clusterpolicy';
 
 export type ScheduleChange = { id: string; change: 'created' | 'updated' };
 

@@ -7,7 +7,7 @@ import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import { SpoolPaths } from '../lib/spool';
 import { parseWalName } from '../lib/wal/name';
-import { archiveWorkflowId, ArchiveSegmentInput, hostQueue } from '../workflows/shared';
+import { ArchiveSegmentInput, archiveWorkflowId, hostQueue } from '../lib/contracts';
 
 const RESCAN_MS = 10_000;
 

@@ -7,10 +7,9 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import {
-  AlertInput, archiveWorkflowId, ArchiveResult, ArchiveSegmentInput, ArchiveSweepInput, CLUSTER_MISMATCH,
-  CONTENT_CONFLICT, CopyResult, hostQueue, StagedFile,
-} from './shared';
-import { resolvePolicy } from './policy';
+  AlertInput, ArchiveResult, ArchiveSegmentInput, ArchiveSweepInput, archiveWorkflowId, CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, hostQueue, StagedFile,
+} from '../lib/contracts';
+import { resolvePolicy } from '../lib/clusterpolicy';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -3,9 +3,8 @@
 // WAL restores nothing, so only then does it count as complete.
 import { ApplicationFailure, proxyActivities, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { backupIdAt, BackupRecord, BaseBackupInput } from './pitr-types';
+import { backupIdAt, BackupRecord, BaseBackupInput, CONTENT_CONFLICT, hostQueue } from '../lib/contracts';
 import { recoverableMemo } from './recoverable';
-import { CONTENT_CONFLICT, hostQueue } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
 

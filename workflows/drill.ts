@@ -3,10 +3,9 @@
 // recover, removes everything, and alerts on failure.
 import { ApplicationFailure, executeChild, proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import type { RestoreProgress } from './pitr-types';
-import { resolvePolicy } from './policy';
+import { DrillInput, DrillResult, hostQueue, SHARED_QUEUE, type RestoreProgress } from '../lib/contracts';
+import { resolvePolicy } from '../lib/clusterpolicy';
 import { restore } from './restore';
-import { DrillInput, DrillResult, hostQueue, SHARED_QUEUE } from './shared';
 
 type Activities = ReturnType<typeof createActivities>;
 

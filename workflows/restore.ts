@@ -5,10 +5,8 @@
 import { ApplicationFailure, defineQuery, patched, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
-  BAD_INPUT, backupIdAt, BackupRecord, DATA_DIR_NOT_EMPTY, describeTarget, NO_BACKUP, PhaseReport, RecoveryTarget, RECOVERY_FAILED,
-  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf, WAL_MISSING,
-} from './pitr-types';
-import { hostQueue } from './shared';
+  backupIdAt, BackupRecord, BAD_INPUT, DATA_DIR_NOT_EMPTY, describeTarget, hostQueue, NO_BACKUP, PhaseReport, RECOVERY_FAILED, RecoveryTarget, RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf, WAL_MISSING,
+} from '../lib/contracts';
 
 type Activities = ReturnType<typeof createActivities>;
 

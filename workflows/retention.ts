@@ -2,8 +2,8 @@
 // dry run). The plan's deletions are in the catalog (db/rundetails.ts): the payloads carry counts. Alerts when nothing can be pruned for want of a backup, or backups stopped coming.
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { resolvePolicy } from './policy';
-import type { RetentionInput, RetentionResult } from './shared';
+import { resolvePolicy } from '../lib/clusterpolicy';
+import type { RetentionInput, RetentionResult } from '../lib/contracts';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -4,7 +4,7 @@
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { recoverableMemo } from './recoverable';
-import type { VerifyInput, VerifySummary } from './shared';
+import type { VerifyInput, VerifySummary } from '../lib/contracts';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -3,7 +3,7 @@ import type { Config } from '../../lib/config';
 import { waitForEmptySpool } from '../spoolprogress';
 import { policyOf } from '../../lib/policy';
 import { connectClient } from '../../lib/temporal';
-import { SHARED_QUEUE, sweepScheduleId } from '../../workflows/shared';
+import { SHARED_QUEUE, sweepScheduleId } from '../../lib/contracts';
 
 export async function archive(config: Config, o: { wait?: boolean }): Promise<void> {
   const client = await connectClient(config);

@@ -7,8 +7,7 @@ import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
 import { connectClient } from '../../lib/temporal';
 import { formatLsn } from '../../lib/wal/lsn';
-import { backupIdAt, backupWorkflowId, BackupRecord, BaseBackupInput } from '../../workflows/pitr-types';
-import { SHARED_QUEUE } from '../../workflows/shared';
+import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput, SHARED_QUEUE } from '../../lib/contracts';
 
 export async function backup(config: Config, o: { wait?: boolean }): Promise<void> {
   const client = await connectClient(config);

@@ -17,7 +17,7 @@ import { probeCreateOnly } from '../../lib/stores/probe';
 import { openStore } from '../../lib/stores/registry';
 import { connectClient, recentPollers } from '../../lib/temporal';
 import { appliedPolicy, clusterSchedules } from '../../workers/schedules';
-import { hostQueue, sweepScheduleId } from '../../workflows/shared';
+import { hostQueue, sweepScheduleId } from '../../lib/contracts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export interface Check { check: string; status: CheckStatus; found: string; fix?: string }

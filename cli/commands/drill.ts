@@ -4,7 +4,7 @@ import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { policyOf } from '../../lib/policy';
 import { connectClient } from '../../lib/temporal';
-import { DrillResult, drillScheduleId, SHARED_QUEUE } from '../../workflows/shared';
+import { DrillResult, drillScheduleId, SHARED_QUEUE } from '../../lib/contracts';
 
 export async function drill(config: Config, o: { check?: string; json?: boolean }): Promise<void> {
   const client = await connectClient(config);

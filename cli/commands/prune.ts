@@ -5,8 +5,10 @@ import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { describeRetention, policyOf } from '../../lib/policy';
 import { connectClient } from '../../lib/temporal';
-import type { ClusterPolicy } from '../../workflows/policy';
-import { Deletion, deletionSection, RetentionListing, RetentionResult, retentionScheduleId, SHARED_QUEUE } from '../../workflows/shared';
+import type { ClusterPolicy } from '../../lib/clusterpolicy';
+import {
+  Deletion, deletionSection, RetentionListing, RetentionResult, retentionScheduleId, SHARED_QUEUE,
+} from '../../lib/contracts';
 
 export interface PruneOptions { dryRun?: boolean; json?: boolean; asOf?: string; retentionDays?: string; minBackups?: string }
 

@@ -8,9 +8,8 @@ import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { connectClient } from '../../lib/temporal';
 import {
-  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, restoreWorkflowId, targetOf,
-} from '../../workflows/pitr-types';
-import { SHARED_QUEUE } from '../../workflows/shared';
+  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, restoreWorkflowId, SHARED_QUEUE, targetOf,
+} from '../../lib/contracts';
 
 export interface RestoreOptions {
   targetTime?: string; targetLsn?: string; targetName?: string; targetXid?: string; immediate?: boolean;

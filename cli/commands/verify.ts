@@ -4,7 +4,7 @@ import { readAllDetails } from '../../db/rundetails';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { connectClient } from '../../lib/temporal';
-import { SHARED_QUEUE, VERIFY_SECTIONS, VerifyReport, VerifySummary, verifyScheduleId } from '../../workflows/shared';
+import { SHARED_QUEUE, VERIFY_SECTIONS, VerifyReport, verifyScheduleId, VerifySummary } from '../../lib/contracts';
 
 export async function verify(config: Config, o: { deep?: boolean; json?: boolean }): Promise<void> {
   const client = await connectClient(config);

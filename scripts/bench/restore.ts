@@ -11,7 +11,7 @@ import { Client } from 'pg';
 import { chownToPostgres, freePort, pgBin, readPid, sleep } from '../../lib/devstack/procs';
 import type { Stack } from '../../lib/devstack/stack';
 import { stopPostgres } from '../../lib/devstack/stack';
-import type { PhaseReport, RestoreProgress } from '../../workflows/pitr-types';
+import type { PhaseReport, RestoreProgress } from '../../lib/contracts';
 import { pgbackrest } from './pgbackrest';
 import { archivedSegments, Source } from './segments';
 import { cpuDelta, CpuSnapshot, cpuSnapshot, log, median, MiB, msSince, now, runAsPostgres, timedAsPostgres } from './util';

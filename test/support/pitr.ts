@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { createArchivingCluster, PgCluster } from '../../lib/devstack/pgcluster';
 import { freePort } from '../../lib/devstack/procs';
 import type { ClusterLayout } from '../../lib/devstack/stack';
-import type { BackupManifest } from '../../workflows/pitr-types';
+import type { BackupManifest } from '../../lib/contracts';
 import { TestEnv, waitFor } from './env';
 
 export async function pitrEnv(

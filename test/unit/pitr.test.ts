@@ -10,7 +10,7 @@ import { TarScanner } from '../../lib/tarscan';
 import { walKeyCandidates } from '../../lib/walkeys';
 import { parseLsn } from '../../lib/wal/lsn';
 import { parseWalName } from '../../lib/wal/name';
-import { describeTarget, restoreWorkflowId, targetOf } from '../../workflows/pitr-types';
+import { describeTarget, restoreWorkflowId, targetOf } from '../../lib/contracts';
 
 describe('tar scanner', () => {
   test('captures named members from a real tar fed in odd-sized pieces', () => {

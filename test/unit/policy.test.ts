@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../lib/config';
 import { policyDifferences, policyOf } from '../../lib/policy';
-import { resolvePolicy } from '../../workflows/policy';
+import { resolvePolicy } from '../../lib/clusterpolicy';
 
 const base = {
   WALFLOW_CLUSTER: 'main', WALFLOW_HOST_ID: 'db1', WALFLOW_SPOOL_DIR: '/var/spool/walflow',
