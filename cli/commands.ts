@@ -73,7 +73,8 @@ export async function run(argv: string[]): Promise<void> {
     .action(async (o: { json?: boolean }) => (await import('./commands/backup')).listBackups(loadConfig(), o));
 
   program.command('restore').description('point-in-time restore into an empty folder (one target at most; none = end of archive)')
-    .requiredOption('--pgdata <dir>', 'empty or new folder for the restored cluster (on this host)')
+    .option('--pgdata <dir>', 'empty or new folder for the restored cluster (on this host)')
+    .option('--plan-only', 'choose the backup and plan the WAL, print them, and stop (nothing downloaded or written)')
     .option('--target-time <time>', 'recover up to this time (ISO 8601)')
     .option('--target-lsn <lsn>', 'recover up to this WAL location (e.g. 0/16B3748)')
     .option('--target-name <name>', 'recover up to this restore point (pg_create_restore_point)')

@@ -252,7 +252,10 @@ export interface RestoreInput {
   /** A timeline number, or 'latest' (default). */
   targetTimeline?: number | 'latest';
   backupId?: string;
-  pgdata: string;
+  /** The folder to restore into; not needed for a plan-only run. */
+  pgdata?: string;
+  /** Choose the backup and plan the WAL, report them, and stop: nothing is downloaded or written. */
+  planOnly?: boolean;
   hostId?: string;
   cluster?: string;
   /** Start PostgreSQL and wait until it reached the target and promoted. */

@@ -184,3 +184,18 @@ test('restore input: more than one target is refused before anything starts', ()
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /at most one/);
 });
+
+test('--plan-only names the backup and the WAL a restore would use, and writes nothing', { timeout: 120_000 }, async () => {
+  const r = runRestore(env, ['--target-name', 'before-batch-after-name', '--backup', backup.backupId, '--plan-only']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`a restore would use ${backup.backupId} \\(plan only`));
+  const plan = /^ {2}plan .* (\d+) WAL file\(s\) {2}timeline 1 \(path 1\), (\w{24}) \.\. (\w{24})$/m.exec(r.stdout);
+  assert.ok(plan, r.stdout);
+  assert.ok(Number(plan[1]) >= 1 && plan[2] <= plan[3], r.stdout);
+  assert.equal(plan[2], backup.startWal, 'the WAL starts where the backup does');
+  assert.doesNotMatch(r.stdout, /^ {2}(check|download|prefetch|configure|recover) /m, 'no host phase ran');
+
+  const missing = env.walflow(['restore', '--immediate']);
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /--pgdata is required.*--plan-only/);
+});

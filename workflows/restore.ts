@@ -35,7 +35,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   } catch (e) {
     throw ApplicationFailure.nonRetryable((e as Error).message, BAD_INPUT);
   }
-  if (!input.pgdata) throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', BAD_INPUT);
+  if (!input.pgdata && !input.planOnly) throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', BAD_INPUT);
   const startedAt = new Date().toISOString();
   const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
   const cluster = input.cluster ?? defaults!.cluster;
@@ -43,10 +43,10 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   const targetTimeline = input.targetTimeline ?? 'latest';
   const h = host(hostId);
 
-  const progress: RestoreProgress = { cluster, hostId, target: describeTarget(target), pgdata: input.pgdata, phase: 'starting', phases: [] };
+  const progress: RestoreProgress = { cluster, hostId, target: describeTarget(target), pgdata: input.pgdata ?? '', phase: 'starting', phases: [] };
   setHandler(progressQuery, () => progress);
   const memo = () => upsertMemo({
-    cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata, phase: progress.phase,
+    cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata ?? null, phase: progress.phase,
     stores: input.stores?.join(',') ?? 'all',
     phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}${p.detail ? ` (${p.detail})` : ''}`).join(', '),
     reachedLsn: progress.reachedLsn ?? null, reachedTime: progress.reachedTime ?? null,
@@ -71,17 +71,23 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   }
 
   try {
-    const dirs = await phase('check', () => h.quick.prepareDataDir({ pgdata: input.pgdata, cluster, restoreKey: backupIdAt(workflowInfo().startTime) }),
+    // A plan-only run answers "which backup, which WAL" and touches no host.
+    const dirs = input.planOnly ? undefined : await phase('check', () => h.quick.prepareDataDir({ pgdata: input.pgdata!, cluster, restoreKey: backupIdAt(workflowInfo().startTime) }),
       () => ({ detail: input.pgdata }));
     const manifest: BackupRecord = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target, stores: input.stores }),
       (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }));
     progress.backupId = manifest.backupId;
-    await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata, stores: input.stores }),
+    if (dirs) await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata!, stores: input.stores }),
       (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.resumedAtChunk !== undefined ? `, resumed at chunk ${r.resumedAtChunk}` : ''}, checked by ${r.verified}${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}` }));
     // patched: a restore that planned under the previous code carries its list in its history.
     const listInCatalog = patched('wal-list-in-catalog');
     const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline, stores: input.stores }),
-      (r) => ({ segments: planned(r), detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})` }));
+      (r) => ({ segments: planned(r), detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})${r.firstSegment ? `, ${r.firstSegment} .. ${r.lastSegment}` : ''}` }));
+    if (!dirs) {
+      progress.phase = 'planned';
+      memo();
+      return progress;
+    }
     await phase('prefetch', () => h.long.prefetchWal(listInCatalog
       ? { cluster, plan: { details: plan.details, files: plan.history.length + plan.segmentCount }, dir: dirs.prefetchDir, stores: input.stores }
       : { cluster, names: [...plan.history, ...(plan as unknown as OldPlan).segments], dir: dirs.prefetchDir, stores: input.stores }),
@@ -90,7 +96,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
       return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
     });
     await phase('configure', () => h.quick.writeRecoverySettings({
-      cluster, pgdata: input.pgdata, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
+      cluster, pgdata: input.pgdata!, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
       port: input.port, archive: input.archive, stores: input.stores,
     }), (r) => ({ detail: describeConfigured(r) }));
     if (input.start) {
@@ -101,7 +107,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
         const archiveEnd = target.kind === 'end' && patched('restore-checks-archive-end')
           ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline, stores: input.stores }) : undefined;
         const r = await h.long.startRestored({
-          pgdata: input.pgdata, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
+          pgdata: input.pgdata!, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
         });
         return { ...r, archiveEnd: archiveEnd?.name };
       }, (r) => ({ detail: [r.stoppedAt, r.archiveEnd ? `archive ends at ${r.archiveEnd}` : '', r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));

@@ -1,4 +1,4 @@
-// walflow restore --target-time|--target-lsn|--target-name|--target-xid|--immediate --pgdata DIR
+// walflow restore --target-time|--target-lsn|--target-name|--target-xid|--immediate --pgdata DIR | --plan-only
 //   [--backup ID] [--timeline N] [--start] [--port N] [--archive] [--wait]
 import * as path from 'node:path';
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
@@ -13,14 +13,14 @@ import {
 
 export interface RestoreOptions {
   targetTime?: string; targetLsn?: string; targetName?: string; targetXid?: string; immediate?: boolean;
-  timeline?: string; stores?: string; pgdata: string; backup?: string; start?: boolean; port?: string; archive?: boolean; wait?: boolean;
+  timeline?: string; stores?: string; pgdata?: string; planOnly?: boolean; backup?: string; start?: boolean; port?: string; archive?: boolean; wait?: boolean;
 }
 
 export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
   const input: RestoreInput = {
     targetTime: o.targetTime, targetLsn: o.targetLsn, targetName: o.targetName, targetXid: o.targetXid, immediate: o.immediate,
     targetTimeline: o.timeline === undefined || o.timeline === 'latest' ? 'latest' : Number(o.timeline),
-    backupId: o.backup, pgdata: path.resolve(o.pgdata), cluster: config.cluster, hostId: config.hostId,
+    backupId: o.backup, ...(o.pgdata !== undefined ? { pgdata: path.resolve(o.pgdata) } : {}), ...(o.planOnly ? { planOnly: true } : {}), cluster: config.cluster, hostId: config.hostId,
     start: o.start ?? false, port: o.port === undefined ? undefined : Number(o.port), archive: o.archive ?? false,
     ...(o.stores !== undefined ? { stores: o.stores.split(',').map((n) => n.trim()).filter(Boolean) } : {}),
   };
@@ -34,6 +34,7 @@ export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
   if (input.targetXid !== undefined && !/^\d+$/.test(input.targetXid)) throw new UserError(`--target-xid "${input.targetXid}" is not a transaction id`);
   if (input.port !== undefined && !(Number.isInteger(input.port) && input.port > 0 && input.port < 65536)) throw new UserError(`--port ${o.port} is not a port`);
   if (typeof input.targetTimeline === 'number' && !(Number.isInteger(input.targetTimeline) && input.targetTimeline > 0)) throw new UserError(`--timeline ${o.timeline}: a number or latest`);
+  if (input.pgdata === undefined && !input.planOnly) throw new UserError('--pgdata is required: an empty or new folder to restore into (or --plan-only to see what a restore would use)');
   const known = config.stores.map((s) => s.name);
   const unknown = input.stores?.filter((n) => !known.includes(n)) ?? [];
   if (input.stores?.length === 0 || unknown.length) throw new UserError(`--stores "${o.stores}": name one or more of ${known.join(', ')}`);
@@ -47,13 +48,14 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
     const workflowId = restoreWorkflowId(config.cluster, targetOf(input), new Date());
     const handle = await client.workflow.start('restore', {
       taskQueue: SHARED_QUEUE, workflowId, args: [input],
-      memo: { cluster: config.cluster, host: config.hostId, target: workflowId.split('/')[2], pgdata: input.pgdata, trigger: 'walflow restore' },
+      memo: { cluster: config.cluster, host: config.hostId, target: workflowId.split('/')[2], pgdata: input.pgdata ?? null, trigger: 'walflow restore' },
     });
     process.stderr.write(`restore started: ${workflowId}\n`);
     if (!o.wait) return;
     const result = await watch(handle);
     const out = [
-      `restored ${result.backupId} into ${result.pgdata}${input.start ? ', promoted' : '; start it with pg_ctl'}`,
+      input.planOnly ? `a restore would use ${result.backupId} (plan only: nothing downloaded or written)`
+        : `restored ${result.backupId} into ${result.pgdata}${input.start ? ', promoted' : '; start it with pg_ctl'}`,
       ...result.phases.map((p) => `  ${p.phase.padEnd(9)} ${(p.seconds ?? 0).toFixed(1).padStart(6)}s` +
         `${p.bytes ? `  ${(p.bytes / 2 ** 20).toFixed(1)} MiB` : ''}${p.segments !== undefined ? `  ${p.segments} WAL file(s)` : ''}${p.detail ? `  ${p.detail}` : ''}`),
       ...(result.reachedLsn ? [`  reached   ${result.reachedLsn}${result.reachedTime ? ` (last transaction ${result.reachedTime})` : ''}${result.timeline ? `, now timeline ${result.timeline}` : ''}`] : []),

@@ -1,7 +1,7 @@
 // walflow on an archive of many WAL objects (test/support/synthetic.ts: small objects with valid
-// metadata, written straight into two folder stores): verify, the retention dry run and the real
-// prune, each timed, with the worker's peak RSS during it and the largest payload in the run's
-// history, which must not grow with the count.
+// metadata, written straight into two folder stores): verify, the retention dry run, the real
+// prune and a restore's planning (`restore --plan-only`), each timed, with the worker's peak
+// RSS during it and the largest payload in the run's history, which must not grow with the count.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -70,6 +70,12 @@ export async function benchScale({ stack, dir, objects }: { stack: Stack; dir: s
       return `${r.stores.map((s) => s.deletions.length).join(' + ')} deletions listed`;
     });
     await step('retention (prune)', 'retention', ['prune', '--json', ...prune], (out) => `${(JSON.parse(out) as { deleted: number }).deleted} objects deleted`);
+    // Restore planning reads the catalog, which the synthetic archive bypassed: rebuild it first.
+    t = Date.now();
+    const rebuilt = spawnSync(WALFLOW, ['catalog', 'rebuild', '--env-file', env.envFile], { ...asPostgresOpts(), encoding: 'utf8', maxBuffer: 1 << 30 });
+    if (rebuilt.status !== 0) throw new Error(`scale: walflow catalog rebuild failed (${rebuilt.status}): ${rebuilt.stderr.slice(-2000)}`);
+    log(`scale: catalog rebuilt from the pruned stores in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    await step('restore plan (--plan-only)', 'restore', ['restore', '--plan-only', '--wait'], (out) => `${/(\d+) WAL file\(s\)/.exec(out)?.[1] ?? '?'} WAL files planned`);
   } finally {
     await connection.close();
     await env.stopWorker();
