@@ -24,6 +24,7 @@ import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
+import { parseHistory } from '../lib/wal/timeline';
 import {
   BackupFile, BackupManifest, BackupRecord, BAD_INPUT, DATA_DIR_NOT_EMPTY, DETAIL_EXAMPLES, NO_BACKUP, RECOVERY_FAILED, RecoveryTarget, RunRef, WAL_MISSING,
 } from '../lib/contracts';
@@ -268,7 +269,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         const name = `${timelineHex(timeline)}.history`;
         const raw = await readAny(ordered(only), walKeyCandidates(cluster, parseWalName(name)!), failovers, ctx.cancellationSignal);
         if (!raw) throw ApplicationFailure.nonRetryable(`timeline ${timeline}: ${name} is in no store`, NO_BACKUP);
-        for (const m of raw.toString().matchAll(/^\s*(\d+)\s/gm)) path_.push(Number(m[1]));
+        for (const s of parseHistory(raw.toString())) path_.push(s.timeline);
       }
       const history = path_.filter((t) => t > 1).map((t) => `${timelineHex(t)}.history`);
       const segSize = manifest.segmentSize;
