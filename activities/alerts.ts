@@ -15,12 +15,22 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
   async function post(row: AlertRow, event: 'raised' | 'resolved'): Promise<boolean> {
     if (!config.alertWebhookUrl) return true;
     const body = {
-      event, cluster: row.cluster, key: row.key, kind: row.kind, severity: row.severity, message: row.message,
-      details: row.details, raisedAt: row.raisedAt, resolvedAt: row.resolvedAt, occurrences: row.occurrences,
+      event,
+      cluster: row.cluster,
+      key: row.key,
+      kind: row.kind,
+      severity: row.severity,
+      message: row.message,
+      details: row.details,
+      raisedAt: row.raisedAt,
+      resolvedAt: row.resolvedAt,
+      occurrences: row.occurrences,
     };
     try {
       const r = await fetch(config.alertWebhookUrl, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
       });
       if (r.ok) return true;
@@ -35,27 +45,43 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
   async function deliver(row: AlertRow): Promise<void> {
     if (!row.notifiedAt) {
       if (!(await post(row, 'raised'))) return;
-      await db().update(alerts).set({ notifiedAt: sql`now()` }).where(eq(alerts.id, row.id));
+      await db()
+        .update(alerts)
+        .set({ notifiedAt: sql`now()` })
+        .where(eq(alerts.id, row.id));
     }
     if (row.resolvedAt && !row.resolutionNotifiedAt && (await post(row, 'resolved'))) {
-      await db().update(alerts).set({ resolutionNotifiedAt: sql`now()` }).where(eq(alerts.id, row.id));
+      await db()
+        .update(alerts)
+        .set({ resolutionNotifiedAt: sql`now()` })
+        .where(eq(alerts.id, row.id));
     }
   }
 
   async function raiseAlert(a: AlertInput): Promise<void> {
-    const [row] = await db().insert(alerts).values({
-      cluster: a.cluster, key: a.key, kind: a.kind, message: a.message, details: a.details ?? null,
-    }).onConflictDoUpdate({
-      target: [alerts.cluster, alerts.key],
-      targetWhere: isNull(alerts.resolvedAt),
-      set: { lastSeenAt: sql`now()`, occurrences: sql`${alerts.occurrences} + 1`, message: a.message },
-    }).returning();
+    const [row] = await db()
+      .insert(alerts)
+      .values({
+        cluster: a.cluster,
+        key: a.key,
+        kind: a.kind,
+        message: a.message,
+        details: a.details ?? null,
+      })
+      .onConflictDoUpdate({
+        target: [alerts.cluster, alerts.key],
+        targetWhere: isNull(alerts.resolvedAt),
+        set: { lastSeenAt: sql`now()`, occurrences: sql`${alerts.occurrences} + 1`, message: a.message },
+      })
+      .returning();
     if (row.occurrences === 1) log.error({ alert: a.kind, key: a.key, cluster: a.cluster, ...a.details }, a.message);
     await deliver(row);
   }
 
   async function resolveAlert({ cluster, key }: { cluster: string; key: string }): Promise<void> {
-    const rows = await db().update(alerts).set({ resolvedAt: sql`now()` })
+    const rows = await db()
+      .update(alerts)
+      .set({ resolvedAt: sql`now()` })
       .where(and(eq(alerts.cluster, cluster), eq(alerts.key, key), isNull(alerts.resolvedAt)))
       .returning();
     for (const row of rows) {
@@ -70,23 +96,38 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
 
     async deliverPendingAlerts({ cluster }: { cluster: string }): Promise<number> {
       if (!config.alertWebhookUrl) return 0;
-      const pending = await db().select().from(alerts).where(and(eq(alerts.cluster, cluster), or(
-        isNull(alerts.notifiedAt), and(isNotNull(alerts.resolvedAt), isNull(alerts.resolutionNotifiedAt)))));
+      const pending = await db()
+        .select()
+        .from(alerts)
+        .where(
+          and(
+            eq(alerts.cluster, cluster),
+            or(isNull(alerts.notifiedAt), and(isNotNull(alerts.resolvedAt), isNull(alerts.resolutionNotifiedAt))),
+          ),
+        );
       for (const row of pending) await deliver(row);
       return pending.length;
     },
 
     /** No complete backup within `maxAgeMs` (counted from the first archived WAL if none ever). */
     async checkBackupAge({ cluster, maxAgeMs }: { cluster: string; maxAgeMs: number }) {
-      const [b] = await db().select({ at: sql<Date | null>`max(${backups.completedAt})` }).from(backups)
+      const [b] = await db()
+        .select({ at: sql<Date | null>`max(${backups.completedAt})` })
+        .from(backups)
         .where(and(eq(backups.cluster, cluster), eq(backups.status, 'complete')));
-      const [w] = await db().select({ at: sql<Date | null>`min(${walFiles.archivedAt})` }).from(walFiles).where(eq(walFiles.cluster, cluster));
+      const [w] = await db()
+        .select({ at: sql<Date | null>`min(${walFiles.archivedAt})` })
+        .from(walFiles)
+        .where(eq(walFiles.cluster, cluster));
       const since = b?.at ?? w?.at;
       const key = 'backup-missing';
       if (since && Date.now() - new Date(since).getTime() > maxAgeMs) {
         await raiseAlert({
-          cluster, key, kind: 'backup-missing',
-          message: b?.at ? `the newest complete backup finished ${new Date(b.at).toISOString()}; check the base-backup schedule ('walflow backups')`
+          cluster,
+          key,
+          kind: 'backup-missing',
+          message: b?.at
+            ? `the newest complete backup finished ${new Date(b.at).toISOString()}; check the base-backup schedule ('walflow backups')`
             : `no complete backup since WAL archiving began at ${new Date(since).toISOString()}: the WAL alone restores nothing; run 'walflow backup'`,
           details: { newestBackup: b?.at ?? null },
         });
@@ -95,11 +136,23 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       }
     },
 
-    async checkSpoolAge({ cluster, hostId, oldestAgeMs, maxAgeMs }: { cluster: string; hostId: string; oldestAgeMs: number; maxAgeMs: number }) {
+    async checkSpoolAge({
+      cluster,
+      hostId,
+      oldestAgeMs,
+      maxAgeMs,
+    }: {
+      cluster: string;
+      hostId: string;
+      oldestAgeMs: number;
+      maxAgeMs: number;
+    }) {
       const key = `spool-age:${hostId}`;
       if (oldestAgeMs > maxAgeMs) {
         await raiseAlert({
-          cluster, key, kind: 'spool-age',
+          cluster,
+          key,
+          kind: 'spool-age',
           message: `the oldest file in ${hostId}'s spool has waited ${Math.round(oldestAgeMs / 1000)}s; check the stores and the worker`,
           details: { host: hostId, oldestAgeMs },
         });

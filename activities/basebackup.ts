@@ -20,7 +20,13 @@ import { putCreateOnly, Store } from '../lib/stores/store';
 import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
 import { segmentName } from '../lib/wal/name';
 import { readFromAnyStore } from '../lib/verified';
-import { CONTENT_CONFLICT, type BackupFile, type BackupManifest, type BackupRecord, type BackupSummary } from '../lib/contracts';
+import {
+  CONTENT_CONFLICT,
+  type BackupFile,
+  type BackupManifest,
+  type BackupRecord,
+  type BackupSummary,
+} from '../lib/contracts';
 
 /** Raw bytes per chunk: big enough for few objects, small enough to hold two in memory. */
 const CHUNK_BYTES = 64 << 20;
@@ -34,13 +40,19 @@ async function serverIdentity(url: string) {
   const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await pg.connect();
   try {
-    const r = await pg.query(`SELECT system_identifier::text AS sysid, current_setting('server_version_num')::int AS num,
+    const r =
+      await pg.query(`SELECT system_identifier::text AS sysid, current_setting('server_version_num')::int AS num,
       current_setting('server_version') AS text,
       (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') AS seg FROM pg_control_system()`);
     const row = r.rows[0];
     // pg_settings reports wal_segment_size in bytes from PostgreSQL 11 on.
     const segmentSize = Number(row.seg);
-    return { systemIdentifier: row.sysid as string, pgVersion: row.num as number, pgVersionText: row.text as string, segmentSize };
+    return {
+      systemIdentifier: row.sysid as string,
+      pgVersion: row.num as number,
+      pgVersionText: row.text as string,
+      segmentSize,
+    };
   } finally {
     await pg.end().catch(() => undefined);
   }
@@ -74,9 +86,13 @@ function backupRange(captured: Map<string, Buffer>): { timeline: number; startLs
   const tli = /START TIMELINE: (\d+)/.exec(label);
   const manifest = captured.get('backup_manifest');
   if (!start || !tli || !manifest) {
-    throw new Error('the backup stream holds no backup_label and backup_manifest; is this pg_basebackup 13 or newer with a manifest?');
+    throw new Error(
+      'the backup stream holds no backup_label and backup_manifest; is this pg_basebackup 13 or newer with a manifest?',
+    );
   }
-  const ranges = (JSON.parse(manifest.toString()) as { 'WAL-Ranges': { Timeline: number; 'End-LSN': string }[] })['WAL-Ranges'];
+  const ranges = (JSON.parse(manifest.toString()) as { 'WAL-Ranges': { Timeline: number; 'End-LSN': string }[] })[
+    'WAL-Ranges'
+  ];
   const last = ranges[ranges.length - 1];
   return { timeline: Number(tli[1]), startLsn: parseLsn(start[1]), stopLsn: parseLsn(last['End-LSN']) };
 }
@@ -84,7 +100,12 @@ function backupRange(captured: Map<string, Buffer>): { timeline: number; startLs
 export function basebackupActivities(config: Config, stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   const codec = parseCompression(config.compression);
 
-  async function putEverywhere(key: string, body: Buffer, meta: { codec: string; rawSize: number; sha256: string }, signal: AbortSignal) {
+  async function putEverywhere(
+    key: string,
+    body: Buffer,
+    meta: { codec: string; rawSize: number; sha256: string },
+    signal: AbortSignal,
+  ) {
     try {
       await Promise.all([...stores.values()].map((s) => putCreateOnly(s, key, body, meta, signal)));
     } catch (e) {
@@ -97,14 +118,22 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
     /** Host activity: runs pg_basebackup against WALFLOW_PG_URL and streams it into every store. */
     async streamBaseBackup({ cluster, backupId }: { cluster: string; backupId: string }): Promise<BackupSummary> {
       const ctx = Context.current();
-      if (!config.pgUrl) throw ApplicationFailure.nonRetryable('WALFLOW_PG_URL is not set on this host: base backups need a connection to PostgreSQL', 'NoPgUrl');
+      if (!config.pgUrl)
+        throw ApplicationFailure.nonRetryable(
+          'WALFLOW_PG_URL is not set on this host: base backups need a connection to PostgreSQL',
+          'NoPgUrl',
+        );
       const started = Date.now();
       const prefix = backupPrefix(cluster, backupId);
       // A retried attempt is a new pg_basebackup with other bytes: start from a clean folder.
       // Safe, since manifest.json (written last, by the workflow) is not there yet.
       for (const s of stores.values()) {
         for await (const o of s.list(prefix, ctx.cancellationSignal)) {
-          if (o.key.endsWith(MANIFEST)) throw ApplicationFailure.nonRetryable(`${s.name}:${o.key} exists: backup ${backupId} is already complete`, 'BackupExists');
+          if (o.key.endsWith(MANIFEST))
+            throw ApplicationFailure.nonRetryable(
+              `${s.name}:${o.key} exists: backup ${backupId} is already complete`,
+              'BackupExists',
+            );
           await s.delete(o.key, ctx.cancellationSignal);
         }
       }
@@ -114,32 +143,51 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       // -X none: the WAL comes from the archive; the server waits at backup stop until
       // archive_command (walflow push) took the last segment it needs.
       const { conninfo, env } = withoutPassword(config.pgUrl);
-      const child = spawn(pgTool('pg_basebackup', pgMajor(identity.pgVersion)), ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'], {
-        stdio: ['ignore', 'pipe', 'pipe'], signal: ctx.cancellationSignal, env,
-      });
+      const child = spawn(
+        pgTool('pg_basebackup', pgMajor(identity.pgVersion)),
+        ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          signal: ctx.cancellationSignal,
+          env,
+        },
+      );
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       child.on('error', () => undefined); // reported through the exit code and stderr
 
       // backup_label names the start, backup_manifest's WAL range the end.
       const scanner = new TarScanner(new Set(['backup_label', 'backup_manifest']));
       const files: BackupFile[] = [];
-      let rawSize = 0, storedSize = 0;
-      const beat = setInterval(() => ctx.heartbeat({ phase: 'streaming', rawBytes: rawSize, storedBytes: storedSize, chunks: files.length }), HEARTBEAT_MS);
+      let rawSize = 0,
+        storedSize = 0;
+      const beat = setInterval(
+        () => ctx.heartbeat({ phase: 'streaming', rawBytes: rawSize, storedBytes: storedSize, chunks: files.length }),
+        HEARTBEAT_MS,
+      );
       try {
         let pending: Buffer[] = [];
         let pendingBytes = 0;
         const flush = async () => {
           if (pendingBytes === 0) return;
           const raw = Buffer.concat(pending);
-          pending = []; pendingBytes = 0;
+          pending = [];
+          pendingBytes = 0;
           const stored = await codec.compress(raw);
           const sha256 = createHash('sha256').update(raw).digest('hex');
           const name = chunkName(files.length + 1, codec.suffix);
-          await putEverywhere(prefix + name, stored, { codec: codec.name, rawSize: raw.length, sha256 }, ctx.cancellationSignal);
+          await putEverywhere(
+            prefix + name,
+            stored,
+            { codec: codec.name, rawSize: raw.length, sha256 },
+            ctx.cancellationSignal,
+          );
           files.push({ name, rawSize: raw.length, storedSize: stored.length, sha256 });
-          rawSize += raw.length; storedSize += stored.length;
+          rawSize += raw.length;
+          storedSize += stored.length;
         };
         // Iterating the pipe applies backpressure: pg_basebackup waits while a chunk uploads.
         for await (const data of child.stdout) {
@@ -150,7 +198,8 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
         }
         await flush();
         const code = await exited;
-        if (code !== 0) throw new Error(`pg_basebackup exited with ${code}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
+        if (code !== 0)
+          throw new Error(`pg_basebackup exited with ${code}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
       } catch (e) {
         child.kill('SIGTERM');
         throw e;
@@ -162,25 +211,68 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const wal = segmentsBetween(timeline, startLsn, stopLsn, identity.segmentSize);
       // The chunk list, for writeBackupManifest (any worker) to fold into manifest.json.
       const list = Buffer.from(JSON.stringify(files) + '\n');
-      await putEverywhere(prefix + FILES, list, { codec: 'none', rawSize: list.length, sha256: createHash('sha256').update(list).digest('hex') }, ctx.cancellationSignal);
+      await putEverywhere(
+        prefix + FILES,
+        list,
+        { codec: 'none', rawSize: list.length, sha256: createHash('sha256').update(list).digest('hex') },
+        ctx.cancellationSignal,
+      );
       const result: BackupSummary = {
-        backupId, label, timeline, startLsn: formatLsn(startLsn), stopLsn: formatLsn(stopLsn),
-        startWal: wal[0], stopWal: wal[wal.length - 1],
-        startTime: startTime.toISOString(), stopTime: stopTime.toISOString(),
-        pgVersion: identity.pgVersion, pgVersionText: identity.pgVersionText, systemIdentifier: identity.systemIdentifier,
-        segmentSize: identity.segmentSize, codec: codec.name, fileCount: files.length, rawSize, storedSize,
-        stores: [...stores.keys()], seconds: (Date.now() - started) / 1000,
+        backupId,
+        label,
+        timeline,
+        startLsn: formatLsn(startLsn),
+        stopLsn: formatLsn(stopLsn),
+        startWal: wal[0],
+        stopWal: wal[wal.length - 1],
+        startTime: startTime.toISOString(),
+        stopTime: stopTime.toISOString(),
+        pgVersion: identity.pgVersion,
+        pgVersionText: identity.pgVersionText,
+        systemIdentifier: identity.systemIdentifier,
+        segmentSize: identity.segmentSize,
+        codec: codec.name,
+        fileCount: files.length,
+        rawSize,
+        storedSize,
+        stores: [...stores.keys()],
+        seconds: (Date.now() - started) / 1000,
       };
-      log.info({ cluster, backupId, raw: rawSize, stored: storedSize, chunks: files.length, startLsn: result.startLsn, stopLsn: result.stopLsn }, 'base backup streamed');
+      log.info(
+        {
+          cluster,
+          backupId,
+          raw: rawSize,
+          stored: storedSize,
+          chunks: files.length,
+          startLsn: result.startLsn,
+          stopLsn: result.stopLsn,
+        },
+        'base backup streamed',
+      );
       return result;
     },
 
     /** WAL files the backup needs that some store does not hold yet (by the catalog's record). */
-    async backupWalMissing({ cluster, timeline, startLsn, stopLsn, segmentSize, stores: wanted }: {
-      cluster: string; timeline: number; startLsn: string; stopLsn: string; segmentSize: number; stores: string[];
+    async backupWalMissing({
+      cluster,
+      timeline,
+      startLsn,
+      stopLsn,
+      segmentSize,
+      stores: wanted,
+    }: {
+      cluster: string;
+      timeline: number;
+      startLsn: string;
+      stopLsn: string;
+      segmentSize: number;
+      stores: string[];
     }): Promise<string[]> {
       const names = segmentsBetween(timeline, parseLsn(startLsn), parseLsn(stopLsn), segmentSize);
-      const rows = await db().select({ name: walCopies.name, store: walCopies.store }).from(walCopies)
+      const rows = await db()
+        .select({ name: walCopies.name, store: walCopies.store })
+        .from(walCopies)
         .where(and(eq(walCopies.cluster, cluster), inArray(walCopies.name, names)));
       const held = new Set(rows.map((r) => `${r.name}@${r.store}`));
       return names.filter((n) => wanted.some((s) => !held.has(`${n}@${s}`)));
@@ -195,24 +287,51 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const manifest: BackupManifest = { ...record, files: JSON.parse(found.raw.toString()) as BackupFile[] };
       const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
       const meta = { codec: 'none', rawSize: body.length, sha256: createHash('sha256').update(body).digest('hex') };
-      await putEverywhere(backupPrefix(manifest.cluster, manifest.backupId) + MANIFEST, body, meta, ctx.cancellationSignal);
+      await putEverywhere(
+        backupPrefix(manifest.cluster, manifest.backupId) + MANIFEST,
+        body,
+        meta,
+        ctx.cancellationSignal,
+      );
     },
 
     async recordBackup(r: {
-      cluster: string; backupId: string; hostId: string; status: string; startedAt: string;
-      streamed?: BackupSummary; manifest?: BackupRecord; error?: string;
+      cluster: string;
+      backupId: string;
+      hostId: string;
+      status: string;
+      startedAt: string;
+      streamed?: BackupSummary;
+      manifest?: BackupRecord;
+      error?: string;
     }): Promise<void> {
       const s = r.streamed ?? r.manifest;
       const values = {
-        cluster: r.cluster, backupId: r.backupId, hostId: r.hostId, status: r.status, startedAt: new Date(r.startedAt),
-        ...(s ? {
-          timeline: s.timeline, startLsn: parseLsn(s.startLsn), stopLsn: parseLsn(s.stopLsn), stoppedAt: new Date(s.stopTime),
-          rawSize: s.rawSize, storedSize: s.storedSize, pgVersion: s.pgVersion, systemIdentifier: s.systemIdentifier, stores: s.stores,
-        } : {}),
+        cluster: r.cluster,
+        backupId: r.backupId,
+        hostId: r.hostId,
+        status: r.status,
+        startedAt: new Date(r.startedAt),
+        ...(s
+          ? {
+              timeline: s.timeline,
+              startLsn: parseLsn(s.startLsn),
+              stopLsn: parseLsn(s.stopLsn),
+              stoppedAt: new Date(s.stopTime),
+              rawSize: s.rawSize,
+              storedSize: s.storedSize,
+              pgVersion: s.pgVersion,
+              systemIdentifier: s.systemIdentifier,
+              stores: s.stores,
+            }
+          : {}),
         ...(r.manifest ? { manifest: r.manifest, completedAt: new Date(r.manifest.walArchivedAt) } : {}),
         error: r.error ?? null,
       };
-      await db().insert(backups).values(values).onConflictDoUpdate({ target: [backups.cluster, backups.backupId], set: values });
+      await db()
+        .insert(backups)
+        .values(values)
+        .onConflictDoUpdate({ target: [backups.cluster, backups.backupId], set: values });
       log.info({ cluster: r.cluster, backupId: r.backupId, status: r.status }, 'backup recorded');
     },
   };

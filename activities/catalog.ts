@@ -9,32 +9,66 @@ import type { CopyResult, RunRecord, StagedFile } from '../lib/contracts';
 export function catalogActivities(db: () => Catalog, log: Logger) {
   return {
     async recordRun(r: RunRecord): Promise<void> {
-      await db().insert(runs).values({ ...r, startedAt: new Date(r.startedAt) });
-      log.info({ cluster: r.cluster, run: r.kind, outcome: r.outcome, workflowId: r.workflowId }, `${r.kind} ${r.outcome}`);
+      await db()
+        .insert(runs)
+        .values({ ...r, startedAt: new Date(r.startedAt) });
+      log.info(
+        { cluster: r.cluster, run: r.kind, outcome: r.outcome, workflowId: r.workflowId },
+        `${r.kind} ${r.outcome}`,
+      );
     },
 
     async recordArchived({ cluster, staged, copies }: { cluster: string; staged: StagedFile; copies: CopyResult[] }) {
       await db().transaction(async (tx) => {
         const file = {
-          cluster, timeline: staged.timeline, name: staged.name, kind: staged.kind,
+          cluster,
+          timeline: staged.timeline,
+          name: staged.name,
+          kind: staged.kind,
           startLsn: staged.startLsn === null ? null : BigInt(staged.startLsn),
-          rawSize: staged.rawSize, storedSize: staged.storedSize, codec: staged.codec, sha256: staged.sha256,
-          key: staged.key, handedOverAt: new Date(staged.handedOverAt), archivedAt: new Date(),
+          rawSize: staged.rawSize,
+          storedSize: staged.storedSize,
+          codec: staged.codec,
+          sha256: staged.sha256,
+          key: staged.key,
+          handedOverAt: new Date(staged.handedOverAt),
+          archivedAt: new Date(),
           walIndex: decodeIndex(staged.walIndex ?? undefined) ?? null,
         };
-        await tx.insert(walFiles).values(file).onConflictDoUpdate({
-          target: [walFiles.cluster, walFiles.name], set: { archivedAt: file.archivedAt, walIndex: file.walIndex },
-        });
+        await tx
+          .insert(walFiles)
+          .values(file)
+          .onConflictDoUpdate({
+            target: [walFiles.cluster, walFiles.name],
+            set: { archivedAt: file.archivedAt, walIndex: file.walIndex },
+          });
         for (const c of copies) {
-          await tx.insert(walCopies).values({
-            cluster, name: staged.name, store: c.store, key: staged.key, storedSize: staged.storedSize,
-            confirmedAt: new Date(c.confirmedAt), uploadMs: c.uploadMs,
-          }).onConflictDoNothing();
+          await tx
+            .insert(walCopies)
+            .values({
+              cluster,
+              name: staged.name,
+              store: c.store,
+              key: staged.key,
+              storedSize: staged.storedSize,
+              confirmedAt: new Date(c.confirmedAt),
+              uploadMs: c.uploadMs,
+            })
+            .onConflictDoNothing();
         }
       });
       const everywhere = Math.max(...copies.map((c) => new Date(c.confirmedAt).getTime()));
       archiveLatency.observe(Math.max(0, everywhere - new Date(staged.handedOverAt).getTime()) / 1000);
-      log.info({ cluster, file: staged.name, raw: staged.rawSize, stored: staged.storedSize, stores: copies.map((c) => `${c.store}:${c.outcome}`) }, 'archived');
+      log.info(
+        {
+          cluster,
+          file: staged.name,
+          raw: staged.rawSize,
+          stored: staged.storedSize,
+          stores: copies.map((c) => `${c.store}:${c.outcome}`),
+        },
+        'archived',
+      );
     },
   };
 }

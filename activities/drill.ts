@@ -29,7 +29,13 @@ export function drillActivities(config: Config) {
     },
 
     async drillCheck({ pgdata, port, query: sql }: { pgdata: string; port: number; query: string }) {
-      const c = new Client({ host: socketHost(pgdata), port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10_000 });
+      const c = new Client({
+        host: socketHost(pgdata),
+        port,
+        user: 'postgres',
+        database: 'postgres',
+        connectionTimeoutMillis: 10_000,
+      });
       await c.connect();
       try {
         const r = await c.query(sql);
@@ -44,8 +50,14 @@ export function drillActivities(config: Config) {
       if (fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
         const user = process.getuid?.() === 0 ? postgresUser() : undefined;
         try {
-          execFileSync(pgTool('pg_ctl', dataDirMajor(pgdata)), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], { stdio: 'ignore', cwd: '/', ...(user ?? {}) });
-        } catch { /* not running after all */ }
+          execFileSync(pgTool('pg_ctl', dataDirMajor(pgdata)), ['-D', pgdata, '-m', 'immediate', '-w', 'stop'], {
+            stdio: 'ignore',
+            cwd: '/',
+            ...(user ?? {}),
+          });
+        } catch {
+          /* not running after all */
+        }
       }
       await fs.promises.rm(scratch, { recursive: true, force: true }); // a whole restored cluster: off the event loop
     },

@@ -40,13 +40,16 @@ export function createActivities(deps: ActivityDeps) {
 
 /** A UserError names what a human must change first (install, upgrade, configure): retries cannot help. */
 function failFastOnUserErrors<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
-  const wrapped = Object.entries(activities).map(([name, run]) => [name, async (...args: unknown[]) => {
-    try {
-      return await run(...args);
-    } catch (e) {
-      if (e instanceof UserError) throw ApplicationFailure.nonRetryable(e.message, e.name);
-      throw e;
-    }
-  }]);
+  const wrapped = Object.entries(activities).map(([name, run]) => [
+    name,
+    async (...args: unknown[]) => {
+      try {
+        return await run(...args);
+      } catch (e) {
+        if (e instanceof UserError) throw ApplicationFailure.nonRetryable(e.message, e.name);
+        throw e;
+      }
+    },
+  ]);
   return Object.fromEntries(wrapped) as T;
 }

@@ -26,7 +26,17 @@ import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wa
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
 import { parseHistory } from '../lib/wal/timeline';
 import {
-  BackupFile, BackupManifest, BackupRecord, BAD_INPUT, DATA_DIR_NOT_EMPTY, DETAIL_EXAMPLES, NO_BACKUP, RECOVERY_FAILED, RecoveryTarget, RunRef, WAL_MISSING,
+  BackupFile,
+  BackupManifest,
+  BackupRecord,
+  BAD_INPUT,
+  DATA_DIR_NOT_EMPTY,
+  DETAIL_EXAMPLES,
+  NO_BACKUP,
+  RECOVERY_FAILED,
+  RecoveryTarget,
+  RunRef,
+  WAL_MISSING,
 } from '../lib/contracts';
 import { MANIFEST } from './basebackup';
 
@@ -50,20 +60,36 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
   function ordered(only?: string[]): Store[] {
     if (!only?.length) return [...stores.values()];
     const unknown = only.filter((n) => !stores.has(n));
-    if (unknown.length) throw ApplicationFailure.nonRetryable(`no store named ${unknown.join(', ')} here; the stores are ${[...stores.keys()].join(', ')}`, BAD_INPUT);
+    if (unknown.length)
+      throw ApplicationFailure.nonRetryable(
+        `no store named ${unknown.join(', ')} here; the stores are ${[...stores.keys()].join(', ')}`,
+        BAD_INPUT,
+      );
     return only.map((n) => stores.get(n)!);
   }
 
   /** Reads one object from the first store that has a verified copy; throws when none has. */
-  async function readAny(from: Store[], keys: string[], failovers: Failover[], signal: AbortSignal): Promise<Buffer | undefined> {
+  async function readAny(
+    from: Store[],
+    keys: string[],
+    failovers: Failover[],
+    signal: AbortSignal,
+  ): Promise<Buffer | undefined> {
     const { found, errors } = await readFromAnyStore(from, keys, signal);
     failovers.push(...errors);
-    if (!found && errors.length === from.length) throw new Error(`no store could be read for ${keys[0]}: ${errors.join('; ')}`);
+    if (!found && errors.length === from.length)
+      throw new Error(`no store could be read for ${keys[0]}: ${errors.join('; ')}`);
     return found?.raw;
   }
 
   /** What `pick` makes of each key under `prefix`, from every store that can be listed. */
-  async function listEverywhere(from: Store[], prefix: string, pick: (key: string) => string | undefined, failovers: Failover[], signal: AbortSignal): Promise<Set<string>> {
+  async function listEverywhere(
+    from: Store[],
+    prefix: string,
+    pick: (key: string) => string | undefined,
+    failovers: Failover[],
+    signal: AbortSignal,
+  ): Promise<Set<string>> {
     const found = new Set<string>();
     let listed = 0;
     for (const s of from) {
@@ -96,7 +122,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
 
     /** Host: the data directory must be absent or empty, and nothing may run in it. */
     async prepareDataDir({ pgdata, cluster, restoreKey }: { pgdata: string; cluster: string; restoreKey: string }) {
-      if (!path.isAbsolute(pgdata)) throw ApplicationFailure.nonRetryable(`pgdata must be an absolute path, not "${pgdata}"`, DATA_DIR_NOT_EMPTY);
+      if (!path.isAbsolute(pgdata))
+        throw ApplicationFailure.nonRetryable(`pgdata must be an absolute path, not "${pgdata}"`, DATA_DIR_NOT_EMPTY);
       let entries: string[] = [];
       try {
         entries = fs.readdirSync(pgdata);
@@ -104,10 +131,16 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }
       if (entries.includes('postmaster.pid')) {
-        throw ApplicationFailure.nonRetryable(`${pgdata} holds a running (or crashed) PostgreSQL (postmaster.pid); stop it, or restore elsewhere`, DATA_DIR_NOT_EMPTY);
+        throw ApplicationFailure.nonRetryable(
+          `${pgdata} holds a running (or crashed) PostgreSQL (postmaster.pid); stop it, or restore elsewhere`,
+          DATA_DIR_NOT_EMPTY,
+        );
       }
       if (entries.length > 0) {
-        throw ApplicationFailure.nonRetryable(`${pgdata} is not empty (${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', ...' : ''}); restore only into an empty or new folder`, DATA_DIR_NOT_EMPTY);
+        throw ApplicationFailure.nonRetryable(
+          `${pgdata} is not empty (${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', ...' : ''}); restore only into an empty or new folder`,
+          DATA_DIR_NOT_EMPTY,
+        );
       }
       fs.mkdirSync(pgdata, { recursive: true, mode: 0o700 });
       fs.chmodSync(pgdata, 0o700);
@@ -121,18 +154,42 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * The given backup, or the best one any store holds: the newest complete backup that ends
      * before the target and whose every chunk some store still has. Read from the stores.
      */
-    async chooseBackup({ cluster, backupId, target, stores: only }: { cluster: string; backupId?: string; target: RecoveryTarget; stores?: string[] }): Promise<BackupRecord> {
+    async chooseBackup({
+      cluster,
+      backupId,
+      target,
+      stores: only,
+    }: {
+      cluster: string;
+      backupId?: string;
+      target: RecoveryTarget;
+      stores?: string[];
+    }): Promise<BackupRecord> {
       const ctx = Context.current();
       const from = ordered(only);
       const failovers: Failover[] = [];
       if (backupId) {
-        const raw = await readAny(from, [backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
-        if (!raw) throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`, NO_BACKUP);
+        const raw = await readAny(
+          from,
+          [backupPrefix(cluster, backupId) + MANIFEST],
+          failovers,
+          ctx.cancellationSignal,
+        );
+        if (!raw)
+          throw ApplicationFailure.nonRetryable(
+            `backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`,
+            NO_BACKUP,
+          );
         return withoutFiles(parseManifest(raw, backupId));
       }
       // The stores alone decide: a manifest is there only for a complete backup, in any store.
-      const ids = await listEverywhere(from, `${cluster}/backups/`,
-        (key) => (key.endsWith(`/${MANIFEST}`) ? key.split('/').slice(-2)[0] : undefined), failovers, ctx.cancellationSignal);
+      const ids = await listEverywhere(
+        from,
+        `${cluster}/backups/`,
+        (key) => (key.endsWith(`/${MANIFEST}`) ? key.split('/').slice(-2)[0] : undefined),
+        failovers,
+        ctx.cancellationSignal,
+      );
       const skipped: string[] = [];
       for (const id of [...ids].sort().reverse()) {
         const raw = await readAny(from, [backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
@@ -147,13 +204,18 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           skipped.push(`${id} (${missing.length} chunk(s) in no store, such as ${missing[0].name})`);
           continue;
         }
-        if (skipped.length > 0) log.warn({ cluster, chosen: id, skipped }, 'newer backups skipped: some of their chunks are in no store');
+        if (skipped.length > 0)
+          log.warn({ cluster, chosen: id, skipped }, 'newer backups skipped: some of their chunks are in no store');
         return withoutFiles(m);
       }
       const why = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
       // The missing chunks may be in a store that did not answer: worth asking again.
-      if (skipped.length > 0 && failovers.length > 0) throw new Error(`no backup of ${cluster} is whole in the stores that answered${why}: ${failovers.join('; ')}`);
-      throw ApplicationFailure.nonRetryable(`no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}${why}; take one with 'walflow backup'`, NO_BACKUP);
+      if (skipped.length > 0 && failovers.length > 0)
+        throw new Error(`no backup of ${cluster} is whole in the stores that answered${why}: ${failovers.join('; ')}`);
+      throw ApplicationFailure.nonRetryable(
+        `no complete backup of ${cluster} ends before ${'value' in target ? target.value : target.kind}${why}; take one with 'walflow backup'`,
+        NO_BACKUP,
+      );
     },
 
     /**
@@ -161,13 +223,29 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * pg_verifybackup. Heartbeats carry a resume point (the newest tar member boundary behind
      * which everything is unpacked), and a retried attempt goes on from there.
      */
-    async downloadBackup({ cluster, backupId, pgdata, stores: only }: { cluster: string; backupId: string; pgdata: string; stores?: string[] }) {
+    async downloadBackup({
+      cluster,
+      backupId,
+      pgdata,
+      stores: only,
+    }: {
+      cluster: string;
+      backupId: string;
+      pgdata: string;
+      stores?: string[];
+    }) {
       const ctx = Context.current();
       const from = ordered(only);
       const started = Date.now();
       const failovers: Failover[] = [];
-      const manifestRaw = await readAny(from, [backupPrefix(cluster, backupId) + MANIFEST], failovers, ctx.cancellationSignal);
-      if (!manifestRaw) throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
+      const manifestRaw = await readAny(
+        from,
+        [backupPrefix(cluster, backupId) + MANIFEST],
+        failovers,
+        ctx.cancellationSignal,
+      );
+      if (!manifestRaw)
+        throw ApplicationFailure.nonRetryable(`backup ${backupId}: manifest.json is in no store`, NO_BACKUP);
       const manifest = parseManifest(manifestRaw, backupId);
       const verifyBackup = pgTool('pg_verifybackup', pgMajor(manifest.pgVersion)); // before any download
       const files = manifest.files;
@@ -177,14 +255,25 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         // prepareDataDir found it empty: whatever is there is a previous attempt's.
         await emptyFolder(pgdata);
       }
-      if (resumed) log.info({ backupId, chunk: resumed.chunk, offset: resumed.offset, chunks: files.length }, 'backup download resumed');
+      if (resumed)
+        log.info(
+          { backupId, chunk: resumed.chunk, offset: resumed.offset, chunks: files.length },
+          'backup download resumed',
+        );
 
       const starts = streamOffsets(files);
       let point = resumed ?? { backupId, bootId: boot, chunk: 0, offset: 0 };
-      let chunks = point.chunk, storedBytes = 0, step: 'unpack' | 'verify' = 'unpack';
+      let chunks = point.chunk,
+        storedBytes = 0,
+        step: 'unpack' | 'verify' = 'unpack';
       let verifyStarted = 0;
       const details = () => ({
-        phase: 'download', step, bytes: starts[chunks], totalBytes: manifest.rawSize, chunks, totalChunks: files.length,
+        phase: 'download',
+        step,
+        bytes: starts[chunks],
+        totalBytes: manifest.rawSize,
+        chunks,
+        totalChunks: files.length,
         ...(step === 'verify' ? { verifySeconds: Math.round((Date.now() - verifyStarted) / 1000) } : {}),
         ...(boot ? { resume: point } : {}),
       });
@@ -198,8 +287,14 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             failovers.push(...errors);
             if (found) return found.raw;
             // A store that could not answer may hold it: retry (from the resume point) rather than give up.
-            if (errors.length > 0) throw new Error(`backup ${manifest.backupId}: ${files[i].name} is in no store that answered: ${errors.join('; ')}`);
-            throw ApplicationFailure.nonRetryable(`backup ${manifest.backupId}: ${files[i].name} is in no store`, NO_BACKUP);
+            if (errors.length > 0)
+              throw new Error(
+                `backup ${manifest.backupId}: ${files[i].name} is in no store that answered: ${errors.join('; ')}`,
+              );
+            throw ApplicationFailure.nonRetryable(
+              `backup ${manifest.backupId}: ${files[i].name} is in no store`,
+              NO_BACKUP,
+            );
           };
           try {
             for await (const [i, raw] of inOrder(point.chunk, files.length, PARALLEL_DOWNLOADS, fetchChunk)) {
@@ -237,11 +332,19 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         stop();
       }
       const bytes = manifest.rawSize;
-      log.info({ backupId: manifest.backupId, pgdata, bytes, resumedAtChunk: resumed?.chunk, failovers: failovers.length }, 'backup downloaded');
+      log.info(
+        { backupId: manifest.backupId, pgdata, bytes, resumedAtChunk: resumed?.chunk, failovers: failovers.length },
+        'backup downloaded',
+      );
       return {
-        bytes, storedBytes, chunks: files.length, resumedAtChunk: resumed?.chunk,
-        failovers: failovers.slice(0, MAX_FAILOVERS_REPORTED), failoverCount: failovers.length,
-        verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000,
+        bytes,
+        storedBytes,
+        chunks: files.length,
+        resumedAtChunk: resumed?.chunk,
+        failovers: failovers.slice(0, MAX_FAILOVERS_REPORTED),
+        failoverCount: failovers.length,
+        verified: 'pg_verifybackup',
+        seconds: (Date.now() - started) / 1000,
       };
     },
 
@@ -252,14 +355,26 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * the first segment handed over at or after it (plus one) is enough; fetch gets anything
      * else from the stores.
      */
-    async planWal({ cluster, manifest, target, targetTimeline, stores: only }: {
-      cluster: string; manifest: BackupRecord; target: RecoveryTarget; targetTimeline: number | 'latest'; stores?: string[];
+    async planWal({
+      cluster,
+      manifest,
+      target,
+      targetTimeline,
+      stores: only,
+    }: {
+      cluster: string;
+      manifest: BackupRecord;
+      target: RecoveryTarget;
+      targetTimeline: number | 'latest';
+      stores?: string[];
     }) {
       const ctx = Context.current();
       const failovers: Failover[] = [];
       let timeline = typeof targetTimeline === 'number' ? targetTimeline : manifest.timeline;
       if (targetTimeline === 'latest') {
-        const hist = await db().select({ timeline: walFiles.timeline }).from(walFiles)
+        const hist = await db()
+          .select({ timeline: walFiles.timeline })
+          .from(walFiles)
           .where(and(eq(walFiles.cluster, cluster), eq(walFiles.kind, 'history')));
         timeline = Math.max(manifest.timeline, ...hist.map((h) => h.timeline));
       }
@@ -267,16 +382,29 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const path_ = [timeline];
       if (timeline > 1) {
         const name = `${timelineHex(timeline)}.history`;
-        const raw = await readAny(ordered(only), walKeyCandidates(cluster, parseWalName(name)!), failovers, ctx.cancellationSignal);
+        const raw = await readAny(
+          ordered(only),
+          walKeyCandidates(cluster, parseWalName(name)!),
+          failovers,
+          ctx.cancellationSignal,
+        );
         if (!raw) throw ApplicationFailure.nonRetryable(`timeline ${timeline}: ${name} is in no store`, NO_BACKUP);
         for (const s of parseHistory(raw.toString())) path_.push(s.timeline);
       }
       const history = path_.filter((t) => t > 1).map((t) => `${timelineHex(t)}.history`);
       const segSize = manifest.segmentSize;
       const from = segmentStartLsn(segmentNumberOf(parseLsn(manifest.startLsn), segSize), segSize);
-      const rows = await db().select({ name: walFiles.name, startLsn: walFiles.startLsn, handedOverAt: walFiles.handedOverAt })
+      const rows = await db()
+        .select({ name: walFiles.name, startLsn: walFiles.startLsn, handedOverAt: walFiles.handedOverAt })
         .from(walFiles)
-        .where(and(eq(walFiles.cluster, cluster), eq(walFiles.kind, 'segment'), inArray(walFiles.timeline, path_), gte(walFiles.startLsn, from)))
+        .where(
+          and(
+            eq(walFiles.cluster, cluster),
+            eq(walFiles.kind, 'segment'),
+            inArray(walFiles.timeline, path_),
+            gte(walFiles.startLsn, from),
+          ),
+        )
         .orderBy(asc(walFiles.startLsn), asc(walFiles.timeline));
       let upTo: bigint | undefined;
       if (target.kind === 'lsn') upTo = parseLsn(target.value);
@@ -294,8 +422,14 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       for (const name of [...history, ...names]) writer.add(PREFETCH_SECTION, name);
       await writer.flush();
       return {
-        timeline, timelines: path_, history, segmentCount: names.length, firstSegment: names[0] ?? null, lastSegment: names[names.length - 1] ?? null,
-        failovers: failovers.slice(0, DETAIL_EXAMPLES), details,
+        timeline,
+        timelines: path_,
+        history,
+        segmentCount: names.length,
+        firstSegment: names[0] ?? null,
+        lastSegment: names[names.length - 1] ?? null,
+        failovers: failovers.slice(0, DETAIL_EXAMPLES),
+        details,
       };
     },
 
@@ -305,12 +439,26 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * catalog records as archived: one that no store hands over fails the restore, since
      * recovery would otherwise end before it and promote with the rest missing.
      */
-    async prefetchWal({ cluster, names, plan, dir, stores: only }: { cluster: string; names?: string[]; plan?: { details: RunRef; files: number }; dir: string; stores?: string[] }) {
+    async prefetchWal({
+      cluster,
+      names,
+      plan,
+      dir,
+      stores: only,
+    }: {
+      cluster: string;
+      names?: string[];
+      plan?: { details: RunRef; files: number };
+      dir: string;
+      stores?: string[];
+    }) {
       const ctx = Context.current();
       const from = ordered(only);
       const started = Date.now();
       const failovers: Failover[] = [];
-      let done = 0, bytes = 0, failoverCount = 0;
+      let done = 0,
+        bytes = 0,
+        failoverCount = 0;
       const total = names?.length ?? plan?.files ?? 0;
       const stop = beating(() => ({ phase: 'prefetch', segments: done, totalSegments: total, bytes }));
       // One source shared by the downloaders: an async generator hands each name out once.
@@ -324,17 +472,23 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           for (let next = await source.next(); !next.done && !failed; next = await source.next()) {
             const name = next.value;
             const file = path.join(dir, name);
-            if (!fs.existsSync(file)) { // a retried attempt keeps what it already has
+            if (!fs.existsSync(file)) {
+              // a retried attempt keeps what it already has
               const keys = walKeyCandidates(cluster, parseWalName(name)!, config.compression);
               const { found, errors, absent } = await readFromAnyStore(from, keys, ctx.cancellationSignal);
               failoverCount += errors.length;
               failovers.push(...errors.slice(0, DETAIL_EXAMPLES - failovers.length));
               if (!found && errors.length > 0) {
-                throw new Error(`${name}: no store handed over a verified copy (${[...errors, ...absent.map((a) => `${a}: no such file`)].join('; ')}); ` +
-                  'to restore from the stores that answer, start the restore again with --stores NAME,...');
+                throw new Error(
+                  `${name}: no store handed over a verified copy (${[...errors, ...absent.map((a) => `${a}: no such file`)].join('; ')}); ` +
+                    'to restore from the stores that answer, start the restore again with --stores NAME,...',
+                );
               }
               if (!found) {
-                throw ApplicationFailure.nonRetryable(`${name} is recorded as archived but no store has it; 'walflow verify' reports the gap`, WAL_MISSING);
+                throw ApplicationFailure.nonRetryable(
+                  `${name} is recorded as archived but no store has it; 'walflow verify' reports the gap`,
+                  WAL_MISSING,
+                );
               }
               await writeFileDurably(file, found.raw, path.join(dir, '..', 'tmp'));
               bytes += found.raw.length;
@@ -342,7 +496,14 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             done++;
           }
         };
-        await Promise.all(Array.from({ length: PARALLEL_DOWNLOADS }, () => worker().catch((e) => { failed = true; throw e; })));
+        await Promise.all(
+          Array.from({ length: PARALLEL_DOWNLOADS }, () =>
+            worker().catch((e) => {
+              failed = true;
+              throw e;
+            }),
+          ),
+        );
       } finally {
         failed = true; // after a failure, the other downloaders stop too
         stop();
@@ -354,13 +515,22 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * The newest complete segment any store holds on a timeline, from the stores' listings (the
      * catalog may lag behind them): a restore to the end of the archive must reach it.
      */
-    async newestArchivedSegment({ cluster, timeline, stores: only }: { cluster: string; timeline: number; stores?: string[] }) {
+    async newestArchivedSegment({
+      cluster,
+      timeline,
+      stores: only,
+    }: {
+      cluster: string;
+      timeline: number;
+      stores?: string[];
+    }) {
       const ctx = Context.current();
       let newest: { name: string; store: string } | undefined;
       for (const s of ordered(only)) {
         for await (const o of s.list(`${walPrefix(cluster)}${timelineHex(timeline)}/`, ctx.cancellationSignal)) {
           const name = walNameOfKey(o.key);
-          if (name && parseWalName(name)?.kind === 'segment' && (!newest || name > newest.name)) newest = { name, store: s.name };
+          if (name && parseWalName(name)?.kind === 'segment' && (!newest || name > newest.name))
+            newest = { name, store: s.name };
         }
         ctx.heartbeat();
       }
@@ -372,16 +542,38 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * asked. First, whatever recovery settings the backup brought along are disabled: an old
      * target left in force would win over this restore's.
      */
-    async writeRecoverySettings({ cluster, pgdata, workDir, prefetchDir, target, targetTimeline, port, archive, stores: only }: {
-      cluster: string; pgdata: string; workDir: string; prefetchDir: string; target: RecoveryTarget;
-      targetTimeline: number | 'latest'; port?: number; archive?: boolean; stores?: string[];
+    async writeRecoverySettings({
+      cluster,
+      pgdata,
+      workDir,
+      prefetchDir,
+      target,
+      targetTimeline,
+      port,
+      archive,
+      stores: only,
+    }: {
+      cluster: string;
+      pgdata: string;
+      workDir: string;
+      prefetchDir: string;
+      target: RecoveryTarget;
+      targetTimeline: number | 'latest';
+      port?: number;
+      archive?: boolean;
+      stores?: string[];
     }) {
       // fetch reads its settings from here: the stores of this worker (or those the restore
       // names), the source cluster's name.
       const envFile = path.join(workDir, 'fetch.env');
       const names = ordered(only).map((s) => s.name);
       const env = Object.entries(process.env)
-        .filter(([k]) => k === 'WALFLOW_COMPRESSION' || k.startsWith('WALFLOW_FETCH_') || names.some((n) => k.startsWith(storeSettingPrefix(n))))
+        .filter(
+          ([k]) =>
+            k === 'WALFLOW_COMPRESSION' ||
+            k.startsWith('WALFLOW_FETCH_') ||
+            names.some((n) => k.startsWith(storeSettingPrefix(n))),
+        )
         .map(([k, v]) => `${k}=${v}`);
       env.push(`WALFLOW_STORES=${names.join(',')}`);
       env.push(`WALFLOW_CLUSTER=${cluster}`, `WALFLOW_PREFETCH_DIR=${prefetchDir}`);
@@ -391,7 +583,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
       const restoreCommand = `${shellQuote(WALFLOW_BIN)} fetch %f %p --env-file ${shellQuote(envFile)}`;
       const lines = [
-        '', `# written by walflow restore at ${new Date().toISOString()}`,
+        '',
+        `# written by walflow restore at ${new Date().toISOString()}`,
         `restore_command = ${q(restoreCommand)}`,
         // Once recovery has ended, PostgreSQL runs this in its data folder (where the cluster is
         // by then, even if moved): the settings above go, so that this cluster's own backups
@@ -424,22 +617,38 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
      * a segment that recovery must have replayed into, else it stopped early (a restore to the
      * end of the archive, which PostgreSQL ends at the first file restore_command reports missing).
      */
-    async startRestored({ pgdata, logFile, mustReach }: {
-      pgdata: string; logFile: string; mustReach?: { name: string; store: string; segmentSize: number };
+    async startRestored({
+      pgdata,
+      logFile,
+      mustReach,
+    }: {
+      pgdata: string;
+      logFile: string;
+      mustReach?: { name: string; store: string; segmentSize: number };
     }) {
       const ctx = Context.current();
       const started = Date.now();
       const user = process.getuid?.() === 0 ? postgresUser() : undefined; // PostgreSQL refuses root
       const major = dataDirMajor(pgdata);
       if (!fs.existsSync(path.join(pgdata, 'postmaster.pid'))) {
-        execFileSync(pgTool('pg_ctl', major), ['-D', pgdata, '-l', logFile, '-W', 'start'], { stdio: 'ignore', cwd: '/', env: serverEnv(), ...(user ?? {}) });
+        execFileSync(pgTool('pg_ctl', major), ['-D', pgdata, '-l', logFile, '-W', 'start'], {
+          stdio: 'ignore',
+          cwd: '/',
+          env: serverEnv(),
+          ...(user ?? {}),
+        });
       }
       const stop = beating(() => ({ phase: 'recovery', log: tail(logFile, 1) }));
       let seen = false;
       try {
         for (;;) {
           if (ctx.cancellationSignal.aborted) throw new Error('cancelled');
-          const state = /Database cluster state:\s+(.+)/.exec(execFileSync(pgTool('pg_controldata', major), ['-D', pgdata], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }))?.[1];
+          const state = /Database cluster state:\s+(.+)/.exec(
+            execFileSync(pgTool('pg_controldata', major), ['-D', pgdata], {
+              encoding: 'utf8',
+              env: { ...process.env, LC_ALL: 'C' },
+            }),
+          )?.[1];
           // Promoted (control file) and accepting connections (postmaster.pid's status line).
           if (state === 'in production' && pmStatus(pgdata) === 'ready') break;
           // pg_ctl -W returns before the postmaster writes its pid file; a FATAL exit removes it.
@@ -447,11 +656,16 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           if (alive) seen = true;
           if (alive === false || (alive === undefined && (seen || Date.now() - started > 60_000))) {
             const log = tail(logFile, 200).split('\n');
-            const fatal = log.filter((l) => /FATAL|PANIC/.test(l)).slice(-3).join(' | ');
+            const fatal = log
+              .filter((l) => /FATAL|PANIC/.test(l))
+              .slice(-3)
+              .join(' | ');
             // restore_command's stderr is in PostgreSQL's log: fetch says why recovery had to stop.
             const fetchSaid = log.filter((l) => l.startsWith('walflow fetch ')).pop();
             throw ApplicationFailure.nonRetryable(
-              `PostgreSQL stopped during recovery: ${fetchSaid ? `${fetchSaid} | ` : ''}${fatal || tail(logFile, 5)} (log: ${logFile})`, RECOVERY_FAILED);
+              `PostgreSQL stopped during recovery: ${fetchSaid ? `${fetchSaid} | ` : ''}${fatal || tail(logFile, 5)} (log: ${logFile})`,
+              RECOVERY_FAILED,
+            );
           }
           await new Promise((r) => setTimeout(r, 500));
         }
@@ -465,16 +679,22 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const stopping = last(/recovery stopping (.*)/g)?.[1];
       const tx = last(/last completed transaction was at log time (.+)/g)?.[1];
       const tli = last(/selected new timeline ID: (\d+)/g)?.[1];
-      const mustStart = mustReach && startLsnOf(parseWalName(mustReach.name, mustReach.segmentSize)!, mustReach.segmentSize)!;
+      const mustStart =
+        mustReach && startLsnOf(parseWalName(mustReach.name, mustReach.segmentSize)!, mustReach.segmentSize)!;
       if (mustStart !== undefined && !(redo && parseLsn(redo) >= mustStart)) {
-        throw ApplicationFailure.nonRetryable(`restore ended at ${redo ?? 'an unknown LSN'}, the archive holds WAL up to ${mustReach!.name} ` +
-          `(in ${mustReach!.store}): recovery stopped early and ${pgdata} lacks committed transactions; do not use it, ` +
-          "and run 'walflow verify' to find the gap", RECOVERY_FAILED);
+        throw ApplicationFailure.nonRetryable(
+          `restore ended at ${redo ?? 'an unknown LSN'}, the archive holds WAL up to ${mustReach!.name} ` +
+            `(in ${mustReach!.store}): recovery stopped early and ${pgdata} lacks committed transactions; do not use it, ` +
+            "and run 'walflow verify' to find the gap",
+          RECOVERY_FAILED,
+        );
       }
       return {
         reachedLsn: redo ? formatLsn(parseLsn(redo)) : undefined,
         reachedTime: tx ? logTime(tx) : undefined,
-        stoppedAt: stopping, timeline: tli ? Number(tli) : undefined, seconds: (Date.now() - started) / 1000,
+        stoppedAt: stopping,
+        timeline: tli ? Number(tli) : undefined,
+        seconds: (Date.now() - started) / 1000,
       };
     },
 
@@ -483,27 +703,51 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       await fs.promises.rm(prefetchDir, { recursive: true, force: true });
     },
 
-    async recordRestore(r: { cluster: string; workflowId: string; startedAt: string; outcome: 'ok' | 'failed'; summary: Record<string, unknown> }) {
-      await db().insert(runs).values({ cluster: r.cluster, kind: 'restore', workflowId: r.workflowId, startedAt: new Date(r.startedAt), outcome: r.outcome, summary: r.summary });
+    async recordRestore(r: {
+      cluster: string;
+      workflowId: string;
+      startedAt: string;
+      outcome: 'ok' | 'failed';
+      summary: Record<string, unknown>;
+    }) {
+      await db()
+        .insert(runs)
+        .values({
+          cluster: r.cluster,
+          kind: 'restore',
+          workflowId: r.workflowId,
+          startedAt: new Date(r.startedAt),
+          outcome: r.outcome,
+          summary: r.summary,
+        });
     },
   };
 }
 
 /** Runs a tool without blocking the event loop; its exit status and the start of its output. */
-function runProcess(cmd: string, args: string[], signal: AbortSignal): Promise<{ status: number | null; output: string }> {
+function runProcess(
+  cmd: string,
+  args: string[],
+  signal: AbortSignal,
+): Promise<{ status: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], signal });
     let output = '';
-    const keep = (d: Buffer) => { if (output.length < 64 << 10) output += d.toString(); };
+    const keep = (d: Buffer) => {
+      if (output.length < 64 << 10) output += d.toString();
+    };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    child.on('error', (e) => { output += e.message; });
+    child.on('error', (e) => {
+      output += e.message;
+    });
     child.on('close', (status) => resolve({ status, output }));
   });
 }
 
 async function emptyFolder(dir: string): Promise<void> {
-  for (const e of await fs.promises.readdir(dir)) await fs.promises.rm(path.join(dir, e), { recursive: true, force: true });
+  for (const e of await fs.promises.readdir(dir))
+    await fs.promises.rm(path.join(dir, e), { recursive: true, force: true });
 }
 
 /** Where each chunk starts in the backup's tar stream; the last entry is the stream's length. */
@@ -517,21 +761,37 @@ function streamOffsets(files: BackupFile[]): number[] {
  * Where a retried download goes on: chunk `chunk` from byte `offset`, where a tar member
  * starts (chunk = the number of chunks: everything is unpacked, only the check is left).
  */
-interface ResumePoint { backupId: string; bootId: string | undefined; chunk: number; offset: number }
+interface ResumePoint {
+  backupId: string;
+  bootId: string | undefined;
+  chunk: number;
+  offset: number;
+}
 
 /** The previous attempt's resume point, when it still describes what is in pgdata. */
-async function usableResumePoint(details: unknown, manifest: BackupManifest, boot: string | undefined, pgdata: string): Promise<ResumePoint | undefined> {
+async function usableResumePoint(
+  details: unknown,
+  manifest: BackupManifest,
+  boot: string | undefined,
+  pgdata: string,
+): Promise<ResumePoint | undefined> {
   const r = (details as { resume?: ResumePoint } | undefined)?.resume;
   if (!r || !boot || r.bootId !== boot || r.backupId !== manifest.backupId) return undefined;
   const n = manifest.files.length;
   if (!Number.isInteger(r.chunk) || r.chunk < 0 || r.chunk > n) return undefined;
-  if (!Number.isInteger(r.offset) || r.offset < 0 || r.offset >= (r.chunk < n ? manifest.files[r.chunk].rawSize : 1)) return undefined;
+  if (!Number.isInteger(r.offset) || r.offset < 0 || r.offset >= (r.chunk < n ? manifest.files[r.chunk].rawSize : 1))
+    return undefined;
   // Emptied since (a failed check does that): nothing to go on from.
   return (await fs.promises.readdir(pgdata)).length > 0 ? r : undefined;
 }
 
 /** fetch(i) for i from `from` up to `to`, in order, with up to `ahead` fetches in flight. */
-async function* inOrder<T>(from: number, to: number, ahead: number, fetch: (i: number) => Promise<T>): AsyncGenerator<[number, T]> {
+async function* inOrder<T>(
+  from: number,
+  to: number,
+  ahead: number,
+  fetch: (i: number) => Promise<T>,
+): AsyncGenerator<[number, T]> {
   const pending: Promise<T>[] = [];
   let next = from;
   for (let i = from; i < to; i++) {
@@ -578,7 +838,12 @@ function pgTime(value: string): string {
 
 /** PostgreSQL's log time ('2026-01-31 12:00:00.123456+01') as ISO 8601; as logged when it will not parse. */
 function logTime(text: string): string {
-  const d = new Date(text.trim().replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00'));
+  const d = new Date(
+    text
+      .trim()
+      .replace(' ', 'T')
+      .replace(/([+-]\d\d)$/, '$1:00'),
+  );
   return Number.isNaN(d.getTime()) ? text.trim() : d.toISOString();
 }
 
@@ -592,7 +857,11 @@ function pmStatus(pgdata: string): string | undefined {
 
 function tail(file: string, lines: number): string {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch {
     return '';
   }
@@ -605,5 +874,7 @@ function tail(file: string, lines: number): string {
  * this restore reads.
  */
 function serverEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => k === 'PATH' || k === 'TZ' || k === 'LANG' || k.startsWith('LC_')));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k === 'PATH' || k === 'TZ' || k === 'LANG' || k.startsWith('LC_')),
+  );
 }

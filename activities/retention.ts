@@ -7,7 +7,14 @@
 import { Context } from '@temporalio/activity';
 import { and, eq, notExists, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
-import { DetailCounts, DetailWriter, dropDetailsOlderThan, DETAILS_KEPT_DAYS, readDetails, runOf } from '../db/rundetails';
+import {
+  DetailCounts,
+  DetailWriter,
+  dropDetailsOlderThan,
+  DETAILS_KEPT_DAYS,
+  readDetails,
+  runOf,
+} from '../db/rundetails';
 import { backups, walCopies, walFiles } from '../db/schema';
 import { parseManifest } from '../lib/formats';
 import { walPrefix } from '../lib/keys';
@@ -18,7 +25,14 @@ import { walNameOfKey } from '../lib/walkeys';
 import { KeptBackup, tallyKept, walKeepRule, WalVerdict } from '../lib/wal/keep';
 import { parseWalName, WalName } from '../lib/wal/name';
 import { parseHistory, TimelineSwitch } from '../lib/wal/timeline';
-import { Deletion, deletionSection, DETAIL_EXAMPLES, RetentionPlan, StorePlan, type BackupManifest } from '../lib/contracts';
+import {
+  Deletion,
+  deletionSection,
+  DETAIL_EXAMPLES,
+  RetentionPlan,
+  StorePlan,
+  type BackupManifest,
+} from '../lib/contracts';
 import { RetentionPolicy, storeRetentionDays } from '../lib/clusterpolicy';
 import { MANIFEST } from './basebackup';
 
@@ -54,7 +68,12 @@ export async function listBackups(store: Store, cluster: string, signal: AbortSi
  * A history file that cannot be read or parsed is left out: that only ever keeps more.
  */
 export async function storeWalKeep(
-  store: Store, cluster: string, kept: KeptBackup[], segmentSize: number | undefined, signal: AbortSignal, log: Logger,
+  store: Store,
+  cluster: string,
+  kept: KeptBackup[],
+  segmentSize: number | undefined,
+  signal: AbortSignal,
+  log: Logger,
   onListed?: (listed: number) => void,
 ): Promise<{ wal: { key: string; name: WalName; size: number }[]; keep: (wal: WalName) => WalVerdict }> {
   const wal: { key: string; name: WalName; size: number }[] = [];
@@ -71,21 +90,39 @@ export async function storeWalKeep(
       if (found) histories.set(h.name.timeline, parseHistory(found.raw.toString()));
     } catch (e) {
       if (signal.aborted) throw e;
-      log.warn({ store: store.name, key: h.key, err: (e as Error).message }, 'history file unreadable: its timeline keeps all WAL not before the earliest kept backup');
+      log.warn(
+        { store: store.name, key: h.key, err: (e as Error).message },
+        'history file unreadable: its timeline keeps all WAL not before the earliest kept backup',
+      );
     }
   }
   return { wal, keep: walKeepRule(kept, histories, segmentSize) };
 }
 
 /** What a retried planRetention continues from: the stores planned, and the deletions written for them. */
-interface PlanCheckpoint { done: StorePlan[]; counts: DetailCounts }
+interface PlanCheckpoint {
+  done: StorePlan[];
+  counts: DetailCounts;
+}
 /** What a retried applyRetention continues from: the last deletion made. */
-interface ApplyCheckpoint { store: string; seq: number; deleted: number }
+interface ApplyCheckpoint {
+  store: string;
+  seq: number;
+  deleted: number;
+}
 
 export function retentionActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   return {
     /** Writes each deletion to the catalog (rundetails) and returns counts and examples; a retry continues after the last store planned. */
-    async planRetention({ cluster, now: nowText, policy }: { cluster: string; now: string; policy: RetentionPolicy }): Promise<RetentionPlan> {
+    async planRetention({
+      cluster,
+      now: nowText,
+      policy,
+    }: {
+      cluster: string;
+      now: string;
+      policy: RetentionPolicy;
+    }): Promise<RetentionPlan> {
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
       const now = new Date(nowText).getTime();
@@ -93,13 +130,31 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
       const details = runOf(ctx);
       const checkpoint = ctx.info.heartbeatDetails as PlanCheckpoint | undefined;
       const plans: StorePlan[] = checkpoint?.done ?? [];
-      const writer = await DetailWriter.resume(db, details, [...stores.keys()].map(deletionSection), checkpoint?.counts);
+      const writer = await DetailWriter.resume(
+        db,
+        details,
+        [...stores.keys()].map(deletionSection),
+        checkpoint?.counts,
+      );
       let counts = checkpoint?.counts ?? {};
-      if (checkpoint) log.info({ cluster, planned: plans.map((p) => p.store) }, 'retention planning continues after the stores already planned');
+      if (checkpoint)
+        log.info(
+          { cluster, planned: plans.map((p) => p.store) },
+          'retention planning continues after the stores already planned',
+        );
       for (const [name, store] of stores) {
         if (plans.some((p) => p.store === name)) continue;
         const section = deletionSection(name);
-        const plan: StorePlan = { store: name, retentionDays: 0, kept: [], deletionCount: 0, firstDeletions: [], keptWal: [], blocked: null, newestBackup: null };
+        const plan: StorePlan = {
+          store: name,
+          retentionDays: 0,
+          kept: [],
+          deletionCount: 0,
+          firstDeletions: [],
+          keptWal: [],
+          blocked: null,
+          newestBackup: null,
+        };
         const remove = (d: Deletion) => {
           writer.add(section, d);
           if (plan.firstDeletions.length < DETAIL_EXAMPLES) plan.firstDeletions.push(d);
@@ -114,13 +169,22 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
           for (const key of b.keys) remove({ key, reason: why });
         }
         for (const b of incomplete.filter((b) => now - b.newest > days * DAY)) {
-          for (const key of b.keys) remove({ key, reason: `unfinished backup ${b.id} (no manifest), untouched for over ${days} days` });
+          for (const key of b.keys)
+            remove({ key, reason: `unfinished backup ${b.id} (no manifest), untouched for over ${days} days` });
         }
         if (!kept.length) {
           plan.blocked = `no complete backup in ${name}: all WAL is kept, since WAL alone restores nothing`;
         } else {
           const beat = (listed: number) => ctx.heartbeat({ done: plans, counts, planning: name, listed });
-          const { wal, keep } = await storeWalKeep(store, cluster, kept.map((b) => b.manifest), kept[0].manifest.segmentSize, signal, log, beat);
+          const { wal, keep } = await storeWalKeep(
+            store,
+            cluster,
+            kept.map((b) => b.manifest),
+            kept[0].manifest.segmentSize,
+            signal,
+            log,
+            beat,
+          );
           for (const w of wal) {
             const verdict = keep(w.name);
             if (!verdict.keep) remove({ key: w.key, reason: verdict.reason });
@@ -154,8 +218,20 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
         }
       }
       // A WAL file no store holds any more leaves the catalog too.
-      await db().delete(walFiles).where(and(eq(walFiles.cluster, plan.cluster), sql`${walFiles.kind} <> 'history'`, notExists(
-        db().select({ one: sql`1` }).from(walCopies).where(and(eq(walCopies.cluster, walFiles.cluster), eq(walCopies.name, walFiles.name))))));
+      await db()
+        .delete(walFiles)
+        .where(
+          and(
+            eq(walFiles.cluster, plan.cluster),
+            sql`${walFiles.kind} <> 'history'`,
+            notExists(
+              db()
+                .select({ one: sql`1` })
+                .from(walCopies)
+                .where(and(eq(walCopies.cluster, walFiles.cluster), eq(walCopies.name, walFiles.name))),
+            ),
+          ),
+        );
       await dropDetailsOlderThan(db, new Date(Date.now() - DETAILS_KEPT_DAYS * DAY));
       log.info({ cluster: plan.cluster, deleted }, 'retention applied');
       return deleted;
@@ -166,15 +242,20 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
   async function forgetCopy(cluster: string, store: string, key: string): Promise<void> {
     const name = walNameOfKey(key);
     if (name && key.startsWith(walPrefix(cluster))) {
-      await db().delete(walCopies).where(and(eq(walCopies.cluster, cluster), eq(walCopies.name, name), eq(walCopies.store, store)));
+      await db()
+        .delete(walCopies)
+        .where(and(eq(walCopies.cluster, cluster), eq(walCopies.name, name), eq(walCopies.store, store)));
     }
     // A backup whose manifest left a store no longer counts there; once in no store, it expired.
     if (key.endsWith(`/${MANIFEST}`) && key.startsWith(`${cluster}/backups/`)) {
       const backupId = key.split('/').slice(-2)[0];
-      await db().update(backups).set({
-        stores: sql`coalesce(${backups.stores}, '[]'::jsonb) - ${store}::text`,
-        status: sql`CASE WHEN coalesce(${backups.stores}, '[]'::jsonb) - ${store}::text = '[]'::jsonb THEN 'expired' ELSE ${backups.status} END`,
-      }).where(and(eq(backups.cluster, cluster), eq(backups.backupId, backupId)));
+      await db()
+        .update(backups)
+        .set({
+          stores: sql`coalesce(${backups.stores}, '[]'::jsonb) - ${store}::text`,
+          status: sql`CASE WHEN coalesce(${backups.stores}, '[]'::jsonb) - ${store}::text = '[]'::jsonb THEN 'expired' ELSE ${backups.status} END`,
+        })
+        .where(and(eq(backups.cluster, cluster), eq(backups.backupId, backupId)));
     }
   }
 }

@@ -63,9 +63,14 @@ export function spoolActivities(config: Config) {
       const stored = await compressing;
       await writeFileDurably(spool.staged(name, c.suffix), stored);
       return {
-        name, kind: wal.kind, timeline: wal.timeline,
+        name,
+        kind: wal.kind,
+        timeline: wal.timeline,
         startLsn: segmentSize ? startLsnOf(exact, segmentSize)!.toString() : null,
-        rawSize: raw.length, storedSize: stored.length, codec: c.name, sha256,
+        rawSize: raw.length,
+        storedSize: stored.length,
+        codec: c.name,
+        sha256,
         key: walKey(cluster, wal, c.suffix),
         handedOverAt: mtime.toISOString(),
         systemIdentifier: header?.systemIdentifier ?? null,

@@ -21,7 +21,11 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
 
   function storeOf(name: string): Store {
     const s = stores.get(name);
-    if (!s) throw ApplicationFailure.nonRetryable(`store "${name}" is not configured on this worker (WALFLOW_STORES)`, 'UnknownStore');
+    if (!s)
+      throw ApplicationFailure.nonRetryable(
+        `store "${name}" is not configured on this worker (WALFLOW_STORES)`,
+        'UnknownStore',
+      );
     return s;
   }
 
@@ -32,8 +36,12 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
     if (knownIdentity.get(cacheKey) === staged.systemIdentifier) return;
     const key = clusterJsonKey(cluster);
     const identity: ClusterIdentity = {
-      format: CLUSTER_JSON_FORMAT, cluster, systemIdentifier: staged.systemIdentifier, pgVersion: staged.pgVersion,
-      segmentSize: staged.segmentSize!, createdAt: new Date().toISOString(),
+      format: CLUSTER_JSON_FORMAT,
+      cluster,
+      systemIdentifier: staged.systemIdentifier,
+      pgVersion: staged.pgVersion,
+      segmentSize: staged.segmentSize!,
+      createdAt: new Date().toISOString(),
     };
     const body = Buffer.from(JSON.stringify(identity, null, 2) + '\n');
     const meta = { codec: 'none', rawSize: body.length, sha256: createHash('sha256').update(body).digest('hex') };
@@ -42,14 +50,24 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       if (existing.systemIdentifier !== staged.systemIdentifier) {
         throw ApplicationFailure.nonRetryable(
           `${staged.name} is from system ${staged.systemIdentifier} but ${store.name}:${key} belongs to system ` +
-          `${existing.systemIdentifier}; two clusters are configured as "${cluster}"`, CLUSTER_MISMATCH);
+            `${existing.systemIdentifier}; two clusters are configured as "${cluster}"`,
+          CLUSTER_MISMATCH,
+        );
       }
     }
     knownIdentity.set(cacheKey, staged.systemIdentifier);
   }
 
   return {
-    async uploadToStore({ cluster, store: storeName, staged }: { cluster: string; store: string; staged: StagedFile }): Promise<CopyResult> {
+    async uploadToStore({
+      cluster,
+      store: storeName,
+      staged,
+    }: {
+      cluster: string;
+      store: string;
+      staged: StagedFile;
+    }): Promise<CopyResult> {
       const ctx = Context.current();
       const store = storeOf(storeName);
       const started = Date.now();
@@ -59,7 +77,12 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       ctx.heartbeat({ store: storeName, phase: 'identity' });
       await checkIdentity(store, cluster, staged, ctx.cancellationSignal);
       ctx.heartbeat({ store: storeName, phase: 'put' });
-      const meta = { codec: staged.codec, rawSize: staged.rawSize, sha256: staged.sha256, walIndex: staged.walIndex ?? undefined };
+      const meta = {
+        codec: staged.codec,
+        rawSize: staged.rawSize,
+        sha256: staged.sha256,
+        walIndex: staged.walIndex ?? undefined,
+      };
       let outcome: 'created' | 'exists';
       const beat = setInterval(() => ctx.heartbeat({ store: storeName, phase: 'put' }), HEARTBEAT_MS);
       try {
@@ -73,7 +96,9 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       // Confirm what the store now holds, not what we sent.
       const held = await store.head(staged.key, ctx.cancellationSignal);
       if (!held || held.meta?.sha256 !== staged.sha256 || (outcome === 'created' && held.size !== body.length)) {
-        throw new Error(`${storeName}: ${staged.key} does not read back as written (size ${held?.size}, sha256 ${held?.meta?.sha256}); retrying`);
+        throw new Error(
+          `${storeName}: ${staged.key} does not read back as written (size ${held?.size}, sha256 ${held?.meta?.sha256}); retrying`,
+        );
       }
       return { store: storeName, outcome, confirmedAt: new Date().toISOString(), uploadMs: Date.now() - started };
     },

@@ -20,27 +20,49 @@ import { parseWalName, segmentName, WalName } from '../lib/wal/name';
 import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../lib/contracts';
 import { listBackups, storeWalKeep } from './retention';
 
-interface Reference { sha256: string; storedSize: number | undefined }
+interface Reference {
+  sha256: string;
+  storedSize: number | undefined;
+}
 
 /** What a retried verifyArchive continues from: every key up to lastKey checked, its findings written. */
-interface VerifyCheckpoint { lastKey: string; counts: DetailCounts; pruned: VerifyReport['pruned'] }
+interface VerifyCheckpoint {
+  lastKey: string;
+  counts: DetailCounts;
+  pruned: VerifyReport['pruned'];
+}
 
 const CHECKPOINT_EVERY = 500;
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   /** Downloads a copy and checks that its raw bytes hash to the reference. */
-  async function readVerified(store: Store, key: string, ref: Reference, signal: AbortSignal): Promise<{ body: Buffer; meta: ObjectMeta } | undefined> {
+  async function readVerified(
+    store: Store,
+    key: string,
+    ref: Reference,
+    signal: AbortSignal,
+  ): Promise<{ body: Buffer; meta: ObjectMeta } | undefined> {
     const head = await store.head(key, signal);
     if (!head?.meta || head.meta.sha256 !== ref.sha256) return undefined;
     const body = await store.get(key, signal);
-    const raw = await codecByName(head.meta.codec).decompress(body).catch(() => undefined);
+    const raw = await codecByName(head.meta.codec)
+      .decompress(body)
+      .catch(() => undefined);
     if (!raw || createHash('sha256').update(raw).digest('hex') !== ref.sha256) return undefined;
     return { body, meta: head.meta };
   }
 
   return {
     /** Writes every problem, repair and gap to the catalog (rundetails); returns counts and examples. A retry continues after the last checkpoint. */
-    async verifyArchive({ cluster, deep, repair }: { cluster: string; deep: boolean; repair: boolean }): Promise<VerifySummary> {
+    async verifyArchive({
+      cluster,
+      deep,
+      repair,
+    }: {
+      cluster: string;
+      deep: boolean;
+      repair: boolean;
+    }): Promise<VerifySummary> {
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
       const names = [...stores.keys()];
@@ -62,7 +84,10 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         }
       }
       const recorded = new Map<string, Reference>();
-      for (const r of await db().select({ key: walFiles.key, sha256: walFiles.sha256, storedSize: walFiles.storedSize }).from(walFiles).where(eq(walFiles.cluster, cluster))) {
+      for (const r of await db()
+        .select({ key: walFiles.key, sha256: walFiles.sha256, storedSize: walFiles.storedSize })
+        .from(walFiles)
+        .where(eq(walFiles.cluster, cluster))) {
         recorded.set(r.key, { sha256: r.sha256, storedSize: r.storedSize });
         if (!present.has(r.key)) present.set(r.key, new Map());
       }
@@ -75,7 +100,12 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       const carried = new Map<string, { section: 'problems' | 'repaired'; item: unknown }[]>();
       if (checkpoint) {
         for (const section of ['repaired', 'problems'] as const) {
-          for await (const d of readDetails<{ key: string }>(db, details, section, (checkpoint.counts[section] ?? 0) - 1)) {
+          for await (const d of readDetails<{ key: string }>(
+            db,
+            details,
+            section,
+            (checkpoint.counts[section] ?? 0) - 1,
+          )) {
             if (section === 'repaired') carried.set(d.item.key, []);
             carried.get(d.item.key)?.push({ section, item: d.item });
           }
@@ -117,33 +147,58 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           const distinct = new Set(Object.values(copies));
           if (distinct.size > 1) {
             writer.add('conflicts', { key, name: wal?.name ?? key, copies });
-            writer.add('problems', { key, store: '*', problem: `copies differ (${Object.entries(copies).map(([s, h]) => `${s} ${h}`).join(', ')}) and no catalog record decides: nothing repaired` });
+            writer.add('problems', {
+              key,
+              store: '*',
+              problem: `copies differ (${Object.entries(copies)
+                .map(([s, h]) => `${s} ${h}`)
+                .join(', ')}) and no catalog record decides: nothing repaired`,
+            });
             return;
           }
           if (distinct.size === 1) ref = { sha256: [...distinct][0], storedSize: undefined };
         }
-        if (!ref) { writer.add('problems', { key, store: '*', problem: 'no copy carries walflow metadata' }); writer.add('unrepairable', key); return; }
+        if (!ref) {
+          writer.add('problems', { key, store: '*', problem: 'no copy carries walflow metadata' });
+          writer.add('unrepairable', key);
+          return;
+        }
 
         const bad: { store: string; problem: string }[] = [];
         for (const s of expected) {
           const store = stores.get(s)!;
-          if (!sizes.has(s)) { bad.push({ store: s, problem: 'missing' }); continue; }
+          if (!sizes.has(s)) {
+            bad.push({ store: s, problem: 'missing' });
+            continue;
+          }
           const head = await store.head(key, signal);
           if (!head?.meta) bad.push({ store: s, problem: 'no metadata' });
-          else if (head.meta.sha256 !== ref.sha256) bad.push({ store: s, problem: `checksum metadata ${head.meta.sha256} is not ${ref.sha256}` });
-          else if (ref.storedSize !== undefined && head.size !== ref.storedSize) bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
-          else if (deep && !(await readVerified(store, key, ref, signal))) bad.push({ store: s, problem: 'content does not hash to its checksum' });
+          else if (head.meta.sha256 !== ref.sha256)
+            bad.push({ store: s, problem: `checksum metadata ${head.meta.sha256} is not ${ref.sha256}` });
+          else if (ref.storedSize !== undefined && head.size !== ref.storedSize)
+            bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
+          else if (deep && !(await readVerified(store, key, ref, signal)))
+            bad.push({ store: s, problem: 'content does not hash to its checksum' });
         }
         for (const b of bad) writer.add('problems', { key, ...b });
-        if (!bad.length) { for (const c of carried.get(key) ?? []) writer.add(c.section, c.item); return; }
-        if (!repair) { writer.add('unrepairable', key); return; }
+        if (!bad.length) {
+          for (const c of carried.get(key) ?? []) writer.add(c.section, c.item);
+          return;
+        }
+        if (!repair) {
+          writer.add('unrepairable', key);
+          return;
+        }
 
         let source: { body: Buffer; meta: ObjectMeta } | undefined;
         for (const s of names.filter((n) => !bad.some((b) => b.store === n))) {
           source = await readVerified(stores.get(s)!, key, ref, signal);
           if (source) break;
         }
-        if (!source) { writer.add('unrepairable', key); return; }
+        if (!source) {
+          writer.add('unrepairable', key);
+          return;
+        }
         for (const b of bad) {
           const store = stores.get(b.store)!;
           if (b.problem !== 'missing') await store.delete(key, signal); // corrupt: a verified copy exists elsewhere
@@ -160,7 +215,11 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       const sorted = [...present.keys()].sort();
       let checked = checkpoint ? sorted.findIndex((k) => k > checkpoint.lastKey) : 0;
       if (checked < 0) checked = sorted.length;
-      if (checkpoint) log.info({ cluster, after: checkpoint.lastKey, checked, of: sorted.length }, 'verify continues after its last checkpoint');
+      if (checkpoint)
+        log.info(
+          { cluster, after: checkpoint.lastKey, checked, of: sorted.length },
+          'verify continues after its last checkpoint',
+        );
       // Every key beats (a deep check downloads each copy); every CHECKPOINT_EVERY keys, what was
       // found goes to the catalog and the beat says the keys up to there are done.
       let saved: VerifyCheckpoint = checkpoint ?? { lastKey: '', counts: {}, pruned: [] };
@@ -177,17 +236,34 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       // Gaps and the cluster.json problem come after the last checkpoint: a retry finds them again.
       const lost = new Set(sorted.filter((k) => present.get(k)!.size === 0 && expectedStores(k, false).length > 0));
       if (identity) {
-        for (const g of findGaps(sorted.filter((k) => !lost.has(k)), identity.segmentSize)) writer.add('gaps', g);
+        for (const g of findGaps(
+          sorted.filter((k) => !lost.has(k)),
+          identity.segmentSize,
+        ))
+          writer.add('gaps', g);
       } else if (present.size) {
-        writer.add('problems', { key: clusterJsonKey(cluster), store: '*', problem: 'missing: without its segment size, gaps cannot be checked' });
+        writer.add('problems', {
+          key: clusterJsonKey(cluster),
+          store: '*',
+          problem: 'missing: without its segment size, gaps cannot be checked',
+        });
       }
       await writer.flush();
       const summary: VerifySummary = {
-        objects: present.size, stores: names, deep, pruned, details,
-        problems: [], repaired: [], unrepairable: [], conflicts: [], gaps: [],
+        objects: present.size,
+        stores: names,
+        deep,
+        pruned,
+        details,
+        problems: [],
+        repaired: [],
+        unrepairable: [],
+        conflicts: [],
+        gaps: [],
         counts: Object.fromEntries(VERIFY_SECTIONS.map((s) => [s, writer.count(s)])) as VerifySummary['counts'],
       };
-      for (const section of VERIFY_SECTIONS) (summary[section] as unknown[]) = await firstDetails(db, details, section, DETAIL_EXAMPLES);
+      for (const section of VERIFY_SECTIONS)
+        (summary[section] as unknown[]) = await firstDetails(db, details, section, DETAIL_EXAMPLES);
       return summary;
     },
   };
@@ -207,7 +283,11 @@ export function findGaps(keys: string[], segmentSize: number): { timeline: numbe
     const sorted = [...segs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (let i = 1; i < sorted.length; i++) {
       if (sorted[i] - sorted[i - 1] > 1n) {
-        gaps.push({ timeline: tli, from: segmentName(tli, sorted[i - 1] + 1n, segmentSize), to: segmentName(tli, sorted[i] - 1n, segmentSize) });
+        gaps.push({
+          timeline: tli,
+          from: segmentName(tli, sorted[i - 1] + 1n, segmentSize),
+          to: segmentName(tli, sorted[i] - 1n, segmentSize),
+        });
       }
     }
   }

@@ -32,11 +32,13 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   let name = '';
   try {
     const args = applyEnvFile(argv).filter((a) => a !== '--' && a !== '--standby');
-    if (args.length !== 2) throw new UserError("usage: walflow fetch <name> <dest> [--standby]   (restore_command = 'walflow fetch %f %p')");
+    if (args.length !== 2)
+      throw new UserError("usage: walflow fetch <name> <dest> [--standby]   (restore_command = 'walflow fetch %f %p')");
     name = args[0];
     return (await fetchWal(args[0], args[1], { standby })) === 'missing' ? EXIT_NOT_FOUND : 0;
   } catch (e) {
-    const message = e instanceof UserError ? e.message : `internal error (a bug, please report it): ${(e as Error)?.stack ?? e}`;
+    const message =
+      e instanceof UserError ? e.message : `internal error (a bug, please report it): ${(e as Error)?.stack ?? e}`;
     process.stderr.write(`walflow fetch${name ? ` ${name}` : ''}: ${oneLine(message)}\n`);
     return standby ? EXIT_NOT_FOUND : EXIT_ABORT_RECOVERY;
   }
@@ -60,21 +62,26 @@ export async function fetchWal(name: string, dest: string, { standby = false } =
   for (let attempt = 1, delay = 1000; ; attempt++, delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS)) {
     const { found, errors, absent } = await readFromAnyStore(stores, keys);
     if (found) {
-      for (const e of errors) process.stderr.write(`walflow fetch ${name}: ${oneLine(e)} (read from ${found.store} instead)\n`);
+      for (const e of errors)
+        process.stderr.write(`walflow fetch ${name}: ${oneLine(e)} (read from ${found.store} instead)\n`);
       writeFetched(dest, found.raw);
       return 'fetched';
     }
     if (errors.length === 0) return 'missing'; // every store answered "not there": the end of the archive
     const why = [...errors, ...absent.map((s) => `${s}: no such file`)].join('; ');
     if (standby) {
-      process.stderr.write(`walflow fetch ${name}: ${oneLine(why)}; reported as not found (--standby), PostgreSQL will ask again\n`);
+      process.stderr.write(
+        `walflow fetch ${name}: ${oneLine(why)}; reported as not found (--standby), PostgreSQL will ask again\n`,
+      );
       return 'missing';
     }
     const elapsed = Date.now() - started;
     if (elapsed >= giveUpMs) {
-      throw new UserError(`no store handed over a verified copy in ${attempt} attempt(s) over ${Math.round(elapsed / 1000)}s (${why}); ` +
-        'recovery stops here rather than end early: repair or bring back that store and start PostgreSQL again, ' +
-        'or restore again from the stores that answer (walflow restore --stores NAME,...)');
+      throw new UserError(
+        `no store handed over a verified copy in ${attempt} attempt(s) over ${Math.round(elapsed / 1000)}s (${why}); ` +
+          'recovery stops here rather than end early: repair or bring back that store and start PostgreSQL again, ' +
+          'or restore again from the stores that answer (walflow restore --stores NAME,...)',
+      );
     }
     await new Promise((r) => setTimeout(r, Math.min(delay, giveUpMs - elapsed)));
   }
@@ -100,7 +107,9 @@ function writeFetched(dest: string, data: Buffer): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'ENOSPC' || code === 'ENOENT' || code === 'EROFS') {
-      throw new UserError(`cannot write ${dest}: ${code}; restore_command must be 'walflow fetch %f %p', run by the PostgreSQL user`);
+      throw new UserError(
+        `cannot write ${dest}: ${code}; restore_command must be 'walflow fetch %f %p', run by the PostgreSQL user`,
+      );
     }
     throw e;
   }
@@ -137,7 +146,11 @@ function writeAtomically(dest: string, data: Buffer): void {
 function syncAndRename(tmp: string, dest: string): void {
   try {
     const fd = fs.openSync(tmp, 'r+');
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
@@ -148,5 +161,9 @@ function syncAndRename(tmp: string, dest: string): void {
 
 function fsyncDir(dir: string): void {
   const d = fs.openSync(dir, 'r');
-  try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
+  try {
+    fs.fsyncSync(d);
+  } finally {
+    fs.closeSync(d);
+  }
 }

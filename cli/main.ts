@@ -23,14 +23,16 @@ async function main(): Promise<void> {
   const argv = applyEnvFile(process.argv.slice(2));
   if (argv[0] === 'push') {
     const args = argv.slice(1).filter((a) => a !== '--');
-    if (args.length < 1 || args.length > 2) throw new UserError('usage: walflow push <path> [name]   (archive_command = \'walflow push %p %f\')');
+    if (args.length < 1 || args.length > 2)
+      throw new UserError("usage: walflow push <path> [name]   (archive_command = 'walflow push %p %f')");
     const { push } = require('./push') as typeof import('./push');
     push(args[0], args[1]);
     return;
   }
   if (argv[0] === 'recovery-end') {
     const args = argv.slice(1).filter((a) => a !== '--');
-    if (args.length > 1) throw new UserError('usage: walflow recovery-end [pgdata]   (recovery_end_command, written by walflow restore)');
+    if (args.length > 1)
+      throw new UserError('usage: walflow recovery-end [pgdata]   (recovery_end_command, written by walflow restore)');
     const { recoveryEnd } = require('./recoveryend') as typeof import('./recoveryend');
     await recoveryEnd(args[0]);
     return;

@@ -11,21 +11,30 @@ import { segmentStartLsn } from '../lib/wal/lsn';
 
 const MAX_TEXT_FILE = 1 << 20; // .history and .backup files are a few hundred bytes
 
-export interface PushResult { name: string; outcome: 'spooled' | 'already-spooled' }
+export interface PushResult {
+  name: string;
+  outcome: 'spooled' | 'already-spooled';
+}
 
 export function push(source: string, nameArg: string | undefined): PushResult {
   const cluster = requireEnv('WALFLOW_CLUSTER', 'name this cluster, e.g. WALFLOW_CLUSTER=main');
   const spool = new SpoolPaths(requireEnv('WALFLOW_SPOOL_DIR', 'give a local folder for the spool'), cluster);
   const name = nameArg ?? path.basename(source);
-  if (name.includes('/') || name.includes('\\')) throw new UserError(`"${name}" is a path, not a file name; use 'walflow push %p %f'`);
+  if (name.includes('/') || name.includes('\\'))
+    throw new UserError(`"${name}" is a path, not a file name; use 'walflow push %p %f'`);
   const wal = parseWalName(name);
-  if (!wal) throw new UserError(`"${name}" is not a WAL file name (segment, .partial, .history or .backup); use 'walflow push %p %f'`);
+  if (!wal)
+    throw new UserError(
+      `"${name}" is not a WAL file name (segment, .partial, .history or .backup); use 'walflow push %p %f'`,
+    );
 
   let fd: number;
   try {
     fd = fs.openSync(source, 'r');
   } catch (e) {
-    throw new UserError(`cannot open ${source}: ${(e as NodeJS.ErrnoException).code}; archive_command must be 'walflow push %p %f'`);
+    throw new UserError(
+      `cannot open ${source}: ${(e as NodeJS.ErrnoException).code}; archive_command must be 'walflow push %p %f'`,
+    );
   }
   try {
     const st = fs.fstatSync(fd);
@@ -44,7 +53,11 @@ export function push(source: string, nameArg: string | undefined): PushResult {
     fs.copyFileSync(source, tmp);
     fs.chmodSync(tmp, 0o640);
     const tfd = fs.openSync(tmp, 'r+');
-    try { fs.fsyncSync(tfd); } finally { fs.closeSync(tfd); }
+    try {
+      fs.fsyncSync(tfd);
+    } finally {
+      fs.closeSync(tfd);
+    }
     try {
       fs.linkSync(tmp, final); // never replaces an existing file, unlike rename
     } catch (e) {
@@ -63,7 +76,8 @@ export function push(source: string, nameArg: string | undefined): PushResult {
 /** Refuses truncated or foreign files; returns the segment's system identifier. */
 function checkContent(fd: number, size: number, wal: WalName, source: string): string | undefined {
   if (wal.kind === 'history' || wal.kind === 'backup') {
-    if (size === 0 || size > MAX_TEXT_FILE) throw new UserError(`${source}: ${size} bytes is not a plausible .${wal.kind} file`);
+    if (size === 0 || size > MAX_TEXT_FILE)
+      throw new UserError(`${source}: ${size} bytes is not a plausible .${wal.kind} file`);
     return undefined;
   }
   const head = Buffer.alloc(LONG_HEADER_SIZE);
@@ -74,11 +88,14 @@ function checkContent(fd: number, size: number, wal: WalName, source: string): s
     throw new UserError(`${source}: ${size} bytes but the segment size is ${h.segmentSize}; the file is truncated`);
   }
   const expected = parseWalName(wal.name, h.segmentSize);
-  if (!expected) throw new UserError(`${source}: ${wal.name} is not a segment name for its segment size of ${h.segmentSize} bytes`);
+  if (!expected)
+    throw new UserError(`${source}: ${wal.name} is not a segment name for its segment size of ${h.segmentSize} bytes`);
   // The first segment of a new timeline starts as a copy of the old one, so its first page can
   // carry an older timeline than its name; never a newer one.
   if (h.timeline > expected.timeline || h.pageAddress !== segmentStartLsn(expected.segno!, h.segmentSize)) {
-    throw new UserError(`${source}: its header says timeline ${h.timeline} at ${h.pageAddress.toString(16)}, which is not ${wal.name}`);
+    throw new UserError(
+      `${source}: its header says timeline ${h.timeline} at ${h.pageAddress.toString(16)}, which is not ${wal.name}`,
+    );
   }
   return h.systemIdentifier;
 }
@@ -103,13 +120,17 @@ function checkSystemIdentifier(spool: SpoolPaths, systemId: string, name: string
     const tmp = path.join(spool.tmpDir, `system-identifier.${process.pid}`);
     fs.writeFileSync(tmp, systemId + '\n', { mode: 0o640 });
     const tfd = fs.openSync(tmp, 'r+');
-    try { fs.fsyncSync(tfd); } finally { fs.closeSync(tfd); }
+    try {
+      fs.fsyncSync(tfd);
+    } finally {
+      fs.closeSync(tfd);
+    }
     fs.renameSync(tmp, spool.systemIdFile);
     fsyncDir(spool.dir);
   } else if (recorded !== systemId) {
     throw new UserError(
       `${name} belongs to system ${systemId} but spool ${spool.dir} belongs to system ${recorded}: ` +
-      `two clusters share WALFLOW_CLUSTER=${spool.cluster}; give each its own name`,
+        `two clusters share WALFLOW_CLUSTER=${spool.cluster}; give each its own name`,
     );
   }
 }
@@ -126,7 +147,7 @@ function sameBytes(a: string, b: string): boolean {
   try {
     const ba = Buffer.alloc(1 << 20);
     const bb = Buffer.alloc(1 << 20);
-    for (let pos = 0; ; ) {
+    for (let pos = 0; ;) {
       const n = fs.readSync(fa, ba, 0, ba.length, pos);
       const m = fs.readSync(fb, bb, 0, bb.length, pos);
       if (n !== m || !ba.subarray(0, n).equals(bb.subarray(0, m))) return false;
@@ -141,13 +162,19 @@ function sameBytes(a: string, b: string): boolean {
 
 function fsyncDir(dir: string): void {
   const d = fs.openSync(dir, 'r');
-  try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
+  try {
+    fs.fsyncSync(d);
+  } finally {
+    fs.closeSync(d);
+  }
 }
 
 function spoolError(e: unknown, spool: SpoolPaths): Error {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') return new UserError(`spool ${spool.dir} is full; free space there (nothing was archived, PostgreSQL will retry)`);
-  if (code === 'EACCES' || code === 'EPERM') return new UserError(`spool ${spool.dir} is not writable by this user; chown it to the PostgreSQL OS user`);
+  if (code === 'ENOSPC')
+    return new UserError(`spool ${spool.dir} is full; free space there (nothing was archived, PostgreSQL will retry)`);
+  if (code === 'EACCES' || code === 'EPERM')
+    return new UserError(`spool ${spool.dir} is not writable by this user; chown it to the PostgreSQL OS user`);
   if (code === 'EROFS') return new UserError(`spool ${spool.dir} is on a read-only file system`);
   return e as Error;
 }

@@ -8,8 +8,12 @@ import { disableRestoreSettings } from '../lib/recoveryconf';
 
 export async function recoveryEnd(pgdata = process.cwd()): Promise<void> {
   if (!fs.existsSync(path.join(pgdata, 'PG_VERSION'))) {
-    throw new UserError(`${pgdata} is not a PostgreSQL data folder; recovery_end_command must be 'walflow recovery-end', run by PostgreSQL in its data folder`);
+    throw new UserError(
+      `${pgdata} is not a PostgreSQL data folder; recovery_end_command must be 'walflow recovery-end', run by PostgreSQL in its data folder`,
+    );
   }
   const disabled = await disableRestoreSettings(pgdata);
-  process.stderr.write(`walflow recovery-end: ${disabled.length ? `disabled ${disabled.join(', ')}` : 'no recovery settings left to disable'}\n`);
+  process.stderr.write(
+    `walflow recovery-end: ${disabled.length ? `disabled ${disabled.join(', ')}` : 'no recovery settings left to disable'}\n`,
+  );
 }

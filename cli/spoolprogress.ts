@@ -2,9 +2,17 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { spoolStat } from '../lib/spoolstat';
 
-export async function waitForEmptySpool(spoolDir: string, cluster: string, stream: NodeJS.WriteStream, indent = ''): Promise<void> {
+export async function waitForEmptySpool(
+  spoolDir: string,
+  cluster: string,
+  stream: NodeJS.WriteStream,
+  indent = '',
+): Promise<void> {
   const total = Math.max(spoolStat(spoolDir, cluster).waiting, 1);
-  const bar = new SingleBar({ format: `${indent}archiving {bar} {value}/{total} files | {waiting} waiting`, stream }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: `${indent}archiving {bar} {value}/{total} files | {waiting} waiting`, stream },
+    Presets.shades_classic,
+  );
   bar.start(total, 0, { waiting: total });
   for (;;) {
     const { waiting } = spoolStat(spoolDir, cluster);

@@ -10,7 +10,9 @@ export type Catalog = NodePgDatabase<typeof schema> & { $client: Pool };
 
 export function openCatalog(url: string): Catalog {
   const pool = new Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000 });
-  pool.on('error', () => { /* idle client lost: the next query reconnects */ });
+  pool.on('error', () => {
+    /* idle client lost: the next query reconnects */
+  });
   return drizzle(pool, { schema }) as Catalog;
 }
 
@@ -30,7 +32,9 @@ export async function migrateCatalog(db: Catalog): Promise<void> {
 
 /** Migrations in db/migrations that the catalog has not applied yet (a worker applies them when it starts). */
 export async function pendingMigrations(db: Catalog): Promise<string[]> {
-  const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; when: number }[] };
+  const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as {
+    entries: { tag: string; when: number }[];
+  };
   let applied = -1;
   try {
     const r = await db.$client.query('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');

@@ -4,11 +4,17 @@ import type { Catalog } from './client';
 import { alerts, backups, runs, walCopies, walFiles } from './schema';
 
 /** Per store, the newest archived segment (by name), when its newest copy was confirmed, and the bytes of its segment copies. */
-export async function newestSegmentPerStore(db: Catalog, cluster: string): Promise<{ store: string; name: string; confirmedAt: Date; bytes: number }[]> {
-  const rows = await db.select({
-    store: walCopies.store, name: sql<string>`max(${walCopies.name})`, confirmedAt: sql<Date>`max(${walCopies.confirmedAt})`,
-    bytes: sql<string>`coalesce(sum(${walCopies.storedSize}), 0)::text`,
-  })
+export async function newestSegmentPerStore(
+  db: Catalog,
+  cluster: string,
+): Promise<{ store: string; name: string; confirmedAt: Date; bytes: number }[]> {
+  const rows = await db
+    .select({
+      store: walCopies.store,
+      name: sql<string>`max(${walCopies.name})`,
+      confirmedAt: sql<Date>`max(${walCopies.confirmedAt})`,
+      bytes: sql<string>`coalesce(sum(${walCopies.storedSize}), 0)::text`,
+    })
     .from(walCopies)
     .innerJoin(walFiles, and(eq(walFiles.cluster, walCopies.cluster), eq(walFiles.name, walCopies.name)))
     .where(and(eq(walCopies.cluster, cluster), inArray(walFiles.kind, ['segment', 'partial'])))
@@ -17,18 +23,30 @@ export async function newestSegmentPerStore(db: Catalog, cluster: string): Promi
 }
 
 export async function newestCompleteBackup(db: Catalog, cluster: string) {
-  const [b] = await db.select().from(backups)
-    .where(and(eq(backups.cluster, cluster), eq(backups.status, 'complete'))).orderBy(desc(backups.completedAt)).limit(1);
+  const [b] = await db
+    .select()
+    .from(backups)
+    .where(and(eq(backups.cluster, cluster), eq(backups.status, 'complete')))
+    .orderBy(desc(backups.completedAt))
+    .limit(1);
   return b?.completedAt ? { ...b, completedAt: b.completedAt } : undefined;
 }
 
 export async function openAlertsByKind(db: Catalog, cluster: string): Promise<{ kind: string; open: number }[]> {
-  return db.select({ kind: alerts.kind, open: sql<number>`count(*)::int` }).from(alerts)
-    .where(and(eq(alerts.cluster, cluster), isNull(alerts.resolvedAt))).groupBy(alerts.kind);
+  return db
+    .select({ kind: alerts.kind, open: sql<number>`count(*)::int` })
+    .from(alerts)
+    .where(and(eq(alerts.cluster, cluster), isNull(alerts.resolvedAt)))
+    .groupBy(alerts.kind);
 }
 
 /** The newest run of a kind (drill, verify, retention, restore), or undefined. */
 export async function newestRun(db: Catalog, cluster: string, kind: string) {
-  const [r] = await db.select().from(runs).where(and(eq(runs.cluster, cluster), eq(runs.kind, kind))).orderBy(desc(runs.finishedAt)).limit(1);
+  const [r] = await db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.cluster, cluster), eq(runs.kind, kind)))
+    .orderBy(desc(runs.finishedAt))
+    .limit(1);
   return r;
 }

@@ -17,7 +17,8 @@ export function shellWords(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (quote === "'") {
-      if (c === "'") quote = undefined; else word += c;
+      if (c === "'") quote = undefined;
+      else word += c;
     } else if (quote === '"') {
       if (c === '"') quote = undefined;
       else if (c === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1])) word += line[++i];

@@ -21,10 +21,15 @@ export function parseClusterJson(raw: Buffer, cluster: string): ClusterIdentity 
 }
 
 /** From the first store with a verified copy; undefined when every store says it has none (no segment archived yet). */
-export async function readClusterIdentity(stores: Iterable<Store>, cluster: string, signal?: AbortSignal): Promise<ClusterIdentity | undefined> {
+export async function readClusterIdentity(
+  stores: Iterable<Store>,
+  cluster: string,
+  signal?: AbortSignal,
+): Promise<ClusterIdentity | undefined> {
   const all = [...stores];
   const { found, errors } = await readFromAnyStore(all, [clusterJsonKey(cluster)], signal);
   if (found) return parseClusterJson(found.raw, cluster);
-  if (errors.length === all.length) throw new Error(`no store could be read for ${clusterJsonKey(cluster)}: ${errors.join('; ')}`);
+  if (errors.length === all.length)
+    throw new Error(`no store could be read for ${clusterJsonKey(cluster)}: ${errors.join('; ')}`);
   return undefined;
 }

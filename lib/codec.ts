@@ -26,7 +26,9 @@ const gunzip = promisify(zlib.gunzip);
 function zstd(level = 3): Codec {
   const opts = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
   return {
-    name: 'zstd', level, suffix: CODEC_SUFFIXES.zstd,
+    name: 'zstd',
+    level,
+    suffix: CODEC_SUFFIXES.zstd,
     compress: (raw) => zstdCompress(raw, opts),
     decompress: (stored) => zstdDecompress(stored),
     compressStream: () => zlib.createZstdCompress(opts),
@@ -36,7 +38,9 @@ function zstd(level = 3): Codec {
 
 function gz(level = 6): Codec {
   return {
-    name: 'gzip', level, suffix: CODEC_SUFFIXES.gzip,
+    name: 'gzip',
+    level,
+    suffix: CODEC_SUFFIXES.gzip,
     compress: (raw) => gzip(raw, { level }),
     decompress: (stored) => gunzip(stored),
     compressStream: () => zlib.createGzip({ level }),
@@ -47,7 +51,9 @@ function gz(level = 6): Codec {
 function none(): Codec {
   const { PassThrough } = require('node:stream') as typeof import('node:stream');
   return {
-    name: 'none', level: undefined, suffix: CODEC_SUFFIXES.none,
+    name: 'none',
+    level: undefined,
+    suffix: CODEC_SUFFIXES.none,
     compress: async (raw) => raw,
     decompress: async (stored) => stored,
     compressStream: () => new PassThrough(),
@@ -60,8 +66,7 @@ export function parseCompression(spec: string): Codec {
   const [name, levelText, ...extra] = spec.trim().split(':');
   if (extra.length > 0) throw new Error(`WALFLOW_COMPRESSION="${spec}": use zstd, zstd:<level>, gzip:<level> or none`);
   const level = levelText === undefined ? undefined : Number(levelText);
-  const bad = (range: string) =>
-    new Error(`WALFLOW_COMPRESSION="${spec}": level must be an integer ${range}`);
+  const bad = (range: string) => new Error(`WALFLOW_COMPRESSION="${spec}": level must be an integer ${range}`);
   switch (name) {
     case 'zstd':
       if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 19)) throw bad('1-19');

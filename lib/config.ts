@@ -7,9 +7,7 @@ import { UserError } from './errors';
 import type { S3StoreConfig } from './stores/s3';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 
-export type StoreConfig =
-  | ({ type: 's3' } & S3StoreConfig)
-  | { type: 'fs'; name: string; path: string };
+export type StoreConfig = ({ type: 's3' } & S3StoreConfig) | { type: 'fs'; name: string; path: string };
 
 export interface Config {
   temporalAddress: string;
@@ -45,7 +43,12 @@ export interface Config {
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const duration = z.string().transform((s, ctx) => {
-  try { return parseDuration(s); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); return z.NEVER; }
+  try {
+    return parseDuration(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
 });
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s));
 const days = z.coerce.number().int().positive();
@@ -54,15 +57,37 @@ const base = z.object({
   TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   WALFLOW_CLUSTER: z.string().regex(NAME, 'lower-case letters, digits, - and _ only'),
-  WALFLOW_HOST_ID: z.string().regex(NAME, 'lower-case letters, digits, - and _ only').default(os.hostname().toLowerCase().replace(/[^a-z0-9_-]/g, '-')),
+  WALFLOW_HOST_ID: z
+    .string()
+    .regex(NAME, 'lower-case letters, digits, - and _ only')
+    .default(
+      os
+        .hostname()
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-'),
+    ),
   WALFLOW_SPOOL_DIR: z.string().min(1),
   WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
   WALFLOW_PG_URL: z.string().optional(),
-  WALFLOW_STORES: z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+  WALFLOW_STORES: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(NAME, 'store names: lower-case letters, digits, - and _')).min(1)),
-  WALFLOW_COMPRESSION: z.string().default('zstd').superRefine((s, ctx) => {
-    try { parseCompression(s); } catch (e) { ctx.addIssue({ code: 'custom', message: (e as Error).message }); }
-  }),
+  WALFLOW_COMPRESSION: z
+    .string()
+    .default('zstd')
+    .superRefine((s, ctx) => {
+      try {
+        parseCompression(s);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    }),
   WALFLOW_RETENTION_DAYS: days.default(POLICY_DEFAULTS.retentionDays),
   WALFLOW_RETENTION_MIN_BACKUPS: z.coerce.number().int().min(1).default(POLICY_DEFAULTS.minBackups),
   WALFLOW_RETENTION_EVERY: duration.default(24 * 3_600_000),
@@ -77,7 +102,10 @@ const base = z.object({
   WALFLOW_ALERT_SPOOL_AGE: duration.default(POLICY_DEFAULTS.spoolAgeMs),
   WALFLOW_ALERT_BACKUP_AGE: duration.optional(),
   WALFLOW_ALERT_WEBHOOK_URL: z.string().url().optional(),
-  WALFLOW_METRICS_ADDRESS: z.string().regex(/^[^\s:]*:\d{1,5}$/, 'host:port, e.g. 0.0.0.0:9464').optional(),
+  WALFLOW_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]*:\d{1,5}$/, 'host:port, e.g. 0.0.0.0:9464')
+    .optional(),
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -103,16 +131,25 @@ function storeConfig(name: string, env: NodeJS.ProcessEnv): { store: StoreConfig
     z.object({ TYPE: z.literal('fs'), PATH: z.string().min(1), RETENTION_DAYS: days.optional() }),
   ]);
   const raw: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (k.startsWith(p) && v !== undefined && v !== '') raw[k.slice(p.length)] = v;
+  for (const [k, v] of Object.entries(env))
+    if (k.startsWith(p) && v !== undefined && v !== '') raw[k.slice(p.length)] = v;
   const r = schema.safeParse(raw);
   if (!r.success) throw new UserError(`store "${name}": ${formatIssues(r.error, p)}`);
   const s = r.data;
   if (s.TYPE === 'fs') return { store: { type: 'fs', name, path: s.PATH }, retentionDays: s.RETENTION_DAYS };
   return {
     store: {
-      type: 's3', name, endpoint: s.ENDPOINT, region: s.REGION, bucket: s.BUCKET, prefix: s.PREFIX,
-      accessKeyId: s.ACCESS_KEY_ID, secretAccessKey: s.SECRET_ACCESS_KEY, forcePathStyle: s.FORCE_PATH_STYLE,
-      conditionalPut: s.CONDITIONAL_PUT, requestTimeoutMs: s.REQUEST_TIMEOUT,
+      type: 's3',
+      name,
+      endpoint: s.ENDPOINT,
+      region: s.REGION,
+      bucket: s.BUCKET,
+      prefix: s.PREFIX,
+      accessKeyId: s.ACCESS_KEY_ID,
+      secretAccessKey: s.SECRET_ACCESS_KEY,
+      forcePathStyle: s.FORCE_PATH_STYLE,
+      conditionalPut: s.CONDITIONAL_PUT,
+      requestTimeoutMs: s.REQUEST_TIMEOUT,
     },
     retentionDays: s.RETENTION_DAYS,
   };
@@ -124,7 +161,8 @@ function formatIssues(err: z.ZodError, prefix = ''): string {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const r = base.safeParse(env);
-  if (!r.success) throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
+  if (!r.success)
+    throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
   const e = r.data;
   const stores = e.WALFLOW_STORES.map((n) => storeConfig(n, env));
   return {
@@ -141,12 +179,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retention: {
         days: e.WALFLOW_RETENTION_DAYS,
         minBackups: e.WALFLOW_RETENTION_MIN_BACKUPS,
-        storeDays: Object.fromEntries(stores.filter((s) => s.retentionDays !== undefined).map((s) => [s.store.name, s.retentionDays!])),
+        storeDays: Object.fromEntries(
+          stores.filter((s) => s.retentionDays !== undefined).map((s) => [s.store.name, s.retentionDays!]),
+        ),
       },
-      drill: { ...(e.WALFLOW_DRILL_HOST ? { hostId: e.WALFLOW_DRILL_HOST } : {}), checkQuery: e.WALFLOW_DRILL_CHECK_QUERY },
+      drill: {
+        ...(e.WALFLOW_DRILL_HOST ? { hostId: e.WALFLOW_DRILL_HOST } : {}),
+        checkQuery: e.WALFLOW_DRILL_CHECK_QUERY,
+      },
       alerts: {
         spoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
-        backupAgeMs: e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * POLICY_DEFAULTS.backupAgeIntervals),
+        backupAgeMs:
+          e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * POLICY_DEFAULTS.backupAgeIntervals),
       },
     },
     retentionEveryMs: e.WALFLOW_RETENTION_EVERY,

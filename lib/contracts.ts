@@ -17,9 +17,18 @@ export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
 export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
 export const drillScheduleId = (cluster: string) => `drill/${cluster}`;
 
-export interface ArchiveSegmentInput { cluster: string; hostId: string; name: string }
+export interface ArchiveSegmentInput {
+  cluster: string;
+  hostId: string;
+  name: string;
+}
 /** policy: the cluster's (its alert thresholds apply); absent parts take walflow's defaults. */
-export interface ArchiveSweepInput { cluster: string; hostId: string; concurrency?: number; policy?: PolicyInput }
+export interface ArchiveSweepInput {
+  cluster: string;
+  hostId: string;
+  concurrency?: number;
+  policy?: PolicyInput;
+}
 
 /** What the host learns about a spooled file when it stages it for upload. */
 export interface StagedFile {
@@ -62,8 +71,16 @@ export interface ArchiveResult {
 export interface AlertInput {
   cluster: string;
   key: string;
-  kind: 'store-failing' | 'spool-age' | 'content-conflict' | 'cluster-mismatch' | 'verify-failure' | 'archive-gap'
-    | 'retention-blocked' | 'backup-missing' | 'drill-failure';
+  kind:
+    | 'store-failing'
+    | 'spool-age'
+    | 'content-conflict'
+    | 'cluster-mismatch'
+    | 'verify-failure'
+    | 'archive-gap'
+    | 'retention-blocked'
+    | 'backup-missing'
+    | 'drill-failure';
   message: string;
   details?: Record<string, unknown>;
 }
@@ -72,10 +89,17 @@ export interface AlertInput {
 export const CONTENT_CONFLICT = 'ContentConflict';
 export const CLUSTER_MISMATCH = 'ClusterMismatch';
 
-export interface VerifyInput { cluster: string; deep?: boolean; repair?: boolean }
+export interface VerifyInput {
+  cluster: string;
+  deep?: boolean;
+  repair?: boolean;
+}
 
 /** Where a run's long lists live in the catalog (db/rundetails.ts): its workflow and run id. */
-export interface RunRef { workflowId: string; runId: string }
+export interface RunRef {
+  workflowId: string;
+  runId: string;
+}
 
 /** How many items of each long list a workflow result carries as examples; the catalog holds them all. */
 export const DETAIL_EXAMPLES = 20;
@@ -125,7 +149,10 @@ export interface RetentionInput {
   policy?: PolicyInput;
 }
 
-export interface Deletion { key: string; reason: string }
+export interface Deletion {
+  key: string;
+  reason: string;
+}
 
 /** The catalog section holding a store's deletions, in the order they are made. */
 export const deletionSection = (store: string) => `deletions:${store}`;
@@ -145,7 +172,14 @@ export interface StorePlan {
   newestBackup: string | null;
 }
 
-export interface RetentionPlan { cluster: string; now: string; minBackups: number; policy: RetentionPolicy; stores: StorePlan[]; details: RunRef }
+export interface RetentionPlan {
+  cluster: string;
+  now: string;
+  minBackups: number;
+  policy: RetentionPolicy;
+  stores: StorePlan[];
+  details: RunRef;
+}
 
 export type RetentionResult = RetentionPlan & { deleted: number };
 
@@ -153,7 +187,12 @@ export type RetentionResult = RetentionPlan & { deleted: number };
 export type RetentionListing = Omit<RetentionResult, 'stores'> & { stores: (StorePlan & { deletions: Deletion[] })[] };
 
 /** hostId and checkQuery: this run's choice, else the policy's (its drill part); absent parts take walflow's defaults. */
-export interface DrillInput { cluster?: string; hostId?: string; checkQuery?: string; policy?: PolicyInput }
+export interface DrillInput {
+  cluster?: string;
+  hostId?: string;
+  checkQuery?: string;
+  policy?: PolicyInput;
+}
 
 export interface DrillResult {
   cluster: string;
@@ -174,7 +213,10 @@ export const backupScheduleId = (cluster: string) => `base-backup/${cluster}`;
 
 /** A backup id from a time: 20261123T090102Z (sorts as it reads). */
 export function backupIdAt(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export interface BaseBackupInput {

@@ -19,7 +19,9 @@ export function applyEnvFile(argv: string[]): string[] {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      throw new UserError(`cannot read env file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; check the path and that this user may read it`);
+      throw new UserError(
+        `cannot read env file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; check the path and that this user may read it`,
+      );
     }
     for (const [k, v] of Object.entries(parseEnv(text))) {
       if (process.env[k] === undefined) process.env[k] = v;
@@ -31,6 +33,7 @@ export function applyEnvFile(argv: string[]): string[] {
 /** A required setting, with a message that says what to do. */
 export function requireEnv(name: string, hint: string): string {
   const v = process.env[name];
-  if (v === undefined || v === '') throw new UserError(`${name} is not set: ${hint} (in the environment or the --env-file)`);
+  if (v === undefined || v === '')
+    throw new UserError(`${name} is not set: ${hint} (in the environment or the --env-file)`);
   return v;
 }

@@ -2,7 +2,10 @@
 
 /** A problem the user can fix; the message says how. */
 export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'UserError';
   }
@@ -27,8 +30,10 @@ export class ConflictError extends Error {
 /** A manifest or object written by a newer walflow: refused, never guessed at. */
 export class UnknownFormatError extends UserError {
   constructor(what: string, format: unknown, known: number) {
-    super(`${what} is in format ${String(format)}, but this walflow reads format ${known} only: ` +
-      'upgrade walflow on this host to read it (it was written by a newer walflow)');
+    super(
+      `${what} is in format ${String(format)}, but this walflow reads format ${known} only: ` +
+        'upgrade walflow on this host to read it (it was written by a newer walflow)',
+    );
     this.name = 'UnknownFormat';
   }
 }

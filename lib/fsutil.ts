@@ -5,7 +5,11 @@ import * as path from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fs.promises.open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Writes `data` to `file` so that a crash leaves the old file or the whole new one. */

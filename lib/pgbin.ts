@@ -40,7 +40,11 @@ function reportedMajor(program: string): number | undefined {
   if (!reported.has(program)) {
     let major: number | undefined;
     try {
-      const out = execFileSync(program, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+      const out = execFileSync(program, ['--version'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 10_000,
+      });
       const m = /\(PostgreSQL\) (\d+)/.exec(out);
       major = m ? Number(m[1]) : undefined;
     } catch {
@@ -53,7 +57,13 @@ function reportedMajor(program: string): number | undefined {
 
 function pgConfigBindir(env: NodeJS.ProcessEnv): { bindir: string; major: number } | undefined {
   try {
-    const run = (arg: string) => execFileSync('pg_config', [arg], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    const run = (arg: string) =>
+      execFileSync('pg_config', [arg], {
+        encoding: 'utf8',
+        env,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 10_000,
+      }).trim();
     const major = /PostgreSQL (\d+)/.exec(run('--version'))?.[1];
     return major ? { bindir: run('--bindir'), major: Number(major) } : undefined;
   } catch {
@@ -62,7 +72,12 @@ function pgConfigBindir(env: NodeJS.ProcessEnv): { bindir: string; major: number
 }
 
 /** Path of PostgreSQL `major`'s `tool` (pg_ctl, pg_basebackup, ...); throws PgBinariesMissingError. */
-export function pgTool(tool: string, major: number, env: NodeJS.ProcessEnv = process.env, distro = DISTRO_BINDIRS): string {
+export function pgTool(
+  tool: string,
+  major: number,
+  env: NodeJS.ProcessEnv = process.env,
+  distro = DISTRO_BINDIRS,
+): string {
   const matches = (dir: string) => {
     const p = path.join(dir, tool);
     return fs.existsSync(p) && reportedMajor(p) === major ? p : undefined;
@@ -77,7 +92,8 @@ export function pgTool(tool: string, major: number, env: NodeJS.ProcessEnv = pro
     }
     const found = dirs.map((d) => `${d}: ${describe(path.join(d, tool))}`).join(', ');
     throw new PgBinariesMissingError(
-      `PostgreSQL ${major}'s ${tool} is not in WALFLOW_PG_BINDIR (${found}); add PostgreSQL ${major}'s bin folder to WALFLOW_PG_BINDIR`);
+      `PostgreSQL ${major}'s ${tool} is not in WALFLOW_PG_BINDIR (${found}); add PostgreSQL ${major}'s bin folder to WALFLOW_PG_BINDIR`,
+    );
   }
   const fromPgConfig = pgConfigBindir(env);
   if (fromPgConfig?.major === major) {
@@ -88,10 +104,14 @@ export function pgTool(tool: string, major: number, env: NodeJS.ProcessEnv = pro
     const p = matches(layout(major));
     if (p) return p;
   }
-  const looked = [...(fromPgConfig ? [`pg_config --bindir (PostgreSQL ${fromPgConfig.major})`] : []), ...distro.map((l) => l(major))];
+  const looked = [
+    ...(fromPgConfig ? [`pg_config --bindir (PostgreSQL ${fromPgConfig.major})`] : []),
+    ...distro.map((l) => l(major)),
+  ];
   throw new PgBinariesMissingError(
     `PostgreSQL ${major} is not installed on this host (no ${tool} in ${looked.join(', ')}): ` +
-    `install PostgreSQL ${major} (Debian: postgresql-${major}, RHEL: postgresql${major}-server) or set WALFLOW_PG_BINDIR to its bin folder`);
+      `install PostgreSQL ${major} (Debian: postgresql-${major}, RHEL: postgresql${major}-server) or set WALFLOW_PG_BINDIR to its bin folder`,
+  );
 }
 
 function describe(program: string): string {

@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { writeFileDurably } from './fsutil';
 import { dataDirMajor, pgTool } from './pgbin';
 
-const HEADER = '# Written by walflow restore: the backup holds no such file (its cluster kept its configuration\n' +
-  '# outside the data folder, as Debian does). Local connections only; bring over the source\'s\n' +
+const HEADER =
+  '# Written by walflow restore: the backup holds no such file (its cluster kept its configuration\n' +
+  "# outside the data folder, as Debian does). Local connections only; bring over the source's\n" +
   '# settings before opening this cluster to others.\n';
 
 /**
@@ -35,7 +36,10 @@ const HBA = [
 ];
 
 function recordedSettings(pgdata: string): string[] {
-  const text = execFileSync(pgTool('pg_controldata', dataDirMajor(pgdata)), ['-D', pgdata], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  const text = execFileSync(pgTool('pg_controldata', dataDirMajor(pgdata)), ['-D', pgdata], {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+  });
   const lines: string[] = [];
   for (const [label, name] of Object.entries(RECORDED_SETTINGS)) {
     const value = new RegExp(`^${label}:\\s+(\\d+)$`, 'm').exec(text)?.[1];
@@ -55,7 +59,15 @@ export async function writeMissingConfig(pgdata: string): Promise<string[]> {
   for (const [name, lines] of Object.entries(contents)) {
     const file = path.join(pgdata, name);
     if (fs.existsSync(file)) continue;
-    await writeFileDurably(file, Buffer.from(HEADER + lines().map((l) => l + '\n').join('')));
+    await writeFileDurably(
+      file,
+      Buffer.from(
+        HEADER +
+          lines()
+            .map((l) => l + '\n')
+            .join(''),
+      ),
+    );
     written.push(name);
   }
   return written;
@@ -63,5 +75,7 @@ export async function writeMissingConfig(pgdata: string): Promise<string[]> {
 
 /** What a restore reports about the files it wrote. */
 export function describeWrittenConfig(written: string[]): string | undefined {
-  return written.length ? `the backup holds no ${written.join(', ')}: wrote minimal ones (local connections only)` : undefined;
+  return written.length
+    ? `the backup holds no ${written.join(', ')}: wrote minimal ones (local connections only)`
+    : undefined;
 }

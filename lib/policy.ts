@@ -22,7 +22,11 @@ export function describePolicy(p: ClusterPolicy): string {
   ].join('; ');
 }
 
-export interface PolicyDifference { setting: string; here: string | number | null; cluster: string | number | null }
+export interface PolicyDifference {
+  setting: string;
+  here: string | number | null;
+  cluster: string | number | null;
+}
 
 /** Where a worker's own settings differ from the cluster's policy. */
 export function policyDifferences(here: ClusterPolicy, cluster: ClusterPolicy): PolicyDifference[] {
@@ -32,8 +36,14 @@ export function policyDifferences(here: ClusterPolicy, cluster: ClusterPolicy): 
   };
   compare('WALFLOW_RETENTION_DAYS', here.retention.days, cluster.retention.days);
   compare('WALFLOW_RETENTION_MIN_BACKUPS', here.retention.minBackups, cluster.retention.minBackups);
-  for (const store of [...new Set([...Object.keys(here.retention.storeDays), ...Object.keys(cluster.retention.storeDays)])].sort()) {
-    compare(`${storeSettingPrefix(store)}RETENTION_DAYS`, storeRetentionDays(here.retention, store), storeRetentionDays(cluster.retention, store));
+  for (const store of [
+    ...new Set([...Object.keys(here.retention.storeDays), ...Object.keys(cluster.retention.storeDays)]),
+  ].sort()) {
+    compare(
+      `${storeSettingPrefix(store)}RETENTION_DAYS`,
+      storeRetentionDays(here.retention, store),
+      storeRetentionDays(cluster.retention, store),
+    );
   }
   // Unset, a worker has no opinion on the drill host (it defaults to whoever applies).
   if (here.drill.hostId !== undefined) compare('WALFLOW_DRILL_HOST', here.drill.hostId, cluster.drill.hostId);

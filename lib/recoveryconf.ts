@@ -9,12 +9,25 @@ import { fsyncDir, writeFileDurably } from './fsutil';
 
 /** Every setting that steers archive recovery or replication, PostgreSQL 12 on, plus recovery.conf-era names. */
 const RECOVERY_SETTINGS: ReadonlySet<string> = new Set([
-  'restore_command', 'archive_cleanup_command', 'recovery_end_command',
-  'recovery_target', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time', 'recovery_target_xid',
-  'recovery_target_inclusive', 'recovery_target_timeline', 'recovery_target_action', 'recovery_min_apply_delay',
-  'primary_conninfo', 'primary_slot_name', 'promote_trigger_file',
+  'restore_command',
+  'archive_cleanup_command',
+  'recovery_end_command',
+  'recovery_target',
+  'recovery_target_lsn',
+  'recovery_target_name',
+  'recovery_target_time',
+  'recovery_target_xid',
+  'recovery_target_inclusive',
+  'recovery_target_timeline',
+  'recovery_target_action',
+  'recovery_min_apply_delay',
+  'primary_conninfo',
+  'primary_slot_name',
+  'promote_trigger_file',
   // recovery.conf names: PostgreSQL 12 and later refuse to start with them in postgresql.conf.
-  'standby_mode', 'trigger_file', 'pause_at_recovery_target',
+  'standby_mode',
+  'trigger_file',
+  'pause_at_recovery_target',
 ]);
 
 const CONFIG_FILES = ['postgresql.conf', 'postgresql.auto.conf'];

@@ -8,14 +8,31 @@ import * as path from 'node:path';
 
 export class SpoolPaths {
   readonly dir: string;
-  constructor(readonly root: string, readonly cluster: string) {
+  constructor(
+    readonly root: string,
+    readonly cluster: string,
+  ) {
     this.dir = path.join(root, cluster);
   }
-  get walDir() { return path.join(this.dir, 'wal'); }
-  get tmpDir() { return path.join(this.dir, 'tmp'); }
-  get stagedDir() { return path.join(this.dir, 'staged'); }
-  get conflictDir() { return path.join(this.dir, 'conflict'); }
-  get systemIdFile() { return path.join(this.dir, 'system-identifier'); }
-  wal(name: string) { return path.join(this.walDir, name); }
-  staged(name: string, suffix: string) { return path.join(this.stagedDir, name + suffix); }
+  get walDir() {
+    return path.join(this.dir, 'wal');
+  }
+  get tmpDir() {
+    return path.join(this.dir, 'tmp');
+  }
+  get stagedDir() {
+    return path.join(this.dir, 'staged');
+  }
+  get conflictDir() {
+    return path.join(this.dir, 'conflict');
+  }
+  get systemIdFile() {
+    return path.join(this.dir, 'system-identifier');
+  }
+  wal(name: string) {
+    return path.join(this.walDir, name);
+  }
+  staged(name: string, suffix: string) {
+    return path.join(this.stagedDir, name + suffix);
+  }
 }

@@ -17,7 +17,11 @@ export class TarScanner {
   lastMemberStart: number | undefined;
 
   /** `offset`: where in a longer stream the first byte fed sits; it must be a member header. */
-  constructor(private readonly wanted: Set<string>, private readonly maxCapture = 256 << 20, offset = 0) {
+  constructor(
+    private readonly wanted: Set<string>,
+    private readonly maxCapture = 256 << 20,
+    offset = 0,
+  ) {
     this.position = offset;
   }
 
@@ -74,7 +78,8 @@ function cString(b: Buffer): string {
 }
 
 function parseSize(b: Buffer): number {
-  if (b[0] & 0x80) { // base-256 for members of 8 GiB and more
+  if (b[0] & 0x80) {
+    // base-256 for members of 8 GiB and more
     let v = 0n;
     for (let i = 1; i < b.length; i++) v = (v << 8n) | BigInt(b[i]);
     return Number(v);

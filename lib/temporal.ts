@@ -8,7 +8,9 @@ export async function connectClient(config: Config): Promise<Client> {
     const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: '5s' });
     return new Client({ connection, namespace: config.temporalNamespace });
   } catch (e) {
-    throw new UserError(`cannot reach Temporal at ${config.temporalAddress} (${(e as Error).message}); start it or fix TEMPORAL_ADDRESS`);
+    throw new UserError(
+      `cannot reach Temporal at ${config.temporalAddress} (${(e as Error).message}); start it or fix TEMPORAL_ADDRESS`,
+    );
   }
 }
 
@@ -21,8 +23,12 @@ const ACTIVITY_QUEUE = 2;
  */
 export async function recentPollers(client: Client, taskQueue: string, withinMs = 90_000): Promise<string[]> {
   const r = await client.workflowService.describeTaskQueue({
-    namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType: ACTIVITY_QUEUE,
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: ACTIVITY_QUEUE,
   });
   const seconds = (t: { seconds?: unknown } | null | undefined) => Number(t?.seconds ?? 0);
-  return (r.pollers ?? []).filter((p) => Date.now() - seconds(p.lastAccessTime) * 1000 <= withinMs).map((p) => p.identity ?? '?');
+  return (r.pollers ?? [])
+    .filter((p) => Date.now() - seconds(p.lastAccessTime) * 1000 <= withinMs)
+    .map((p) => p.identity ?? '?');
 }

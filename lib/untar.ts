@@ -31,7 +31,10 @@ export class ResumableUntar {
   unpackedUpTo: number;
 
   /** `from`: the stream offset of the first byte written, a member header (0: the start). */
-  constructor(private readonly dir: string, from = 0) {
+  constructor(
+    private readonly dir: string,
+    from = 0,
+  ) {
     this.scanner = new TarScanner(new Set(), 0, from);
     this.position = from;
     this.unpackedUpTo = from;
@@ -80,18 +83,28 @@ class TarProcess {
 
   constructor(private readonly dir: string) {
     this.child = spawn('tar', ['-x', '-f', '-', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'], cwd: '/' });
-    this.child.stderr!.on('data', (d: Buffer) => { if (this.stderr.length < 8192) this.stderr += d.toString(); });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      if (this.stderr.length < 8192) this.stderr += d.toString();
+    });
     this.child.stdin!.on('error', () => undefined); // reported through tar's exit status
     this.exited = new Promise((resolve) => {
-      this.child.on('error', (e) => { this.stderr += e.message; this.exitCode ??= null; resolve(); });
-      this.child.on('close', (code) => { this.exitCode ??= code; resolve(); });
+      this.child.on('error', (e) => {
+        this.stderr += e.message;
+        this.exitCode ??= null;
+        resolve();
+      });
+      this.child.on('close', (code) => {
+        this.exitCode ??= code;
+        resolve();
+      });
     });
   }
 
   async write(data: Buffer): Promise<void> {
     if (this.exitCode === undefined && (data.length === 0 || this.child.stdin!.write(data))) return;
     // Backpressure: wait until tar has taken it, or has exited.
-    if (this.exitCode === undefined) await Promise.race([new Promise((r) => this.child.stdin!.once('drain', r)), this.exited]);
+    if (this.exitCode === undefined)
+      await Promise.race([new Promise((r) => this.child.stdin!.once('drain', r)), this.exited]);
     if (this.exitCode === undefined) return;
     // tar stops reading at the end-of-archive blocks; zeros after them are padding.
     if (this.exitCode === 0 && data.every((b) => b === 0)) return;
@@ -110,6 +123,8 @@ class TarProcess {
   }
 
   private failure(): Error {
-    return new Error(`tar -x into ${this.dir} exited with ${this.exitCode}: ${this.stderr.trim().split('\n').slice(0, 5).join(' | ')}`);
+    return new Error(
+      `tar -x into ${this.dir} exited with ${this.exitCode}: ${this.stderr.trim().split('\n').slice(0, 5).join(' | ')}`,
+    );
   }
 }

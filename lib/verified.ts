@@ -21,7 +21,11 @@ export interface VerifiedObject {
 }
 
 /** Reads, decompresses and checks one object; undefined when the store does not have it. */
-export async function readVerified(store: Store, key: string, signal?: AbortSignal): Promise<VerifiedObject | undefined> {
+export async function readVerified(
+  store: Store,
+  key: string,
+  signal?: AbortSignal,
+): Promise<VerifiedObject | undefined> {
   const info = await store.head(key, signal);
   if (!info) return undefined;
   const meta = info.meta;
@@ -36,7 +40,8 @@ export async function readVerified(store: Store, key: string, signal?: AbortSign
   const sha256 = createHash('sha256').update(raw).digest('hex');
   if (sha256 !== meta.sha256 || raw.length !== meta.rawSize) {
     throw new CorruptObjectError(
-      `${store.name}:${key} is corrupt: sha256 ${sha256} (${raw.length} bytes), metadata says ${meta.sha256} (${meta.rawSize} bytes)`);
+      `${store.name}:${key} is corrupt: sha256 ${sha256} (${raw.length} bytes), metadata says ${meta.sha256} (${meta.rawSize} bytes)`,
+    );
   }
   return { raw, store: store.name, key, storedSize: stored.length };
 }
@@ -48,7 +53,9 @@ export async function readVerified(store: Store, key: string, signal?: AbortSign
  * failed: only no errors at all means that the file does not exist.
  */
 export async function readFromAnyStore(
-  stores: Store[], keys: string[], signal?: AbortSignal,
+  stores: Store[],
+  keys: string[],
+  signal?: AbortSignal,
 ): Promise<{ found: VerifiedObject | undefined; errors: string[]; absent: string[] }> {
   const errors: string[] = [];
   const absent: string[] = [];

@@ -19,7 +19,10 @@ function step(text: string): void {
 
 /** Runs bin/walflow with the stack's settings, its progress display on this terminal. */
 function walflow(stack: Stack, args: string[]): string {
-  const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), [...args, '--env-file', stack.envFile], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), [...args, '--env-file', stack.envFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`walflow ${args.join(' ')} failed (exit ${r.status}): ${r.stdout}`);
   return r.stdout;
 }
@@ -36,32 +39,46 @@ async function lastRestore(stack: Stack): Promise<RestoreProgress> {
   await db.connect();
   try {
     const { rows } = await db.query<{ summary: RestoreProgress }>(
-      "SELECT summary FROM runs WHERE cluster = $1 AND kind = 'restore' ORDER BY id DESC LIMIT 1", [stack.state.cluster]);
+      "SELECT summary FROM runs WHERE cluster = $1 AND kind = 'restore' ORDER BY id DESC LIMIT 1",
+      [stack.state.cluster],
+    );
     return rows[0].summary;
   } finally {
     await db.end();
   }
 }
 
-interface ArchiveFigures { files: number; raw: number; stored: number; p50: number; p99: number; max: number }
+interface ArchiveFigures {
+  files: number;
+  raw: number;
+  stored: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
 
 async function archiveFigures(stack: Stack, since: Date): Promise<ArchiveFigures> {
   const db = new Client({ connectionString: stack.env().WALFLOW_CATALOG_URL });
   await db.connect();
   try {
-    const { rows } = await db.query<{ raw: string; stored: string; secs: number }>(`
+    const { rows } = await db.query<{ raw: string; stored: string; secs: number }>(
+      `
       SELECT f.raw_size AS raw, f.stored_size AS stored,
              extract(epoch FROM max(c.confirmed_at) - f.handed_over_at)::float8 AS secs
         FROM wal_files f JOIN wal_copies c ON c.cluster = f.cluster AND c.name = f.name
        WHERE f.cluster = $1 AND f.handed_over_at >= $2
-       GROUP BY f.id HAVING count(*) = 2`, [stack.state.cluster, since]);
+       GROUP BY f.id HAVING count(*) = 2`,
+      [stack.state.cluster, since],
+    );
     const secs = rows.map((r) => r.secs).sort((a, b) => a - b);
-    const pct = (p: number) => secs.length ? secs[Math.min(secs.length - 1, Math.ceil(p * secs.length) - 1)] : 0;
+    const pct = (p: number) => (secs.length ? secs[Math.min(secs.length - 1, Math.ceil(p * secs.length) - 1)] : 0);
     return {
       files: rows.length,
       raw: rows.reduce((s, r) => s + Number(r.raw), 0),
       stored: rows.reduce((s, r) => s + Number(r.stored), 0),
-      p50: pct(0.5), p99: pct(0.99), max: secs[secs.length - 1] ?? 0,
+      p50: pct(0.5),
+      p99: pct(0.99),
+      max: secs[secs.length - 1] ?? 0,
     };
   } finally {
     await db.end();
@@ -71,7 +88,12 @@ async function archiveFigures(stack: Stack, since: Date): Promise<ArchiveFigures
 async function demoCluster(stack: Stack): Promise<{ pg: PgCluster; fresh: boolean }> {
   const dir = path.join(DIR, 'demo-pg');
   const fresh = !fs.existsSync(path.join(dir, 'data', 'PG_VERSION'));
-  const pg = await createArchivingCluster({ dir, port: stack.state.ports.pg, envFile: stack.envFile, extraConf: ['archive_timeout = 60s'] });
+  const pg = await createArchivingCluster({
+    dir,
+    port: stack.state.ports.pg,
+    envFile: stack.envFile,
+    extraConf: ['archive_timeout = 60s'],
+  });
   return { pg, fresh };
 }
 
@@ -92,7 +114,9 @@ async function main(): Promise<void> {
   step('load: pgbench and a table of timestamped rows');
   if (fresh) pg.tool('pgbench', ['-i', '-s', '10', '-q', 'postgres']);
   pg.tool('pgbench', ['-c', '4', '-T', '5', 'postgres']);
-  await pg.query('CREATE TABLE IF NOT EXISTS events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), note text)');
+  await pg.query(
+    'CREATE TABLE IF NOT EXISTS events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), note text)',
+  );
   await insertEvents(pg, 5, 'before the backup');
 
   step('base backup: pg_basebackup streamed into r2 and b2, complete once its WAL is archived');
@@ -108,14 +132,20 @@ async function main(): Promise<void> {
   const target = t.toISOString();
   await sleep(500);
   await insertEvents(pg, 10, 'after T');
-  const [{ n: expected }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE at <= $1', [target]);
+  const [{ n: expected }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE at <= $1', [
+    target,
+  ]);
   const [{ n: total }] = await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
   const last = await pg.switchWal();
   process.stdout.write(`   T = ${target}: ${expected} of ${total} event rows were committed before it\n`);
 
   step('waiting until every WAL file is in both stores and the spool is empty');
   // PostgreSQL's archiver hands the switched segment over a moment later: an empty spool before then says nothing.
-  while ((await pg.query<{ done: boolean }>('SELECT last_archived_wal >= $1 AS done FROM pg_stat_archiver', [last]))[0].done !== true) await sleep(100);
+  while (
+    (await pg.query<{ done: boolean }>('SELECT last_archived_wal >= $1 AS done FROM pg_stat_archiver', [last]))[0]
+      .done !== true
+  )
+    await sleep(100);
   await waitForEmptySpool(stack.spoolDir, stack.state.cluster, process.stdout, '   ');
   const a = await archiveFigures(stack, since);
 
@@ -133,32 +163,40 @@ async function main(): Promise<void> {
   const restoreSeconds = (Date.now() - restoreStarted) / 1000;
   const restored = new PgCluster(pgdata, port, '', path.join(pgdata, 'log'));
   const [{ n: got, late }] = await restored.query<{ n: number; late: number }>(
-    'SELECT count(*)::int AS n, count(*) FILTER (WHERE at > $1)::int AS late FROM events', [target]);
+    'SELECT count(*)::int AS n, count(*) FILTER (WHERE at > $1)::int AS late FROM events',
+    [target],
+  );
   const ok = got === expected && late === 0;
-  process.stdout.write(`   restored cluster on port ${port} holds ${got} event rows, ${late} after T: ${ok ? 'exactly the rows committed before T' : 'WRONG'}\n`);
+  process.stdout.write(
+    `   restored cluster on port ${port} holds ${got} event rows, ${late} after T: ${ok ? 'exactly the rows committed before T' : 'WRONG'}\n`,
+  );
   const phases = (await lastRestore(stack)).phases;
   await restored.stop('fast');
 
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   step('summary');
-  process.stdout.write([
-    `   WAL files archived this run   ${a.files} (to r2 and b2)`,
-    `   WAL bytes raw -> stored       ${mib(a.raw)} -> ${mib(a.stored)} (zstd, ${(a.raw / Math.max(a.stored, 1)).toFixed(1)}x smaller)`,
-    `   handover -> both stores       p50 ${a.p50.toFixed(2)}s, p99 ${a.p99.toFixed(2)}s, max ${a.max.toFixed(2)}s`,
-    `   base backup                   ${backupSeconds.toFixed(1)}s (until complete: data and its WAL in both stores)`,
-    `   restore to T                  ${restoreSeconds.toFixed(1)}s in all: ${phases.map((p) => `${p.phase} ${(p.seconds ?? 0).toFixed(1)}s`).join(', ')}`,
-    `   rows after restore            ${got} (expected ${expected}) ${ok ? 'OK' : 'MISMATCH'}`,
-    `   demo took                     ${((Date.now() - started) / 1000).toFixed(0)}s`,
-    '',
-    `   Web UI:   ${stack.uiUrl}  (workflows archive/${stack.state.cluster}/<file>, backup/..., restore/...)`,
-    `   status:   bin/walflow status --env-file ${path.relative(process.cwd(), stack.envFile)}`,
-    `   stop all: bin/walflow dev down`,
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `   WAL files archived this run   ${a.files} (to r2 and b2)`,
+      `   WAL bytes raw -> stored       ${mib(a.raw)} -> ${mib(a.stored)} (zstd, ${(a.raw / Math.max(a.stored, 1)).toFixed(1)}x smaller)`,
+      `   handover -> both stores       p50 ${a.p50.toFixed(2)}s, p99 ${a.p99.toFixed(2)}s, max ${a.max.toFixed(2)}s`,
+      `   base backup                   ${backupSeconds.toFixed(1)}s (until complete: data and its WAL in both stores)`,
+      `   restore to T                  ${restoreSeconds.toFixed(1)}s in all: ${phases.map((p) => `${p.phase} ${(p.seconds ?? 0).toFixed(1)}s`).join(', ')}`,
+      `   rows after restore            ${got} (expected ${expected}) ${ok ? 'OK' : 'MISMATCH'}`,
+      `   demo took                     ${((Date.now() - started) / 1000).toFixed(0)}s`,
+      '',
+      `   Web UI:   ${stack.uiUrl}  (workflows archive/${stack.state.cluster}/<file>, backup/..., restore/...)`,
+      `   status:   bin/walflow status --env-file ${path.relative(process.cwd(), stack.envFile)}`,
+      `   stop all: bin/walflow dev down`,
+      '',
+    ].join('\n'),
+  );
   if (!ok) throw new Error(`the restored cluster holds ${got} rows (${late} after T), expected ${expected}`);
 }
 
 main().catch((e) => {
-  process.stderr.write(`demo failed: ${(e as Error).stack ?? e}\n(logs in ${path.join(DIR, 'logs')}; stop everything with bin/walflow dev down)\n`);
+  process.stderr.write(
+    `demo failed: ${(e as Error).stack ?? e}\n(logs in ${path.join(DIR, 'logs')}; stop everything with bin/walflow dev down)\n`,
+  );
   process.exit(1);
 });

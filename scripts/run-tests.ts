@@ -32,23 +32,46 @@ async function main(): Promise<number> {
       else process.stderr.write(`test stack kept for inspection: ${dir}\n`);
     }
   };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void cleanup().finally(() => process.exit(130)); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      void cleanup().finally(() => process.exit(130));
+    });
   try {
     const t0 = Date.now();
     for (const dir of dirs) await stackUp({ dir, cluster: 'unused', worker: false });
-    process.stderr.write(`${shards} test stack(s) up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${dirs.join(', ')}\n`);
+    process.stderr.write(
+      `${shards} test stack(s) up in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${dirs.join(', ')}\n`,
+    );
     // The unit tests take a second: they always run; a filter picks end-to-end files by name.
     const files = [
       ...listTests(path.join(ROOT, 'dist', 'test', 'unit')),
-      ...listTests(path.join(ROOT, 'dist', 'test')).filter((f) => filter.length === 0 || filter.some((x) => path.basename(f).includes(x))),
+      ...listTests(path.join(ROOT, 'dist', 'test')).filter(
+        (f) => filter.length === 0 || filter.some((x) => path.basename(f).includes(x)),
+      ),
     ];
-    const codes = await Promise.all(dirs.map((dir, i) => new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [
-        '--test', '--test-concurrency=1', '--test-reporter=spec', ...(shards > 1 ? [`--test-shard=${i + 1}/${shards}`] : []), ...files,
-      ], { stdio: 'inherit', env: { ...process.env, WALFLOW_TEST_STACK: dir } });
-      children.add(child);
-      child.on('exit', (code, signal) => { children.delete(child); resolve(code ?? (signal ? 1 : 0)); });
-    })));
+    const codes = await Promise.all(
+      dirs.map(
+        (dir, i) =>
+          new Promise<number>((resolve) => {
+            const child = spawn(
+              process.execPath,
+              [
+                '--test',
+                '--test-concurrency=1',
+                '--test-reporter=spec',
+                ...(shards > 1 ? [`--test-shard=${i + 1}/${shards}`] : []),
+                ...files,
+              ],
+              { stdio: 'inherit', env: { ...process.env, WALFLOW_TEST_STACK: dir } },
+            );
+            children.add(child);
+            child.on('exit', (code, signal) => {
+              children.delete(child);
+              resolve(code ?? (signal ? 1 : 0));
+            });
+          }),
+      ),
+    );
     exitCode = Math.max(...codes);
   } finally {
     await cleanup();
@@ -58,7 +81,17 @@ async function main(): Promise<number> {
 
 function listTests(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.test.js'))
+    .sort()
+    .map((f) => path.join(dir, f));
 }
 
-main().then((code) => process.exit(code), (e) => { console.error(e); process.exit(1); });
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

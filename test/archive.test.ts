@@ -26,7 +26,11 @@ test('pgbench WAL reaches both stores byte-identical and the spool empties', { t
   const last = await pg.switchWal();
   const key = (n: string) => `archive/wal/00000001/${n}.zst`;
   for (const store of ['r2', 'b2']) {
-    await waitFor(`${last} in ${store}`, async () => (await env.stores.get(store)!.head(key(last))) !== undefined, 90_000);
+    await waitFor(
+      `${last} in ${store}`,
+      async () => (await env.stores.get(store)!.head(key(last))) !== undefined,
+      90_000,
+    );
   }
   await waitFor('empty spool', () => env.spoolFiles().length === 0, 30_000);
 
@@ -37,7 +41,9 @@ test('pgbench WAL reaches both stores byte-identical and the spool empties', { t
 
   // Every archived segment decompresses to exactly what PostgreSQL handed over: its recorded
   // SHA-256, its header's identity, and the same bytes from both stores.
-  const [{ sysid }] = await pg.query<{ sysid: string }>('SELECT system_identifier::text AS sysid FROM pg_control_system()');
+  const [{ sysid }] = await pg.query<{ sysid: string }>(
+    'SELECT system_identifier::text AS sysid FROM pg_control_system()',
+  );
   for (const k of keysR2) {
     const [a, b] = await Promise.all(['r2', 'b2'].map((s) => env.stores.get(s)!.get(k)));
     const meta = (await env.stores.get('r2')!.head(k))!.meta!;

@@ -21,8 +21,11 @@ const restored: PgCluster[] = [];
 before(async () => {
   etc = path.join(process.env.WALFLOW_TEST_STACK!, 'env', 'debian', 'etc', 'postgresql', '15', 'main');
   // More connections than PostgreSQL's default: recovery pauses for good with fewer.
-  ({ env, pg } = await pitrEnv('debian', { WALFLOW_DRILL_CHECK_QUERY: 'SELECT count(*)::int AS n FROM t' },
-    { layout: { configDir: etc }, extraConf: ['max_connections = 150'] }));
+  ({ env, pg } = await pitrEnv(
+    'debian',
+    { WALFLOW_DRILL_CHECK_QUERY: 'SELECT count(*)::int AS n FROM t' },
+    { layout: { configDir: etc }, extraConf: ['max_connections = 150'] },
+  ));
   await pg.query('CREATE TABLE t AS SELECT generate_series(1, 1000) AS id');
   backup = await takeBackup(env);
 });
@@ -40,29 +43,42 @@ function psql(cluster: PgCluster, sql: string): string {
 }
 
 test('the source keeps its configuration outside the data folder', () => {
-  assert.deepEqual(CONFIG_FILES.filter((f) => fs.existsSync(path.join(pg.data, f))), []);
-  assert.deepEqual(CONFIG_FILES.filter((f) => fs.existsSync(path.join(etc, f))), CONFIG_FILES);
+  assert.deepEqual(
+    CONFIG_FILES.filter((f) => fs.existsSync(path.join(pg.data, f))),
+    [],
+  );
+  assert.deepEqual(
+    CONFIG_FILES.filter((f) => fs.existsSync(path.join(etc, f))),
+    CONFIG_FILES,
+  );
 });
 
-test('a restore writes a local-only configuration where the backup has none, says so, and starts', { timeout: 300_000 }, async () => {
-  await pg.query('INSERT INTO t SELECT generate_series(1001, 1500)');
-  await waitArchived(env, await pg.switchWal());
-  const port = await freePort();
-  const data = path.join(env.dir, 'restored', 'data');
-  const r = runRestore(env, ['--backup', backup.backupId, '--pgdata', data, '--start', '--port', String(port)]);
-  const cluster = restoredCluster(env, data, port);
-  restored.push(cluster);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /the backup holds no postgresql\.conf, pg_hba\.conf, pg_ident\.conf: wrote minimal ones \(local connections only\)/);
-  assert.equal(psql(cluster, 'SELECT count(*) FROM t'), '1500');
-  // Safe by default: loopback only, and no password-less network login.
-  assert.equal(psql(cluster, 'SHOW listen_addresses'), 'localhost');
-  assert.equal(psql(cluster, 'SHOW max_connections'), '150', "the source's value, from the control file");
-  const hba = fs.readFileSync(path.join(data, 'pg_hba.conf'), 'utf8');
-  assert.doesNotMatch(hba, /^[^#]*\btrust\b/m);
-  assert.doesNotMatch(hba, /^host.*0\.0\.0\.0/m);
-  await assert.rejects(cluster.query('SELECT 1'), /password/, 'a TCP login without a password is refused');
-});
+test(
+  'a restore writes a local-only configuration where the backup has none, says so, and starts',
+  { timeout: 300_000 },
+  async () => {
+    await pg.query('INSERT INTO t SELECT generate_series(1001, 1500)');
+    await waitArchived(env, await pg.switchWal());
+    const port = await freePort();
+    const data = path.join(env.dir, 'restored', 'data');
+    const r = runRestore(env, ['--backup', backup.backupId, '--pgdata', data, '--start', '--port', String(port)]);
+    const cluster = restoredCluster(env, data, port);
+    restored.push(cluster);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /the backup holds no postgresql\.conf, pg_hba\.conf, pg_ident\.conf: wrote minimal ones \(local connections only\)/,
+    );
+    assert.equal(psql(cluster, 'SELECT count(*) FROM t'), '1500');
+    // Safe by default: loopback only, and no password-less network login.
+    assert.equal(psql(cluster, 'SHOW listen_addresses'), 'localhost');
+    assert.equal(psql(cluster, 'SHOW max_connections'), '150', "the source's value, from the control file");
+    const hba = fs.readFileSync(path.join(data, 'pg_hba.conf'), 'utf8');
+    assert.doesNotMatch(hba, /^[^#]*\btrust\b/m);
+    assert.doesNotMatch(hba, /^host.*0\.0\.0\.0/m);
+    await assert.rejects(cluster.query('SELECT 1'), /password/, 'a TCP login without a password is refused');
+  },
+);
 
 test('a drill restores, starts and checks this cluster', { timeout: 300_000 }, async () => {
   const r = env.walflow(['drill', '--json']);

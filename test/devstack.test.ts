@@ -22,37 +22,46 @@ async function hold(port: number): Promise<net.Server | undefined> {
   });
 }
 
-test('the test stack runs on free ports, never on Temporal\'s usual ones', () => {
+test("the test stack runs on free ports, never on Temporal's usual ones", () => {
   const { ports } = openStack(process.env.WALFLOW_TEST_STACK!).state;
   assert.notEqual(ports.temporal, TEMPORAL_PORT);
   assert.notEqual(ports.ui, TEMPORAL_UI_PORT);
 });
 
-test('dev up with 7233 and 8233 taken: free ports instead, and says where everything is', { timeout: 240_000 }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walflow-devup-'));
-  fs.chmodSync(dir, 0o755);
-  const held = [await hold(TEMPORAL_PORT), await hold(TEMPORAL_UI_PORT)];
-  try {
-    const up = walflow(['dev', 'up', '--dir', dir]);
-    assert.equal(up.status, 0, up.stdout + up.stderr);
-    const { ports } = openStack(dir).state;
-    assert.notEqual(ports.temporal, TEMPORAL_PORT);
-    assert.notEqual(ports.ui, TEMPORAL_UI_PORT);
-    for (const line of [
-      `Temporal      127.0.0.1:${ports.temporal}   (7233 was taken)`,
-      `Web UI        http://127.0.0.1:${ports.ui}`,
-      `S3 r2         http://127.0.0.1:${ports.r2}`,
-      `catalog       postgres://postgres@127.0.0.1:${ports.catalog}/postgres`,
-      `settings: ${path.join(dir, 'dev.env')}`,
-      `temporal CLI: temporal workflow list --address 127.0.0.1:${ports.temporal}`,
-    ]) assert.ok(up.stdout.includes(line), `dev up prints "${line}":\n${up.stdout}`);
-    const list = spawnSync(path.join(ROOT, '.tools', 'bin', 'temporal'), ['schedule', 'list', '--address', `127.0.0.1:${ports.temporal}`], { encoding: 'utf8' });
-    assert.equal(list.status, 0, list.stderr);
-    assert.match(list.stdout, /retention\/demo/, 'the printed address reaches the stack\'s Temporal');
-  } finally {
-    for (const s of held) s?.close();
-    const down = walflow(['dev', 'down', '--dir', dir]);
-    assert.equal(down.status, 0, down.stderr);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'dev up with 7233 and 8233 taken: free ports instead, and says where everything is',
+  { timeout: 240_000 },
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walflow-devup-'));
+    fs.chmodSync(dir, 0o755);
+    const held = [await hold(TEMPORAL_PORT), await hold(TEMPORAL_UI_PORT)];
+    try {
+      const up = walflow(['dev', 'up', '--dir', dir]);
+      assert.equal(up.status, 0, up.stdout + up.stderr);
+      const { ports } = openStack(dir).state;
+      assert.notEqual(ports.temporal, TEMPORAL_PORT);
+      assert.notEqual(ports.ui, TEMPORAL_UI_PORT);
+      for (const line of [
+        `Temporal      127.0.0.1:${ports.temporal}   (7233 was taken)`,
+        `Web UI        http://127.0.0.1:${ports.ui}`,
+        `S3 r2         http://127.0.0.1:${ports.r2}`,
+        `catalog       postgres://postgres@127.0.0.1:${ports.catalog}/postgres`,
+        `settings: ${path.join(dir, 'dev.env')}`,
+        `temporal CLI: temporal workflow list --address 127.0.0.1:${ports.temporal}`,
+      ])
+        assert.ok(up.stdout.includes(line), `dev up prints "${line}":\n${up.stdout}`);
+      const list = spawnSync(
+        path.join(ROOT, '.tools', 'bin', 'temporal'),
+        ['schedule', 'list', '--address', `127.0.0.1:${ports.temporal}`],
+        { encoding: 'utf8' },
+      );
+      assert.equal(list.status, 0, list.stderr);
+      assert.match(list.stdout, /retention\/demo/, "the printed address reaches the stack's Temporal");
+    } finally {
+      for (const s of held) s?.close();
+      const down = walflow(['dev', 'down', '--dir', dir]);
+      assert.equal(down.status, 0, down.stderr);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -33,11 +33,19 @@ after(async () => {
 
 /** Runs walflow as postgres without blocking this process (which may be serving a store). */
 function walflowAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const child = spawn(path.join(ROOT, 'bin', 'walflow'), args, { cwd: '/', env: { PATH: '/usr/bin:/bin' }, ...(postgresUser() ?? {}) });
+  const child = spawn(path.join(ROOT, 'bin', 'walflow'), args, {
+    cwd: '/',
+    env: { PATH: '/usr/bin:/bin' },
+    ...(postgresUser() ?? {}),
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d; });
-  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
   return new Promise((resolve) => child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr })));
 }
 
@@ -45,7 +53,13 @@ function walflowAsync(args: string[]): Promise<{ status: number; stdout: string;
 async function doctor(changes: Record<string, string> = {}): Promise<{ status: number; checks: Map<string, Check> }> {
   const settings = { ...parseEnv(fs.readFileSync(env.envFile, 'utf8')), ...changes };
   const file = path.join(env.dir, `doctor-${++variants}.env`);
-  fs.writeFileSync(file, Object.entries(settings).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o644 });
+  fs.writeFileSync(
+    file,
+    Object.entries(settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+    { mode: 0o644 },
+  );
   const r = await walflowAsync(['doctor', '--json', '--env-file', file]);
   assert.ok(r.stdout, `doctor printed nothing (exit ${r.status}): ${r.stderr}`);
   const out = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
@@ -62,16 +76,34 @@ function expectStatus(checks: Map<string, Check>, name: string, status: Check['s
   return c;
 }
 
-const ALL = ['wal_level', 'archive_mode', 'archive_command', 'archive_timeout', 'spool', 'store r2', 'store b2', 'temporal', 'worker', 'catalog', 'backups', 'schedules'];
+const ALL = [
+  'wal_level',
+  'archive_mode',
+  'archive_command',
+  'archive_timeout',
+  'spool',
+  'store r2',
+  'store b2',
+  'temporal',
+  'worker',
+  'catalog',
+  'backups',
+  'schedules',
+];
 
-test('a fresh host: no backup, no Schedules and archive_timeout off are named; the rest passes', { timeout: 120_000 }, async () => {
-  const { status, checks } = await doctor();
-  assert.equal(status, 1);
-  expectStatus(checks, 'backups', 'fail', /no complete base backup/);
-  expectStatus(checks, 'schedules', 'fail', /missing: .*retention\/doctor/);
-  expectStatus(checks, 'archive_timeout', 'warn', /^off/);
-  for (const name of ALL.filter((n) => !['backups', 'schedules', 'archive_timeout'].includes(n))) expectStatus(checks, name, 'ok');
-});
+test(
+  'a fresh host: no backup, no Schedules and archive_timeout off are named; the rest passes',
+  { timeout: 120_000 },
+  async () => {
+    const { status, checks } = await doctor();
+    assert.equal(status, 1);
+    expectStatus(checks, 'backups', 'fail', /no complete base backup/);
+    expectStatus(checks, 'schedules', 'fail', /missing: .*retention\/doctor/);
+    expectStatus(checks, 'archive_timeout', 'warn', /^off/);
+    for (const name of ALL.filter((n) => !['backups', 'schedules', 'archive_timeout'].includes(n)))
+      expectStatus(checks, name, 'ok');
+  },
+);
 
 test('a healthy host passes every check, and the store probes leave nothing behind', { timeout: 300_000 }, async () => {
   await pg.query("ALTER SYSTEM SET archive_timeout = '60s'");
@@ -94,39 +126,68 @@ test('a healthy host passes every check, and the store probes leave nothing behi
   assert.match(text.stdout, /^every check passed$/m);
 });
 
-test('PostgreSQL: archive_mode off, archive_command elsewhere, an env file postgres cannot read', { timeout: 180_000 }, async () => {
-  const scratch = await env.createCluster(['archive_mode = off', "archive_timeout = '60s'"], 'scratch');
-  try {
-    const at = { WALFLOW_PG_URL: scratch.url };
-    expectStatus((await doctor(at)).checks, 'archive_mode', 'fail', /^off$/);
+test(
+  'PostgreSQL: archive_mode off, archive_command elsewhere, an env file postgres cannot read',
+  { timeout: 180_000 },
+  async () => {
+    const scratch = await env.createCluster(['archive_mode = off', "archive_timeout = '60s'"], 'scratch');
+    try {
+      const at = { WALFLOW_PG_URL: scratch.url };
+      expectStatus((await doctor(at)).checks, 'archive_mode', 'fail', /^off$/);
 
-    await scratch.query("ALTER SYSTEM SET archive_command = '/usr/bin/pgbackrest --stanza=main archive-push %p'");
-    await scratch.query('SELECT pg_reload_conf()');
-    const elsewhere = expectStatus((await doctor(at)).checks, 'archive_command', 'fail', /does not run walflow/);
-    assert.match(elsewhere.fix!, /push %p %f --env-file/);
+      await scratch.query("ALTER SYSTEM SET archive_command = '/usr/bin/pgbackrest --stanza=main archive-push %p'");
+      await scratch.query('SELECT pg_reload_conf()');
+      const elsewhere = expectStatus((await doctor(at)).checks, 'archive_command', 'fail', /does not run walflow/);
+      assert.match(elsewhere.fix!, /push %p %f --env-file/);
 
-    const secret = path.join(env.dir, 'root-only.env');
-    fs.copyFileSync(env.envFile, secret);
-    fs.chmodSync(secret, 0o600); // owned by root, who runs the tests
-    await scratch.query(`ALTER SYSTEM SET archive_command = '${path.join(ROOT, 'bin', 'walflow')} push %p %f --env-file ${secret}'`);
-    await scratch.query('SELECT pg_reload_conf()');
-    const unreadable = expectStatus((await doctor(at)).checks, 'archive_command', 'fail', /postgres cannot read the env file/);
-    assert.match(unreadable.fix!, /chmod 640/);
+      const secret = path.join(env.dir, 'root-only.env');
+      fs.copyFileSync(env.envFile, secret);
+      fs.chmodSync(secret, 0o600); // owned by root, who runs the tests
+      await scratch.query(
+        `ALTER SYSTEM SET archive_command = '${path.join(ROOT, 'bin', 'walflow')} push %p %f --env-file ${secret}'`,
+      );
+      await scratch.query('SELECT pg_reload_conf()');
+      const unreadable = expectStatus(
+        (await doctor(at)).checks,
+        'archive_command',
+        'fail',
+        /postgres cannot read the env file/,
+      );
+      assert.match(unreadable.fix!, /chmod 640/);
 
-    const other = path.join(env.dir, 'other-spool.env');
-    fs.writeFileSync(other, fs.readFileSync(env.envFile, 'utf8').replace(/^WALFLOW_SPOOL_DIR=.*$/m, 'WALFLOW_SPOOL_DIR=/var/spool/elsewhere'), { mode: 0o644 });
-    await scratch.query(`ALTER SYSTEM SET archive_command = '${path.join(ROOT, 'bin', 'walflow')} push %p %f --env-file ${other}'`);
-    await scratch.query('SELECT pg_reload_conf()');
-    expectStatus((await doctor(at)).checks, 'archive_command', 'fail', /WALFLOW_SPOOL_DIR=\/var\/spool\/elsewhere/);
+      const other = path.join(env.dir, 'other-spool.env');
+      fs.writeFileSync(
+        other,
+        fs
+          .readFileSync(env.envFile, 'utf8')
+          .replace(/^WALFLOW_SPOOL_DIR=.*$/m, 'WALFLOW_SPOOL_DIR=/var/spool/elsewhere'),
+        { mode: 0o644 },
+      );
+      await scratch.query(
+        `ALTER SYSTEM SET archive_command = '${path.join(ROOT, 'bin', 'walflow')} push %p %f --env-file ${other}'`,
+      );
+      await scratch.query('SELECT pg_reload_conf()');
+      expectStatus((await doctor(at)).checks, 'archive_command', 'fail', /WALFLOW_SPOOL_DIR=\/var\/spool\/elsewhere/);
 
-    expectStatus((await doctor({ WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${await freePort()}/postgres` })).checks, 'postgres', 'fail', /cannot connect/);
-  } finally {
-    await scratch.stop('immediate');
-  }
-});
+      expectStatus(
+        (await doctor({ WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${await freePort()}/postgres` })).checks,
+        'postgres',
+        'fail',
+        /cannot connect/,
+      );
+    } finally {
+      await scratch.stop('immediate');
+    }
+  },
+);
 
 test('spool: missing, or not writable by postgres', { timeout: 60_000 }, async () => {
-  expectStatus((await doctor({ WALFLOW_SPOOL_DIR: path.join(env.dir, 'no-such-spool') })).checks, 'spool', 'fail', /does not exist/);
+  expectStatus(
+    (await doctor({ WALFLOW_SPOOL_DIR: path.join(env.dir, 'no-such-spool') })).checks,
+    'spool',
+    'fail',
+    /does not exist/,
+  );
   const rootOwned = path.join(env.dir, 'root-spool');
   fs.mkdirSync(rootOwned, { mode: 0o755 });
   expectStatus((await doctor({ WALFLOW_SPOOL_DIR: rootOwned })).checks, 'spool', 'fail', /postgres cannot write/);
@@ -144,12 +205,19 @@ async function overwritingS3(): Promise<{ url: string; close: () => void }> {
       const key = req.url!.split('?')[0];
       const o = objects.get(key);
       if (req.method === 'PUT') {
-        const meta = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('x-amz-meta-'))) as Record<string, string>;
+        const meta = Object.fromEntries(
+          Object.entries(req.headers).filter(([k]) => k.startsWith('x-amz-meta-')),
+        ) as Record<string, string>;
         objects.set(key, { body: Buffer.concat(chunks), meta });
         res.writeHead(200, { ETag: '"0"' }).end();
       } else if (req.method === 'GET' || req.method === 'HEAD') {
-        if (!o) { res.writeHead(404).end(); return; }
-        res.writeHead(200, { 'Content-Length': o.body.length, ETag: '"0"', ...o.meta }).end(req.method === 'GET' ? o.body : undefined);
+        if (!o) {
+          res.writeHead(404).end();
+          return;
+        }
+        res
+          .writeHead(200, { 'Content-Length': o.body.length, ETag: '"0"', ...o.meta })
+          .end(req.method === 'GET' ? o.body : undefined);
       } else if (req.method === 'DELETE') {
         objects.delete(key);
         res.writeHead(204).end();
@@ -162,24 +230,43 @@ async function overwritingS3(): Promise<{ url: string; close: () => void }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }
 
-test('stores: a missing bucket, a closed port, refused credentials, a store that overwrites', { timeout: 120_000 }, async () => {
-  expectStatus((await doctor({ WALFLOW_STORE_B2_BUCKET: 'no-such-bucket' })).checks, 'store b2', 'fail', /bucket no-such-bucket does not exist/);
-  const closed = await freePort();
-  const unreachable = await doctor({ WALFLOW_STORE_R2_ENDPOINT: `http://127.0.0.1:${closed}` });
-  expectStatus(unreachable.checks, 'store r2', 'fail', /unreachable/);
-  expectStatus(unreachable.checks, 'store b2', 'ok');
-  assert.equal(unreachable.status, 1);
-  expectStatus((await doctor({ WALFLOW_STORE_R2_SECRET_ACCESS_KEY: 'wrong' })).checks, 'store r2', 'fail', /credentials refused/);
-  const fake = await overwritingS3();
-  try {
-    const c = expectStatus((await doctor({ WALFLOW_STORE_B2_ENDPOINT: fake.url })).checks, 'store b2', 'fail', /overwrote an existing object/);
-    assert.match(c.fix!, /WALFLOW_STORE_B2_CONDITIONAL_PUT=false/);
-  } finally {
-    fake.close();
-  }
-});
+test(
+  'stores: a missing bucket, a closed port, refused credentials, a store that overwrites',
+  { timeout: 120_000 },
+  async () => {
+    expectStatus(
+      (await doctor({ WALFLOW_STORE_B2_BUCKET: 'no-such-bucket' })).checks,
+      'store b2',
+      'fail',
+      /bucket no-such-bucket does not exist/,
+    );
+    const closed = await freePort();
+    const unreachable = await doctor({ WALFLOW_STORE_R2_ENDPOINT: `http://127.0.0.1:${closed}` });
+    expectStatus(unreachable.checks, 'store r2', 'fail', /unreachable/);
+    expectStatus(unreachable.checks, 'store b2', 'ok');
+    assert.equal(unreachable.status, 1);
+    expectStatus(
+      (await doctor({ WALFLOW_STORE_R2_SECRET_ACCESS_KEY: 'wrong' })).checks,
+      'store r2',
+      'fail',
+      /credentials refused/,
+    );
+    const fake = await overwritingS3();
+    try {
+      const c = expectStatus(
+        (await doctor({ WALFLOW_STORE_B2_ENDPOINT: fake.url })).checks,
+        'store b2',
+        'fail',
+        /overwrote an existing object/,
+      );
+      assert.match(c.fix!, /WALFLOW_STORE_B2_CONDITIONAL_PUT=false/);
+    } finally {
+      fake.close();
+    }
+  },
+);
 
-test('Temporal unreachable; no worker polling this host\'s queue', { timeout: 120_000 }, async () => {
+test("Temporal unreachable; no worker polling this host's queue", { timeout: 120_000 }, async () => {
   const down = await doctor({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` });
   expectStatus(down.checks, 'temporal', 'fail');
   expectStatus(down.checks, 'worker', 'warn', /not checked/);
@@ -188,9 +275,11 @@ test('Temporal unreachable; no worker polling this host\'s queue', { timeout: 12
   expectStatus(idle.checks, 'worker', 'fail', /no worker polls walflow-host-nobody-here/);
 });
 
-test('a catalog database without walflow\'s tables is not migrated', { timeout: 60_000 }, async () => {
+test("a catalog database without walflow's tables is not migrated", { timeout: 60_000 }, async () => {
   await catalogQuery(env.config.catalogUrl, 'CREATE DATABASE doctor_empty');
-  const { checks } = await doctor({ WALFLOW_CATALOG_URL: env.config.catalogUrl.replace(/\/postgres$/, '/doctor_empty') });
+  const { checks } = await doctor({
+    WALFLOW_CATALOG_URL: env.config.catalogUrl.replace(/\/postgres$/, '/doctor_empty'),
+  });
   expectStatus(checks, 'catalog', 'fail', /not migrated: 0000_init/);
   expectStatus(checks, 'backups', 'warn', /not checked/);
 });

@@ -33,20 +33,26 @@ after(async () => {
 
 const scratchOf = (r: DrillResult) => path.dirname(r.pgdata);
 
-test('a drill on a healthy archive restores the newest state, checks it and cleans up', { timeout: 300_000 }, async () => {
-  const r = env.walflow(['drill', '--json']);
-  assert.equal(r.status, 0, r.stderr);
-  const result = JSON.parse(r.stdout) as DrillResult;
-  assert.equal(result.outcome, 'ok');
-  assert.equal(result.backupId, backup.backupId);
-  assert.deepEqual(result.check?.first, { n: 1334 }, 'the newest archived state, rows after the backup included');
-  assert.ok(result.secondsToRecover! > 0);
-  assert.equal(fs.existsSync(scratchOf(result)), false, 'scratch folder removed');
-  const [run] = await catalogQuery<{ outcome: string; summary: DrillResult }>(env.config.catalogUrl,
-    "SELECT outcome, summary FROM runs WHERE cluster = 'drill' AND kind = 'drill' ORDER BY id DESC LIMIT 1");
-  assert.equal(run.outcome, 'ok');
-  assert.equal(run.summary.secondsToRecover, result.secondsToRecover);
-});
+test(
+  'a drill on a healthy archive restores the newest state, checks it and cleans up',
+  { timeout: 300_000 },
+  async () => {
+    const r = env.walflow(['drill', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as DrillResult;
+    assert.equal(result.outcome, 'ok');
+    assert.equal(result.backupId, backup.backupId);
+    assert.deepEqual(result.check?.first, { n: 1334 }, 'the newest archived state, rows after the backup included');
+    assert.ok(result.secondsToRecover! > 0);
+    assert.equal(fs.existsSync(scratchOf(result)), false, 'scratch folder removed');
+    const [run] = await catalogQuery<{ outcome: string; summary: DrillResult }>(
+      env.config.catalogUrl,
+      "SELECT outcome, summary FROM runs WHERE cluster = 'drill' AND kind = 'drill' ORDER BY id DESC LIMIT 1",
+    );
+    assert.equal(run.outcome, 'ok');
+    assert.equal(run.summary.secondsToRecover, result.secondsToRecover);
+  },
+);
 
 test('a drill on a broken archive fails, alerts, and still cleans up', { timeout: 300_000 }, async () => {
   // Lose the backup's data in both stores (its manifest stays, so the drill still picks it).
@@ -58,10 +64,19 @@ test('a drill on a broken archive fails, alerts, and still cleans up', { timeout
   assert.equal(r.status, 1);
   assert.match(r.stderr, /restore drill failed/);
   const alerts = JSON.parse(env.walflow(['alerts', '--json']).stdout) as { kind: string }[];
-  assert.ok(alerts.some((a) => a.kind === 'drill-failure'), JSON.stringify(alerts));
+  assert.ok(
+    alerts.some((a) => a.kind === 'drill-failure'),
+    JSON.stringify(alerts),
+  );
   const afterDirs = fs.existsSync(drillDir) ? fs.readdirSync(drillDir) : [];
-  assert.deepEqual(afterDirs.filter((d) => d.startsWith('drill-')), before.filter((d) => d.startsWith('drill-')), 'no scratch left behind');
-  const [run] = await catalogQuery<{ outcome: string }>(env.config.catalogUrl,
-    "SELECT outcome FROM runs WHERE cluster = 'drill' AND kind = 'drill' ORDER BY id DESC LIMIT 1");
+  assert.deepEqual(
+    afterDirs.filter((d) => d.startsWith('drill-')),
+    before.filter((d) => d.startsWith('drill-')),
+    'no scratch left behind',
+  );
+  const [run] = await catalogQuery<{ outcome: string }>(
+    env.config.catalogUrl,
+    "SELECT outcome FROM runs WHERE cluster = 'drill' AND kind = 'drill' ORDER BY id DESC LIMIT 1",
+  );
   assert.equal(run.outcome, 'failed');
 });

@@ -54,7 +54,11 @@ test('an archived segment is fetched, verified and written whole', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
   assert.equal(sha(fs.readFileSync(to)), sha(expected));
-  assert.deepEqual(fs.readdirSync(dest).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
+  assert.deepEqual(
+    fs.readdirSync(dest).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temp files left',
+  );
 });
 
 test('a file no store has: exit 1 and nothing on stderr (PostgreSQL asks routinely)', () => {
@@ -95,11 +99,15 @@ test('a store that comes back within the bound: the file is fetched', async () =
   await env.stack.stop('r2');
   const to = path.join(dest, 'came-back');
   const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', onlyInR2, to, '--env-file', env.envFile], {
-    cwd: '/', env: { PATH: '/usr/bin:/bin', WALFLOW_FETCH_GIVE_UP_AFTER: '60s' }, stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: '/',
+    env: { PATH: '/usr/bin:/bin', WALFLOW_FETCH_GIVE_UP_AFTER: '60s' },
+    stdio: ['ignore', 'ignore', 'pipe'],
     ...(process.getuid?.() === 0 ? { uid: Number(fs.statSync(dest).uid), gid: Number(fs.statSync(dest).gid) } : {}),
   });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   await new Promise((r) => setTimeout(r, 2000));
   await env.stack.start('r2');

@@ -110,9 +110,12 @@ test('a crash mid-copy leaves nothing under the final name, and a retry succeeds
   fs.closeSync(fd);
   chownToPostgres(big);
   const name = '000000010000000000000000';
-  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['push', big, name, '--env-file', env.envFile], { stdio: 'ignore' });
+  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['push', big, name, '--env-file', env.envFile], {
+    stdio: 'ignore',
+  });
   const tmpDir = path.join(env.spoolDir, 'tmp');
-  for (let i = 0; i < 200 && !(fs.existsSync(tmpDir) && fs.readdirSync(tmpDir).some((f) => f.startsWith(name))); i++) await sleep(5);
+  for (let i = 0; i < 200 && !(fs.existsSync(tmpDir) && fs.readdirSync(tmpDir).some((f) => f.startsWith(name))); i++)
+    await sleep(5);
   child.kill('SIGKILL');
   await new Promise((r) => child.on('exit', r));
   assert.equal(fs.existsSync(spooled(name)), false, 'no file under the final name after a crash');
@@ -134,7 +137,11 @@ test('a spool that cannot be written gives a one-line error and no partial file'
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /not writable/);
     assert.equal(fs.existsSync(spooled(name)), false);
-    assert.deepEqual(fs.readdirSync(path.join(env.spoolDir, 'tmp')).filter((f) => f.startsWith(name)), [], 'temp file removed');
+    assert.deepEqual(
+      fs.readdirSync(path.join(env.spoolDir, 'tmp')).filter((f) => f.startsWith(name)),
+      [],
+      'temp file removed',
+    );
   } finally {
     fs.chmodSync(walDir, 0o750);
   }

@@ -19,7 +19,12 @@ before(async () => {
   const port = await freePort();
   env = new TestEnv('recoverable', { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres` });
   await env.startWorker();
-  pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile, extraConf: ['track_commit_timestamp = on'] });
+  pg = await createArchivingCluster({
+    dir: path.join(env.dir, 'pg'),
+    port,
+    envFile: env.envFile,
+    extraConf: ['track_commit_timestamp = on'],
+  });
   await pg.query('CREATE TABLE t (id int)');
 });
 
@@ -30,17 +35,31 @@ after(async () => {
 
 /** Commits one row; PostgreSQL's own record of the commit time (track_commit_timestamp). */
 async function commit(id: number): Promise<string> {
-  const [{ xid }] = await pg.query<{ xid: string }>(`WITH w AS (INSERT INTO t VALUES (${id}) RETURNING 1) SELECT pg_current_xact_id()::text AS xid FROM w`);
+  const [{ xid }] = await pg.query<{ xid: string }>(
+    `WITH w AS (INSERT INTO t VALUES (${id}) RETURNING 1) SELECT pg_current_xact_id()::text AS xid FROM w`,
+  );
   const [{ time }] = await pg.query<{ time: string }>(
-    "SELECT to_char(pg_xact_commit_timestamp($1::xid) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS time", [xid]);
+    'SELECT to_char(pg_xact_commit_timestamp($1::xid) AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') AS time',
+    [xid],
+  );
   return time;
 }
 
 async function switchArchived(): Promise<string> {
   const segment = await pg.switchWal();
   await waitArchived(env, segment);
-  await waitFor(`${segment} in the catalog`, async () => (await catalogQuery(env.config.catalogUrl,
-    "SELECT 1 FROM wal_files WHERE cluster = 'recoverable' AND name = $1", [segment])).length > 0, 30_000);
+  await waitFor(
+    `${segment} in the catalog`,
+    async () =>
+      (
+        await catalogQuery(
+          env.config.catalogUrl,
+          "SELECT 1 FROM wal_files WHERE cluster = 'recoverable' AND name = $1",
+          [segment],
+        )
+      ).length > 0,
+    30_000,
+  );
   return segment;
 }
 
@@ -50,64 +69,94 @@ function windows(): TimelineWindows[] {
   return JSON.parse(r.stdout) as TimelineWindows[];
 }
 
-test('windows from each backup to the last archived commit; a lost segment splits them', { timeout: 400_000 }, async () => {
-  const first = await takeBackup(env);
-  const a = await commit(1);
-  await pg.query("SELECT pg_create_restore_point('before-b')");
-  const b = await commit(2);
-  await switchArchived();
+test(
+  'windows from each backup to the last archived commit; a lost segment splits them',
+  { timeout: 400_000 },
+  async () => {
+    const first = await takeBackup(env);
+    const a = await commit(1);
+    await pg.query("SELECT pg_create_restore_point('before-b')");
+    const b = await commit(2);
+    await switchArchived();
 
-  let [tl1] = windows();
-  assert.equal(tl1.timeline, 1);
-  assert.equal(tl1.windows.length, 1);
-  assert.equal(tl1.windows[0].from.backupId, first.backupId);
-  assert.equal(tl1.windows[0].from.lsn, first.stopLsn);
-  assert.equal(tl1.windows[0].to.lastCommit, b, 'the last archived commit, to the microsecond');
-  assert.ok(tl1.windows[0].exact);
-  assert.deepEqual(tl1.windows[0].restorePoints.map((p) => p.name), ['before-b']);
-  assert.ok(a < tl1.windows[0].restorePoints[0].time && tl1.windows[0].restorePoints[0].time < b);
+    let [tl1] = windows();
+    assert.equal(tl1.timeline, 1);
+    assert.equal(tl1.windows.length, 1);
+    assert.equal(tl1.windows[0].from.backupId, first.backupId);
+    assert.equal(tl1.windows[0].from.lsn, first.stopLsn);
+    assert.equal(tl1.windows[0].to.lastCommit, b, 'the last archived commit, to the microsecond');
+    assert.ok(tl1.windows[0].exact);
+    assert.deepEqual(
+      tl1.windows[0].restorePoints.map((p) => p.name),
+      ['before-b'],
+    );
+    assert.ok(a < tl1.windows[0].restorePoints[0].time && tl1.windows[0].restorePoints[0].time < b);
 
-  // A segment lost from every store (and so from the catalog) ends the window before it.
-  const c = await commit(3);
-  const lost = await switchArchived();
-  for (const store of env.stores.values()) await store.delete(`recoverable/wal/00000001/${lost}.zst`);
-  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_copies WHERE cluster = 'recoverable' AND name = $1", [lost]);
-  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_files WHERE cluster = 'recoverable' AND name = $1", [lost]);
-  await commit(4);
-  await switchArchived();
-  [tl1] = windows();
-  assert.equal(tl1.windows.length, 1, 'WAL after the gap is unreachable without a backup after it');
-  assert.equal(tl1.windows[0].to.lastCommit, b);
-  assert.ok(tl1.windows[0].to.lastCommit! < c);
-  assert.deepEqual(tl1.gaps, [{ from: lost, to: lost }]);
+    // A segment lost from every store (and so from the catalog) ends the window before it.
+    const c = await commit(3);
+    const lost = await switchArchived();
+    for (const store of env.stores.values()) await store.delete(`recoverable/wal/00000001/${lost}.zst`);
+    await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_copies WHERE cluster = 'recoverable' AND name = $1", [
+      lost,
+    ]);
+    await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_files WHERE cluster = 'recoverable' AND name = $1", [
+      lost,
+    ]);
+    await commit(4);
+    await switchArchived();
+    [tl1] = windows();
+    assert.equal(tl1.windows.length, 1, 'WAL after the gap is unreachable without a backup after it');
+    assert.equal(tl1.windows[0].to.lastCommit, b);
+    assert.ok(tl1.windows[0].to.lastCommit! < c);
+    assert.deepEqual(tl1.gaps, [{ from: lost, to: lost }]);
 
-  // A backup after the gap opens a second window.
-  const second = await takeBackup(env);
-  const e = await commit(5);
-  await switchArchived();
-  [tl1] = windows();
-  assert.deepEqual(tl1.windows.map((w) => w.from.backupId), [first.backupId, second.backupId]);
-  assert.equal(tl1.windows[1].to.lastCommit, e);
-  assert.deepEqual(tl1.windows[1].restorePoints, []);
+    // A backup after the gap opens a second window.
+    const second = await takeBackup(env);
+    const e = await commit(5);
+    await switchArchived();
+    [tl1] = windows();
+    assert.deepEqual(
+      tl1.windows.map((w) => w.from.backupId),
+      [first.backupId, second.backupId],
+    );
+    assert.equal(tl1.windows[1].to.lastCommit, e);
+    assert.deepEqual(tl1.windows[1].restorePoints, []);
 
-  const text = env.walflow(['recoverable', '--timeline', '1']);
-  assert.equal(text.status, 0, text.stderr);
-  assert.match(text.stdout, new RegExp(`from end of backup ${first.backupId} at .* \\(${first.stopLsn}\\)`));
-  assert.match(text.stdout, new RegExp(`to   last commit ${b.replace(/\./g, '\\.')}`));
-  assert.match(text.stdout, /restore point "before-b" at /);
-  assert.match(text.stdout, new RegExp(`gap: ${lost} missing from the archive`));
+    const text = env.walflow(['recoverable', '--timeline', '1']);
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`from end of backup ${first.backupId} at .* \\(${first.stopLsn}\\)`));
+    assert.match(text.stdout, new RegExp(`to   last commit ${b.replace(/\./g, '\\.')}`));
+    assert.match(text.stdout, /restore point "before-b" at /);
+    assert.match(text.stdout, new RegExp(`gap: ${lost} missing from the archive`));
 
-  // The Web UI memo of a backup and of a verify run says the same in brief.
-  const client = await env.client();
-  const brief = (memo: unknown) => (memo as { recoverable: RecoverableSummary }).recoverable.timelines
-    .map((t) => [t.timeline, t.windows, t.gaps, t.latest?.from, t.latest?.lastCommit]);
-  const backupMemo = (await client.workflow.getHandle(backupWorkflowId('recoverable', second.backupId)).describe()).memo;
-  assert.deepEqual(brief(backupMemo).map((t) => t.slice(0, 4)), [[1, 2, 1, `backup ${second.backupId}`]]);
-  const verifyId = 'verify/recoverable/memo';
-  await client.workflow.execute('verify', { taskQueue: SHARED_QUEUE, workflowId: verifyId, args: [{ cluster: 'recoverable', repair: false }] });
-  assert.deepEqual(brief((await client.workflow.getHandle(verifyId).describe()).memo), [[1, 2, 1, `backup ${second.backupId}`, e]]);
+    // The Web UI memo of a backup and of a verify run says the same in brief.
+    const client = await env.client();
+    const brief = (memo: unknown) =>
+      (memo as { recoverable: RecoverableSummary }).recoverable.timelines.map((t) => [
+        t.timeline,
+        t.windows,
+        t.gaps,
+        t.latest?.from,
+        t.latest?.lastCommit,
+      ]);
+    const backupMemo = (await client.workflow.getHandle(backupWorkflowId('recoverable', second.backupId)).describe())
+      .memo;
+    assert.deepEqual(
+      brief(backupMemo).map((t) => t.slice(0, 4)),
+      [[1, 2, 1, `backup ${second.backupId}`]],
+    );
+    const verifyId = 'verify/recoverable/memo';
+    await client.workflow.execute('verify', {
+      taskQueue: SHARED_QUEUE,
+      workflowId: verifyId,
+      args: [{ cluster: 'recoverable', repair: false }],
+    });
+    assert.deepEqual(brief((await client.workflow.getHandle(verifyId).describe()).memo), [
+      [1, 2, 1, `backup ${second.backupId}`, e],
+    ]);
 
-  const bad = env.walflow(['recoverable', '--timeline', 'two']);
-  assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--timeline two: give a timeline number/);
-});
+    const bad = env.walflow(['recoverable', '--timeline', 'two']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--timeline two: give a timeline number/);
+  },
+);

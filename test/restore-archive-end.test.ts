@@ -34,7 +34,7 @@ async function backupThenSegments(batches: string[]): Promise<string[]> {
   await takeBackup(env);
   const segments: string[] = [];
   for (const b of batches) {
-    await pg.query("INSERT INTO t (batch) SELECT $1 FROM generate_series(1, 500)", [b]);
+    await pg.query('INSERT INTO t (batch) SELECT $1 FROM generate_series(1, 500)', [b]);
     const s = await pg.switchWal();
     await waitArchived(env, s);
     segments.push(s);
@@ -45,10 +45,24 @@ async function backupThenSegments(batches: string[]): Promise<string[]> {
 /** As if the catalog had not recorded the file yet: prefetch does not plan it, recovery asks the stores. */
 async function forgetInCatalog(segment: string): Promise<void> {
   // The archive workflow records a file after its copies are in the stores: wait for that first.
-  await waitFor(`${segment} recorded`, async () => (await catalogQuery(env.config.catalogUrl,
-    "SELECT 1 FROM wal_files WHERE cluster = 'restore-end' AND name = $1", [segment])).length === 1, 60_000);
-  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_copies WHERE cluster = 'restore-end' AND name = $1", [segment]);
-  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_files WHERE cluster = 'restore-end' AND name = $1", [segment]);
+  await waitFor(
+    `${segment} recorded`,
+    async () =>
+      (
+        await catalogQuery(
+          env.config.catalogUrl,
+          "SELECT 1 FROM wal_files WHERE cluster = 'restore-end' AND name = $1",
+          [segment],
+        )
+      ).length === 1,
+    60_000,
+  );
+  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_copies WHERE cluster = 'restore-end' AND name = $1", [
+    segment,
+  ]);
+  await catalogQuery(env.config.catalogUrl, "DELETE FROM wal_files WHERE cluster = 'restore-end' AND name = $1", [
+    segment,
+  ]);
 }
 
 let n = 0;
@@ -61,25 +75,33 @@ async function restoreToEnd(): Promise<{ status: number; stdout: string; stderr:
   return { ...r, cluster };
 }
 
-test('a segment only in a store that fails to hand it over: prefetch fails the restore', { timeout: 300_000 }, async () => {
-  const [, last] = await backupThenSegments(['p1', 'p2']);
-  corruptInStore(env, 'r2', keyOf(last));
-  await env.stores.get('b2')!.delete(keyOf(last));
-  const r = await restoreToEnd();
-  assert.notEqual(r.status, 0, `reported success without ${last}:\n${r.stdout}`);
-  assert.match(r.stderr, new RegExp(`${last}.*r2: .*corrupt`));
-});
+test(
+  'a segment only in a store that fails to hand it over: prefetch fails the restore',
+  { timeout: 300_000 },
+  async () => {
+    const [, last] = await backupThenSegments(['p1', 'p2']);
+    corruptInStore(env, 'r2', keyOf(last));
+    await env.stores.get('b2')!.delete(keyOf(last));
+    const r = await restoreToEnd();
+    assert.notEqual(r.status, 0, `reported success without ${last}:\n${r.stdout}`);
+    assert.match(r.stderr, new RegExp(`${last}.*r2: .*corrupt`));
+  },
+);
 
-test('a segment only in a store that fails during recovery: fetch aborts it and the restore fails with its message', { timeout: 300_000 }, async () => {
-  const [, last] = await backupThenSegments(['f1', 'f2']);
-  corruptInStore(env, 'r2', keyOf(last));
-  await env.stores.get('b2')!.delete(keyOf(last));
-  await forgetInCatalog(last);
-  const r = await restoreToEnd();
-  assert.notEqual(r.status, 0, `reported success without ${last}:\n${r.stdout}`);
-  assert.match(r.stderr, /PostgreSQL stopped during recovery/);
-  assert.match(r.stderr, new RegExp(`walflow fetch ${last}: .*r2: .*corrupt`), 'carries fetch\'s message');
-});
+test(
+  'a segment only in a store that fails during recovery: fetch aborts it and the restore fails with its message',
+  { timeout: 300_000 },
+  async () => {
+    const [, last] = await backupThenSegments(['f1', 'f2']);
+    corruptInStore(env, 'r2', keyOf(last));
+    await env.stores.get('b2')!.delete(keyOf(last));
+    await forgetInCatalog(last);
+    const r = await restoreToEnd();
+    assert.notEqual(r.status, 0, `reported success without ${last}:\n${r.stdout}`);
+    assert.match(r.stderr, /PostgreSQL stopped during recovery/);
+    assert.match(r.stderr, new RegExp(`walflow fetch ${last}: .*r2: .*corrupt`), "carries fetch's message");
+  },
+);
 
 test('a recovery that ends before the newest WAL in the stores fails the restore', { timeout: 300_000 }, async () => {
   const [, gap, newest] = await backupThenSegments(['g1', 'g2', 'g3']);
@@ -94,7 +116,9 @@ test('an intact archive restores to its end, checked against the newest WAL', { 
   await backupThenSegments(['ok1', 'ok2']);
   const r = await restoreToEnd();
   assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
-  const [{ n: rows }] = await r.cluster.query<{ n: number }>("SELECT count(*)::int AS n FROM t WHERE batch IN ('ok1', 'ok2')");
+  const [{ n: rows }] = await r.cluster.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM t WHERE batch IN ('ok1', 'ok2')",
+  );
   assert.equal(rows, 1000);
   assert.match(r.stdout, /archive ends at/);
 });

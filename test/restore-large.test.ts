@@ -29,13 +29,15 @@ const BALLAST_FILES = 64;
 const BALLAST_FILE_BYTES = 16 << 20;
 
 function ballastBytes(pgdata: string): number {
-  return fs.readdirSync(path.join(pgdata, BALLAST)).reduce((sum, f) => sum + fs.statSync(path.join(pgdata, BALLAST, f)).size, 0);
+  return fs
+    .readdirSync(path.join(pgdata, BALLAST))
+    .reduce((sum, f) => sum + fs.statSync(path.join(pgdata, BALLAST, f)).size, 0);
 }
 
 before(async () => {
   ({ env, pg } = await pitrEnv('restore-large'));
   await pg.query('CREATE TABLE t (id int PRIMARY KEY, payload text NOT NULL)');
-  await pg.query("INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 100000) AS i");
+  await pg.query('INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 100000) AS i');
   const ballast = path.join(pg.data, BALLAST);
   fs.mkdirSync(ballast, { mode: 0o700 });
   chownToPostgres(ballast);
@@ -55,7 +57,11 @@ after(async () => {
 });
 
 interface Beat {
-  phase?: string; step?: string; chunks?: number; totalChunks?: number; verifySeconds?: number;
+  phase?: string;
+  step?: string;
+  chunks?: number;
+  totalChunks?: number;
+  verifySeconds?: number;
   resume?: { chunk: number; offset: number };
 }
 
@@ -73,40 +79,61 @@ async function startRestore(input: Omit<RestoreInput, 'pgdata'>): Promise<{ hand
   const pgdata = path.join(env.dir, `restored-${++n}`, 'data');
   fs.mkdirSync(path.dirname(pgdata), { recursive: true });
   chownToPostgres(path.dirname(pgdata));
-  const handle = await (await env.client()).workflow.start('restore', {
-    taskQueue: SHARED_QUEUE, workflowId: `restore/restore-large/test-${n}-${Date.now()}`,
+  const handle = await (
+    await env.client()
+  ).workflow.start('restore', {
+    taskQueue: SHARED_QUEUE,
+    workflowId: `restore/restore-large/test-${n}-${Date.now()}`,
     args: [{ cluster: env.config.cluster, hostId: env.config.hostId, ...input, pgdata }],
   });
   return { handle, pgdata };
 }
 
 async function checkData(c: PgCluster, pgdata: string): Promise<void> {
-  const [r] = await c.query<{ n: number; sum: string }>("SELECT count(*)::int AS n, md5(string_agg(payload, ',' ORDER BY id)) AS sum FROM t");
-  const [s] = await pg.query<{ n: number; sum: string }>("SELECT count(*)::int AS n, md5(string_agg(payload, ',' ORDER BY id)) AS sum FROM t");
+  const [r] = await c.query<{ n: number; sum: string }>(
+    "SELECT count(*)::int AS n, md5(string_agg(payload, ',' ORDER BY id)) AS sum FROM t",
+  );
+  const [s] = await pg.query<{ n: number; sum: string }>(
+    "SELECT count(*)::int AS n, md5(string_agg(payload, ',' ORDER BY id)) AS sum FROM t",
+  );
   assert.deepEqual(r, s);
   assert.equal(ballastBytes(pgdata), BALLAST_FILES * BALLAST_FILE_BYTES);
 }
 
-test('worker killed in the middle of the download: the retried download resumes after the last finished chunk', { timeout: 300_000 }, async (t) => {
-  const port = await freePort();
-  const { handle, pgdata } = await startRestore({ immediate: true, start: true, port });
-  const killedAt = (await waitFor('a download heartbeat past the first chunks', async () => {
-    const b = await serverBeat(handle, 'downloadBackup');
-    return b && b.phase === 'download' && (b.chunks ?? 0) >= 2 && (b.chunks ?? 0) < backup.files.length - 2 ? b : undefined;
-  }, 120_000, 100))!;
-  env.killWorker();
-  await env.startWorker();
-  const result = (await handle.result()) as RestoreProgress;
-  const download = result.phases.find((p) => p.phase === 'download')!;
-  const resumed = /resumed at chunk (\d+)/.exec(download.detail ?? '');
-  assert.ok(resumed, `the download says where it resumed: ${download.detail} (killed at ${JSON.stringify(killedAt)})`);
-  assert.ok(Number(resumed[1]) > 0, `resumed after chunk 0: ${download.detail}`);
-  t.diagnostic(`killed at chunk ${killedAt.chunks} of ${backup.files.length}; download: ${download.detail}`);
-  assert.match(fs.readFileSync(env.workerLog, 'utf8'), /"msg":"backup download resumed"/);
-  const c = restoredCluster(env, pgdata, port);
-  restored.push(c);
-  await checkData(c, pgdata);
-});
+test(
+  'worker killed in the middle of the download: the retried download resumes after the last finished chunk',
+  { timeout: 300_000 },
+  async (t) => {
+    const port = await freePort();
+    const { handle, pgdata } = await startRestore({ immediate: true, start: true, port });
+    const killedAt = (await waitFor(
+      'a download heartbeat past the first chunks',
+      async () => {
+        const b = await serverBeat(handle, 'downloadBackup');
+        return b && b.phase === 'download' && (b.chunks ?? 0) >= 2 && (b.chunks ?? 0) < backup.files.length - 2
+          ? b
+          : undefined;
+      },
+      120_000,
+      100,
+    ))!;
+    env.killWorker();
+    await env.startWorker();
+    const result = (await handle.result()) as RestoreProgress;
+    const download = result.phases.find((p) => p.phase === 'download')!;
+    const resumed = /resumed at chunk (\d+)/.exec(download.detail ?? '');
+    assert.ok(
+      resumed,
+      `the download says where it resumed: ${download.detail} (killed at ${JSON.stringify(killedAt)})`,
+    );
+    assert.ok(Number(resumed[1]) > 0, `resumed after chunk 0: ${download.detail}`);
+    t.diagnostic(`killed at chunk ${killedAt.chunks} of ${backup.files.length}; download: ${download.detail}`);
+    assert.match(fs.readFileSync(env.workerLog, 'utf8'), /"msg":"backup download resumed"/);
+    const c = restoredCluster(env, pgdata, port);
+    restored.push(c);
+    await checkData(c, pgdata);
+  },
+);
 
 /** The pid of the pg_verifybackup that checks `pgdata`, once it runs. */
 function verifyPid(pgdata: string): number | undefined {
@@ -115,7 +142,9 @@ function verifyPid(pgdata: string): number | undefined {
     try {
       const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       if (argv[0].endsWith('pg_verifybackup') && argv.includes(pgdata)) return Number(p);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return undefined;
 }
@@ -134,7 +163,10 @@ test('heartbeats keep coming and queries are answered while pg_verifybackup runs
       const b = await serverBeat(handle, 'downloadBackup');
       if (b?.step === 'verify') beats.push(b);
       const t0 = Date.now();
-      const answered = await handle.query<RestoreProgress>(RESTORE_PROGRESS_QUERY).then(() => true, () => false);
+      const answered = await handle.query<RestoreProgress>(RESTORE_PROGRESS_QUERY).then(
+        () => true,
+        () => false,
+      );
       queryMs.push(answered ? Date.now() - t0 : Infinity);
       await sleep(250);
     }
@@ -142,8 +174,14 @@ test('heartbeats keep coming and queries are answered while pg_verifybackup runs
     process.kill(pid, 'SIGCONT');
   }
   const seconds = [...new Set(beats.map((b) => b.verifySeconds))];
-  assert.ok(seconds.length >= 2, `the verify heartbeat advances while pg_verifybackup runs: ${JSON.stringify(beats.slice(-3))}`);
-  assert.ok(seconds.every((s, i) => i === 0 || s! > seconds[i - 1]!), `running time grows: ${seconds.join(', ')}`);
+  assert.ok(
+    seconds.length >= 2,
+    `the verify heartbeat advances while pg_verifybackup runs: ${JSON.stringify(beats.slice(-3))}`,
+  );
+  assert.ok(
+    seconds.every((s, i) => i === 0 || s! > seconds[i - 1]!),
+    `running time grows: ${seconds.join(', ')}`,
+  );
   assert.ok(Math.max(...queryMs) < 5_000, `the worker answers queries meanwhile: ${Math.max(...queryMs)} ms at most`);
   t.diagnostic(`verify heartbeats at ${seconds.join(', ')} s; slowest query ${Math.max(...queryMs)} ms`);
   const result = (await handle.result()) as RestoreProgress;

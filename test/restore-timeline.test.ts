@@ -32,7 +32,11 @@ test('a timeline 1 backup restores to a restore point on timeline 2', { timeout:
 
   standby = await primary.createStandby(path.join(env.dir, 'standby'));
   await primary.query("INSERT INTO t (batch) SELECT 'tl1-late' FROM generate_series(1, 500)");
-  await waitFor('standby replay', async () => Number((await standby!.query<{ n: string }>('SELECT count(*) AS n FROM t'))[0].n) === 1000, 30_000);
+  await waitFor(
+    'standby replay',
+    async () => Number((await standby!.query<{ n: string }>('SELECT count(*) AS n FROM t'))[0].n) === 1000,
+    30_000,
+  );
   await waitArchived(env, await primary.switchWal());
   await primary.stop('fast');
   await standby.query('SELECT pg_promote(true, 60)');
@@ -42,8 +46,14 @@ test('a timeline 1 backup restores to a restore point on timeline 2', { timeout:
   const tl2Segment = await standby.switchWal();
   assert.match(tl2Segment, /^00000002/);
   await waitArchived(env, tl2Segment);
-  await waitFor('history file in both stores', async () =>
-    (await Promise.all([...env.stores.values()].map((s) => s.head('restore-tl/wal/00000002.history')))).every(Boolean), 60_000);
+  await waitFor(
+    'history file in both stores',
+    async () =>
+      (await Promise.all([...env.stores.values()].map((s) => s.head('restore-tl/wal/00000002.history')))).every(
+        Boolean,
+      ),
+    60_000,
+  );
 
   const port = await freePort();
   const target = path.join(env.dir, 'restored', 'data');
@@ -51,8 +61,14 @@ test('a timeline 1 backup restores to a restore point on timeline 2', { timeout:
   restored = restoredCluster(env, target, port);
   assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
   assert.match(r.stdout, /timeline 2 \(path 2 <- 1\)/);
-  const rows = await restored.query<{ batch: string; n: number }>('SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch');
-  assert.deepEqual(Object.fromEntries(rows.map((x) => [x.batch, x.n])), { tl1: 500, 'tl1-late': 500, 'tl2-before': 500 });
+  const rows = await restored.query<{ batch: string; n: number }>(
+    'SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch',
+  );
+  assert.deepEqual(Object.fromEntries(rows.map((x) => [x.batch, x.n])), {
+    tl1: 500,
+    'tl1-late': 500,
+    'tl2-before': 500,
+  });
   const [{ tli }] = await restored.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()');
   assert.ok(tli >= 3, `promoted onto a new timeline after 2, got ${tli}`);
 });

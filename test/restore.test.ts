@@ -81,15 +81,23 @@ test('restore to a time: rows committed before it are there, rows after it are n
   assert.ok(phase('download').bytes! >= backup.rawSize && phase('download').seconds! >= 0);
   assert.ok(phase('prefetch').segments! >= 2, `prefetched ${phase('prefetch').segments}`);
   assert.ok(progress.reachedLsn && progress.reachedTime, JSON.stringify(progress));
-  assert.ok(new Date(progress.reachedTime!) <= t, `last replayed commit ${progress.reachedTime} is not after the target ${t.toISOString()}`);
+  assert.ok(
+    new Date(progress.reachedTime!) <= t,
+    `last replayed commit ${progress.reachedTime} is not after the target ${t.toISOString()}`,
+  );
   const memo = (await handle.describe()).memo as Record<string, unknown>;
   assert.equal(memo.backupId, backup.backupId);
   assert.equal(memo.phase, 'promoted');
-  const runsRows = await catalogQuery<{ outcome: string; summary: { backupId: string; phases: { phase: string }[] } }>(env.config.catalogUrl,
-    "SELECT outcome, summary FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1");
+  const runsRows = await catalogQuery<{ outcome: string; summary: { backupId: string; phases: { phase: string }[] } }>(
+    env.config.catalogUrl,
+    "SELECT outcome, summary FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1",
+  );
   assert.equal(runsRows[0].outcome, 'ok');
   assert.equal(runsRows[0].summary.backupId, backup.backupId);
-  assert.deepEqual(runsRows[0].summary.phases.map((p) => p.phase), ['check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover']);
+  assert.deepEqual(
+    runsRows[0].summary.phases.map((p) => p.phase),
+    ['check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover'],
+  );
 });
 
 test('restore to a named restore point', { timeout: 240_000 }, async () => {
@@ -114,50 +122,76 @@ test('restore to an LSN', { timeout: 240_000 }, async () => {
   assert.equal(b['after-lsn'], undefined);
 });
 
-test('the first store down: recovery stops rather than guess; --stores b2 restores from the second alone', { timeout: 300_000 }, async () => {
-  await insert('before-outage');
-  await pg.query("SELECT pg_create_restore_point('outage')");
-  await insert('after-outage');
-  await archiveNow();
-  await env.stack.stop('r2');
-  try {
-    // PostgreSQL asks for 00000002.history, which b2 does not have and r2 cannot deny.
-    const failed = runRestore(env, ['--target-name', 'outage', '--pgdata', path.join(env.dir, 'outage-1', 'data'), '--start', '--port', String(await freePort())]);
-    assert.notEqual(failed.status, 0, failed.stdout);
-    assert.match(failed.stderr, /walflow fetch 00000002\.history: .*r2: .*b2: no such file/);
+test(
+  'the first store down: recovery stops rather than guess; --stores b2 restores from the second alone',
+  { timeout: 300_000 },
+  async () => {
+    await insert('before-outage');
+    await pg.query("SELECT pg_create_restore_point('outage')");
+    await insert('after-outage');
+    await archiveNow();
+    await env.stack.stop('r2');
+    try {
+      // PostgreSQL asks for 00000002.history, which b2 does not have and r2 cannot deny.
+      const failed = runRestore(env, [
+        '--target-name',
+        'outage',
+        '--pgdata',
+        path.join(env.dir, 'outage-1', 'data'),
+        '--start',
+        '--port',
+        String(await freePort()),
+      ]);
+      assert.notEqual(failed.status, 0, failed.stdout);
+      assert.match(failed.stderr, /walflow fetch 00000002\.history: .*r2: .*b2: no such file/);
 
-    // The documented way through an outage: name the stores that answer.
-    const port = await freePort();
-    const data = path.join(env.dir, 'outage-2', 'data');
-    const r = runRestore(env, ['--target-name', 'outage', '--stores', 'b2', '--pgdata', data, '--start', '--port', String(port)]);
-    const cluster = restoredCluster(env, data, port);
-    restored.push(cluster);
-    assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
-    const envFile = /--env-file (\S+)'/.exec(fs.readFileSync(path.join(data, 'postgresql.auto.conf'), 'utf8'))![1];
-    assert.match(fs.readFileSync(envFile, 'utf8'), /^WALFLOW_STORES=b2$/m);
-    assert.doesNotMatch(fs.readFileSync(envFile, 'utf8'), /WALFLOW_STORE_R2_/, 'fetch is not told about r2');
+      // The documented way through an outage: name the stores that answer.
+      const port = await freePort();
+      const data = path.join(env.dir, 'outage-2', 'data');
+      const r = runRestore(env, [
+        '--target-name',
+        'outage',
+        '--stores',
+        'b2',
+        '--pgdata',
+        data,
+        '--start',
+        '--port',
+        String(port),
+      ]);
+      const cluster = restoredCluster(env, data, port);
+      restored.push(cluster);
+      assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
+      const envFile = /--env-file (\S+)'/.exec(fs.readFileSync(path.join(data, 'postgresql.auto.conf'), 'utf8'))![1];
+      assert.match(fs.readFileSync(envFile, 'utf8'), /^WALFLOW_STORES=b2$/m);
+      assert.doesNotMatch(fs.readFileSync(envFile, 'utf8'), /WALFLOW_STORE_R2_/, 'fetch is not told about r2');
+      const b = await batches(cluster);
+      assert.equal(b['before-outage'], 500);
+      assert.equal(b['after-outage'], undefined);
+    } finally {
+      await env.stack.start('r2'); // shared by every test file
+    }
+  },
+);
+
+test(
+  'a corrupt backup chunk and WAL segment in the first store are detected and read from the second',
+  { timeout: 240_000 },
+  async () => {
+    await insert('before-corrupt');
+    await pg.query("SELECT pg_create_restore_point('corrupt')");
+    await insert('after-corrupt');
+    const segment = await pg.switchWal();
+    await waitArchived(env, segment);
+    corruptInStore(env, 'r2', `restore/backups/${backup.backupId}/${backup.files[0].name}`);
+    corruptInStore(env, 'r2', `restore/wal/00000001/${segment}.zst`);
+    const { cluster, stdout } = await restoreTo(['--target-name', 'corrupt', '--backup', backup.backupId]);
     const b = await batches(cluster);
-    assert.equal(b['before-outage'], 500);
-    assert.equal(b['after-outage'], undefined);
-  } finally {
-    await env.stack.start('r2'); // shared by every test file
-  }
-});
-
-test('a corrupt backup chunk and WAL segment in the first store are detected and read from the second', { timeout: 240_000 }, async () => {
-  await insert('before-corrupt');
-  await pg.query("SELECT pg_create_restore_point('corrupt')");
-  await insert('after-corrupt');
-  const segment = await pg.switchWal();
-  await waitArchived(env, segment);
-  corruptInStore(env, 'r2', `restore/backups/${backup.backupId}/${backup.files[0].name}`);
-  corruptInStore(env, 'r2', `restore/wal/00000001/${segment}.zst`);
-  const { cluster, stdout } = await restoreTo(['--target-name', 'corrupt', '--backup', backup.backupId]);
-  const b = await batches(cluster);
-  assert.equal(b['before-corrupt'], 500);
-  assert.equal(b['after-corrupt'], undefined);
-  assert.match(stdout, /failover/, 'the restore reports reading around the corrupt copies');
-});
+    assert.equal(b['before-corrupt'], 500);
+    assert.equal(b['after-corrupt'], undefined);
+    assert.match(stdout, /failover/, 'the restore reports reading around the corrupt copies');
+  },
+);
 
 test('a non-empty data directory is refused with a clear message', { timeout: 120_000 }, async () => {
   const data = path.join(env.dir, 'not-empty');
@@ -174,8 +208,10 @@ test('a target before every backup is refused with a clear message', { timeout: 
   const r = runRestore(env, ['--target-time', '2001-01-01T00:00:00Z', '--pgdata', data]);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /no complete backup of restore ends before 2001-01-01/);
-  const [row] = await catalogQuery<{ outcome: string }>(env.config.catalogUrl,
-    "SELECT outcome FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1");
+  const [row] = await catalogQuery<{ outcome: string }>(
+    env.config.catalogUrl,
+    "SELECT outcome FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1",
+  );
   assert.equal(row.outcome, 'failed');
 });
 
@@ -185,17 +221,21 @@ test('restore input: more than one target is refused before anything starts', ()
   assert.match(r.stderr, /at most one/);
 });
 
-test('--plan-only names the backup and the WAL a restore would use, and writes nothing', { timeout: 120_000 }, async () => {
-  const r = runRestore(env, ['--target-name', 'before-batch-after-name', '--backup', backup.backupId, '--plan-only']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`a restore would use ${backup.backupId} \\(plan only`));
-  const plan = /^ {2}plan .* (\d+) WAL file\(s\) {2}timeline 1 \(path 1\), (\w{24}) \.\. (\w{24})$/m.exec(r.stdout);
-  assert.ok(plan, r.stdout);
-  assert.ok(Number(plan[1]) >= 1 && plan[2] <= plan[3], r.stdout);
-  assert.equal(plan[2], backup.startWal, 'the WAL starts where the backup does');
-  assert.doesNotMatch(r.stdout, /^ {2}(check|download|prefetch|configure|recover) /m, 'no host phase ran');
+test(
+  '--plan-only names the backup and the WAL a restore would use, and writes nothing',
+  { timeout: 120_000 },
+  async () => {
+    const r = runRestore(env, ['--target-name', 'before-batch-after-name', '--backup', backup.backupId, '--plan-only']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`a restore would use ${backup.backupId} \\(plan only`));
+    const plan = /^ {2}plan .* (\d+) WAL file\(s\) {2}timeline 1 \(path 1\), (\w{24}) \.\. (\w{24})$/m.exec(r.stdout);
+    assert.ok(plan, r.stdout);
+    assert.ok(Number(plan[1]) >= 1 && plan[2] <= plan[3], r.stdout);
+    assert.equal(plan[2], backup.startWal, 'the WAL starts where the backup does');
+    assert.doesNotMatch(r.stdout, /^ {2}(check|download|prefetch|configure|recover) /m, 'no host phase ran');
 
-  const missing = env.walflow(['restore', '--immediate']);
-  assert.notEqual(missing.status, 0);
-  assert.match(missing.stderr, /--pgdata is required.*--plan-only/);
-});
+    const missing = env.walflow(['restore', '--immediate']);
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /--pgdata is required.*--plan-only/);
+  },
+);

@@ -24,7 +24,9 @@ let rowsTl1: Record<string, number>;
 let rowsTl2: Record<string, number>;
 
 async function batches(pg: PgCluster): Promise<Record<string, number>> {
-  const rows = await pg.query<{ batch: string; n: number }>('SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch');
+  const rows = await pg.query<{ batch: string; n: number }>(
+    'SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch',
+  );
   return Object.fromEntries(rows.map((r) => [r.batch, r.n]));
 }
 
@@ -76,7 +78,18 @@ before(async () => {
   const data = path.join(env.dir, 'tl2', 'data');
   fs.mkdirSync(path.dirname(data), { recursive: true });
   chownToPostgres(path.dirname(data));
-  const r = runRestore(env, ['--backup', b0.backupId, '--target-time', beforeMistake, '--pgdata', data, '--start', '--port', String(primary.port), '--archive']);
+  const r = runRestore(env, [
+    '--backup',
+    b0.backupId,
+    '--target-time',
+    beforeMistake,
+    '--pgdata',
+    data,
+    '--start',
+    '--port',
+    String(primary.port),
+    '--archive',
+  ]);
   assert.equal(r.status, 0, `restore of B0 as production: ${r.stderr}\n${r.stdout}`);
   production = restoredCluster(env, data, primary.port);
   assert.deepEqual(await batches(production), { b0: 1000, good: 1000 });
@@ -87,8 +100,14 @@ before(async () => {
   await production.query("INSERT INTO t (batch) SELECT 'tl2-end' FROM generate_series(1, 1000)");
   rowsTl2 = await batches(production);
   await waitArchived(env, await production.switchWal());
-  await waitFor('timeline 2 history in both stores', async () =>
-    (await Promise.all([...env.stores.values()].map((s) => s.head('retention-tl/wal/00000002.history')))).every(Boolean), 60_000);
+  await waitFor(
+    'timeline 2 history in both stores',
+    async () =>
+      (await Promise.all([...env.stores.values()].map((s) => s.head('retention-tl/wal/00000002.history')))).every(
+        Boolean,
+      ),
+    60_000,
+  );
 });
 
 after(async () => {
@@ -97,38 +116,68 @@ after(async () => {
   await env?.close();
 });
 
-test('pruning keeps each kept backup\'s WAL along its timeline; each store alone restores B1 and B2', { timeout: 900_000 }, async () => {
-  const segno = (m: BackupManifest) => parseWalName(m.startWal, m.segmentSize)!.segno!;
-  assert.ok(segno(b2) < segno(b1), `the scenario needs B2 (${b2.startWal}) to start below B1 (${b1.startWal})`);
-  const asOf = new Date(Date.now() + 400 * DAY).toISOString();
+test(
+  "pruning keeps each kept backup's WAL along its timeline; each store alone restores B1 and B2",
+  { timeout: 900_000 },
+  async () => {
+    const segno = (m: BackupManifest) => parseWalName(m.startWal, m.segmentSize)!.segno!;
+    assert.ok(segno(b2) < segno(b1), `the scenario needs B2 (${b2.startWal}) to start below B1 (${b1.startWal})`);
+    const asOf = new Date(Date.now() + 400 * DAY).toISOString();
 
-  const dry = prune(['--dry-run', '--as-of', asOf]);
-  const real = prune(['--as-of', asOf]);
-  for (const s of real.stores) {
-    assert.deepEqual(s.kept, [b2.backupId, b1.backupId], `${s.store} keeps the newest two backups`);
-    const planned = dry.stores.find((d) => d.store === s.store)!;
-    assert.deepEqual(s.deletions.map((d) => d.key).sort(), planned.deletions.map((d) => d.key).sort(), 'dry run and real run agree');
-    assert.ok(s.deletions.some((d) => d.key === `retention-tl/backups/${b0.backupId}/manifest.json`), `${s.store} deletes B0`);
-    assert.ok(s.deletions.some((d) => d.key.includes('/wal/00000001/')), `${s.store} deletes timeline 1 WAL older than every kept backup`);
-  }
-
-  for (const alone of ['r2', 'b2'] as const) {
-    const other = alone === 'r2' ? 'b2' : 'r2';
-    await env.stack.stop(other);
-    try {
-      assert.deepEqual(await restoredRows(`${alone}-b2`, ['--stores', alone, '--backup', b2.backupId]), rowsTl2, `${alone} alone: B2 restores to the end of timeline 2`);
-      assert.deepEqual(await restoredRows(`${alone}-b1`, ['--stores', alone, '--backup', b1.backupId, '--timeline', '1']), rowsTl1, `${alone} alone: B1 restores to the end of timeline 1`);
-    } finally {
-      await env.stack.start(other);
+    const dry = prune(['--dry-run', '--as-of', asOf]);
+    const real = prune(['--as-of', asOf]);
+    for (const s of real.stores) {
+      assert.deepEqual(s.kept, [b2.backupId, b1.backupId], `${s.store} keeps the newest two backups`);
+      const planned = dry.stores.find((d) => d.store === s.store)!;
+      assert.deepEqual(
+        s.deletions.map((d) => d.key).sort(),
+        planned.deletions.map((d) => d.key).sort(),
+        'dry run and real run agree',
+      );
+      assert.ok(
+        s.deletions.some((d) => d.key === `retention-tl/backups/${b0.backupId}/manifest.json`),
+        `${s.store} deletes B0`,
+      );
+      assert.ok(
+        s.deletions.some((d) => d.key.includes('/wal/00000001/')),
+        `${s.store} deletes timeline 1 WAL older than every kept backup`,
+      );
     }
-  }
 
-  // The dry run says why each range of WAL stays.
-  for (const s of dry.stores) {
-    const ranges = s.keptWal;
-    assert.ok(ranges.some((k) => k.timeline === 2 && k.from === b2.startWal && k.reason.includes(`backup ${b2.backupId} on timeline 2`)),
-      `${s.store}: ${JSON.stringify(ranges)}`);
-    assert.ok(ranges.some((k) => k.timeline === 1 && k.from === b1.startWal && k.reason.includes(`backup ${b1.backupId} on timeline 1`)),
-      `${s.store}: ${JSON.stringify(ranges)}`);
-  }
-});
+    for (const alone of ['r2', 'b2'] as const) {
+      const other = alone === 'r2' ? 'b2' : 'r2';
+      await env.stack.stop(other);
+      try {
+        assert.deepEqual(
+          await restoredRows(`${alone}-b2`, ['--stores', alone, '--backup', b2.backupId]),
+          rowsTl2,
+          `${alone} alone: B2 restores to the end of timeline 2`,
+        );
+        assert.deepEqual(
+          await restoredRows(`${alone}-b1`, ['--stores', alone, '--backup', b1.backupId, '--timeline', '1']),
+          rowsTl1,
+          `${alone} alone: B1 restores to the end of timeline 1`,
+        );
+      } finally {
+        await env.stack.start(other);
+      }
+    }
+
+    // The dry run says why each range of WAL stays.
+    for (const s of dry.stores) {
+      const ranges = s.keptWal;
+      assert.ok(
+        ranges.some(
+          (k) => k.timeline === 2 && k.from === b2.startWal && k.reason.includes(`backup ${b2.backupId} on timeline 2`),
+        ),
+        `${s.store}: ${JSON.stringify(ranges)}`,
+      );
+      assert.ok(
+        ranges.some(
+          (k) => k.timeline === 1 && k.from === b1.startWal && k.reason.includes(`backup ${b1.backupId} on timeline 1`),
+        ),
+        `${s.store}: ${JSON.stringify(ranges)}`,
+      );
+    }
+  },
+);

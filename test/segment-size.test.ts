@@ -22,7 +22,11 @@ for (const { mib, firstWal } of [
     const restored: PgCluster[] = [];
 
     before(async () => {
-      ({ env, pg } = await pitrEnv(`seg${mib}`, {}, { layout: { initdbArgs: ['--wal-segsize', String(mib)], firstWal } }));
+      ({ env, pg } = await pitrEnv(
+        `seg${mib}`,
+        {},
+        { layout: { initdbArgs: ['--wal-segsize', String(mib)], firstWal } },
+      ));
     });
 
     after(async () => {
@@ -31,41 +35,53 @@ for (const { mib, firstWal } of [
       await env?.close();
     });
 
-    test('archive across an xlog id boundary, verify without gaps, back up and restore', { timeout: 420_000 }, async () => {
-      await pg.query('CREATE TABLE t (id int, batch text)');
-      await pg.query("INSERT INTO t SELECT generate_series(1, 1000), 'base'");
-      const backup = await takeBackup(env);
-      assert.equal(backup.segmentSize, mib * MiB);
-      const switched: string[] = [];
-      for (let i = 0; i < 4; i++) {
-        await pg.query(`INSERT INTO t SELECT generate_series(1, 100), 'batch ${i}'`);
+    test(
+      'archive across an xlog id boundary, verify without gaps, back up and restore',
+      { timeout: 420_000 },
+      async () => {
+        await pg.query('CREATE TABLE t (id int, batch text)');
+        await pg.query("INSERT INTO t SELECT generate_series(1, 1000), 'base'");
+        const backup = await takeBackup(env);
+        assert.equal(backup.segmentSize, mib * MiB);
+        const switched: string[] = [];
+        for (let i = 0; i < 4; i++) {
+          await pg.query(`INSERT INTO t SELECT generate_series(1, 100), 'batch ${i}'`);
+          switched.push(await pg.switchWal());
+        }
+        await pg.query("SELECT pg_create_restore_point('crossed')");
+        await pg.query("INSERT INTO t SELECT generate_series(1, 100), 'after'");
         switched.push(await pg.switchWal());
-      }
-      await pg.query("SELECT pg_create_restore_point('crossed')");
-      await pg.query("INSERT INTO t SELECT generate_series(1, 100), 'after'");
-      switched.push(await pg.switchWal());
-      for (const s of switched) await waitArchived(env, s);
-      assert.ok(switched.some((s) => s.slice(8, 16) === '00000001'), `crossed into xlog id 1: ${switched.join(' ')}`);
+        for (const s of switched) await waitArchived(env, s);
+        assert.ok(
+          switched.some((s) => s.slice(8, 16) === '00000001'),
+          `crossed into xlog id 1: ${switched.join(' ')}`,
+        );
 
-      const v = env.walflow(['verify', '--json']);
-      const report = JSON.parse(v.stdout) as VerifyReport;
-      assert.deepEqual(report.gaps, [], v.stderr);
-      assert.deepEqual(report.problems, []);
-      assert.equal(v.status, 0, v.stderr);
+        const v = env.walflow(['verify', '--json']);
+        const report = JSON.parse(v.stdout) as VerifyReport;
+        assert.deepEqual(report.gaps, [], v.stderr);
+        assert.deepEqual(report.problems, []);
+        assert.equal(v.status, 0, v.stderr);
 
-      const port = await freePort();
-      const data = path.join(env.dir, 'restored', 'data');
-      const r = runRestore(env, ['--target-name', 'crossed', '--pgdata', data, '--start', '--port', String(port)]);
-      const cluster = restoredCluster(env, data, port);
-      restored.push(cluster);
-      assert.equal(r.status, 0, r.stderr);
-      const rows = await cluster.query<{ batch: string; n: number }>('SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch');
-      assert.deepEqual(rows, [
-        { batch: 'base', n: 1000 }, { batch: 'batch 0', n: 100 }, { batch: 'batch 1', n: 100 },
-        { batch: 'batch 2', n: 100 }, { batch: 'batch 3', n: 100 },
-      ]);
-      const [{ size }] = await cluster.query<{ size: string }>("SELECT current_setting('wal_segment_size') AS size");
-      assert.equal(size, `${mib}MB`);
-    });
+        const port = await freePort();
+        const data = path.join(env.dir, 'restored', 'data');
+        const r = runRestore(env, ['--target-name', 'crossed', '--pgdata', data, '--start', '--port', String(port)]);
+        const cluster = restoredCluster(env, data, port);
+        restored.push(cluster);
+        assert.equal(r.status, 0, r.stderr);
+        const rows = await cluster.query<{ batch: string; n: number }>(
+          'SELECT batch, count(*)::int AS n FROM t GROUP BY batch ORDER BY batch',
+        );
+        assert.deepEqual(rows, [
+          { batch: 'base', n: 1000 },
+          { batch: 'batch 0', n: 100 },
+          { batch: 'batch 1', n: 100 },
+          { batch: 'batch 2', n: 100 },
+          { batch: 'batch 3', n: 100 },
+        ]);
+        const [{ size }] = await cluster.query<{ size: string }>("SELECT current_setting('wal_segment_size') AS size");
+        assert.equal(size, `${mib}MB`);
+      },
+    );
   });
 }

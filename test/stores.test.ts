@@ -16,7 +16,10 @@ const RUN = `conformance/${Date.now().toString(36)}-${randomBytes(3).toString('h
 
 function body(text: string | Buffer): { data: Buffer; meta: ObjectMeta } {
   const data = Buffer.isBuffer(text) ? text : Buffer.from(text);
-  return { data, meta: { codec: 'none', rawSize: data.length, sha256: createHash('sha256').update(data).digest('hex') } };
+  return {
+    data,
+    meta: { codec: 'none', rawSize: data.length, sha256: createHash('sha256').update(data).digest('hex') },
+  };
 }
 
 async function readAll(s: Readable): Promise<Buffer> {
@@ -44,7 +47,9 @@ function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir:
     // Keys never name another key's folder (versitygw maps keys to paths).
     const k = (key: string) => `${RUN}/${driver}/${key}`;
 
-    before(async () => { ({ store, tmpDir } = await open()); });
+    before(async () => {
+      ({ store, tmpDir } = await open());
+    });
 
     test('putNew creates; head returns size and metadata; get and getStream return the bytes', async () => {
       const { data, meta } = body(randomBytes(256 * 1024));
@@ -128,15 +133,24 @@ function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir:
         { key: k('l/wal/00000002/C.zst'), size: 3 },
       ]);
       // A prefix is a string prefix, not a folder: `l/wal` also matches `l/walrus`.
-      assert.deepEqual((await keys(store, k('l/wal'))).map((o) => o.key), [
-        k('l/wal/00000001/A.zst'), k('l/wal/00000001/B.zst'), k('l/wal/00000002.history'), k('l/wal/00000002/C.zst'), k('l/walrus'),
-      ]);
-      assert.deepEqual((await keys(store, k('l/wal/00000002'))).map((o) => o.key), [
-        k('l/wal/00000002.history'), k('l/wal/00000002/C.zst'),
-      ]);
+      assert.deepEqual(
+        (await keys(store, k('l/wal'))).map((o) => o.key),
+        [
+          k('l/wal/00000001/A.zst'),
+          k('l/wal/00000001/B.zst'),
+          k('l/wal/00000002.history'),
+          k('l/wal/00000002/C.zst'),
+          k('l/walrus'),
+        ],
+      );
+      assert.deepEqual(
+        (await keys(store, k('l/wal/00000002'))).map((o) => o.key),
+        [k('l/wal/00000002.history'), k('l/wal/00000002/C.zst')],
+      );
       assert.deepEqual((await keys(store, k('l/'))).length, 6);
       assert.deepEqual(await keys(store, k('l/none/')), []);
-      for (const o of await keys(store, `${RUN}/${driver}/`)) assert.doesNotMatch(o.key, /\.meta\.json$|\/\.tmp\//, o.key);
+      for (const o of await keys(store, `${RUN}/${driver}/`))
+        assert.doesNotMatch(o.key, /\.meta\.json$|\/\.tmp\//, o.key);
     });
 
     test('list pages through more keys than one response holds', { timeout: 120_000 }, async () => {
@@ -144,8 +158,11 @@ function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir:
       const n = 1010;
       const { data, meta } = body('x');
       for (let i = 0; i < n; i += 50) {
-        await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) =>
-          store.putNew(k(`many/${String(i + j).padStart(5, '0')}`), data, meta)));
+        await Promise.all(
+          Array.from({ length: Math.min(50, n - i) }, (_, j) =>
+            store.putNew(k(`many/${String(i + j).padStart(5, '0')}`), data, meta),
+          ),
+        );
       }
       const listed = await keys(store, k('many/'));
       assert.equal(listed.length, n);
@@ -171,7 +188,9 @@ function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir:
     test("concurrent putNew of one key: one writer's bytes and metadata win whole; the others then conflict", async () => {
       for (let round = 0; round < 3; round++) {
         const key = k(`race/${round}`);
-        const bodies = Array.from({ length: 5 }, (_, i) => body(`writer ${i} of round ${round} `.repeat(1000 * (i + 1))));
+        const bodies = Array.from({ length: 5 }, (_, i) =>
+          body(`writer ${i} of round ${round} `.repeat(1000 * (i + 1))),
+        );
         const outcomes = await Promise.all(bodies.map((b) => store.putNew(key, b.data, b.meta)));
         // Exactly one 'created' where the server decides atomically; `racy` servers may report
         // more, and walflow's read-back of the SHA-256 is what catches a lost race there.
@@ -191,7 +210,9 @@ function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir:
 
     test('concurrent putCreateOnly of the same content: all succeed', async () => {
       const b = body('identical from every writer');
-      const outcomes = await Promise.all(Array.from({ length: 5 }, () => putCreateOnly(store, k('race/same'), b.data, b.meta)));
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () => putCreateOnly(store, k('race/same'), b.data, b.meta)),
+      );
       const created = outcomes.filter((o) => o === 'created').length;
       if (racy) assert.ok(created >= 1, String(outcomes));
       else assert.equal(created, 1, String(outcomes));
@@ -219,10 +240,14 @@ conformance('fs', async () => ({ store: new FsStore('local', path.join(fsRoot, '
 // ConflictError; the strict one-winner count is asserted for drivers that guarantee it.
 const VERSITYGW_RACE = 'versitygw evaluates If-None-Match before writing, not atomically';
 for (const name of ['r2', 'b2']) {
-  conformance(name, async () => {
-    env ??= new TestEnv('stores');
-    const store = env.stores.get(name);
-    assert.ok(store, `the test stack has no store "${name}"`);
-    return { store, tmpDir: fsRoot };
-  }, VERSITYGW_RACE);
+  conformance(
+    name,
+    async () => {
+      env ??= new TestEnv('stores');
+      const store = env.stores.get(name);
+      assert.ok(store, `the test stack has no store "${name}"`);
+      return { store, tmpDir: fsRoot };
+    },
+    VERSITYGW_RACE,
+  );
 }

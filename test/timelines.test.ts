@@ -28,7 +28,11 @@ test('.history and .partial files from a promotion reach both stores', { timeout
   standby = await primary.createStandby(path.join(env.dir, 'standby'));
   const data = standby.data;
   await primary.query('INSERT INTO t SELECT generate_series(1001, 2000)');
-  await waitFor('standby replay', async () => Number((await standby.query<{ n: string }>('SELECT count(*) AS n FROM t'))[0].n) === 2000, 30_000);
+  await waitFor(
+    'standby replay',
+    async () => Number((await standby.query<{ n: string }>('SELECT count(*) AS n FROM t'))[0].n) === 2000,
+    30_000,
+  );
   await primary.stop('fast');
   await standby.query('SELECT pg_promote(true, 60)');
   await standby.query('INSERT INTO t SELECT generate_series(2001, 3000)');
@@ -43,10 +47,14 @@ test('.history and .partial files from a promotion reach both stores', { timeout
     `timelines/wal/00000002/${tl2Segment}.zst`,
   ];
   for (const store of ['r2', 'b2']) {
-    await waitFor(`${expected} in ${store}`, async () => {
-      const keys = new Set(await env.walKeys(store));
-      return expected.every((k) => keys.has(k));
-    }, 90_000);
+    await waitFor(
+      `${expected} in ${store}`,
+      async () => {
+        const keys = new Set(await env.walKeys(store));
+        return expected.every((k) => keys.has(k));
+      },
+      90_000,
+    );
   }
   // The history file is stored as plain text, byte for byte what PostgreSQL wrote.
   const history = await env.stores.get('b2')!.get('timelines/wal/00000002.history');

@@ -27,12 +27,20 @@ const HEARTBEAT_THROTTLE_MS = 2_000;
 
 /** webpack's report of the workflow bundle is noise in the worker log; warnings still show. */
 const quietBundler = {
-  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
   warn: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
   error: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
 };
 
-async function retry<T>(what: string, log: Logger, stopping: () => boolean, fn: () => Promise<T>): Promise<T | undefined> {
+async function retry<T>(
+  what: string,
+  log: Logger,
+  stopping: () => boolean,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
   for (let attempt = 1; !stopping(); attempt++) {
     try {
       return await fn();
@@ -47,14 +55,19 @@ async function retry<T>(what: string, log: Logger, stopping: () => boolean, fn: 
 /** Says how this worker's own settings relate to the cluster's policy; they never decide a run. */
 function reportPolicy(log: Logger, config: Config, cluster: ClusterPolicy | undefined): void {
   if (!cluster) {
-    log.warn(`no Schedules applied for cluster ${config.cluster}: run 'walflow schedules apply' (until then nothing schedules ` +
-      'backups, retention, verify or drills, and sweeps alert by walflow\'s defaults)');
+    log.warn(
+      `no Schedules applied for cluster ${config.cluster}: run 'walflow schedules apply' (until then nothing schedules ` +
+        "backups, retention, verify or drills, and sweeps alert by walflow's defaults)",
+    );
     return;
   }
   const differences = policyDifferences(config.policy, cluster);
   if (!differences.length) return;
-  log.warn({ differences }, `settings here differ from the cluster's policy, which applies (change it with 'walflow schedules apply'): ` +
-    differences.map((d) => `${d.setting} here ${d.here}, cluster ${d.cluster}`).join('; '));
+  log.warn(
+    { differences },
+    `settings here differ from the cluster's policy, which applies (change it with 'walflow schedules apply'): ` +
+      differences.map((d) => `${d.setting} here ${d.here}, cluster ${d.cluster}`).join('; '),
+  );
 }
 
 export async function runWorker(config: Config): Promise<void> {
@@ -78,20 +91,33 @@ export async function runWorker(config: Config): Promise<void> {
 
   let catalog: Catalog | undefined;
   const getCatalog = () => (catalog ??= openCatalog(config.catalogUrl));
-  await retry('catalog migration', log, () => stopping, () => migrateCatalog(getCatalog()));
-  if (config.metricsAddress && sdkMetrics) await serveMetrics(config, config.metricsAddress, sdkMetrics, getCatalog, log);
+  await retry(
+    'catalog migration',
+    log,
+    () => stopping,
+    () => migrateCatalog(getCatalog()),
+  );
+  if (config.metricsAddress && sdkMetrics)
+    await serveMetrics(config, config.metricsAddress, sdkMetrics, getCatalog, log);
 
   const activities = createActivities({ config, stores: openStores(config.stores), catalog: getCatalog, log });
   // Bundled once for both queues and every reconnect.
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundler });
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: quietBundler,
+  });
   let client: Client | undefined;
   let policyReported = false;
   const watcher = new SpoolWatcher(() => client, config, log);
   watcher.start();
 
   while (!stopping) {
-    const connection = await retry('Temporal connection', log, () => stopping,
-      () => NativeConnection.connect({ address: config.temporalAddress }));
+    const connection = await retry(
+      'Temporal connection',
+      log,
+      () => stopping,
+      () => NativeConnection.connect({ address: config.temporalAddress }),
+    );
     if (!connection) break;
     let clientConnection: Connection | undefined;
     try {
@@ -101,7 +127,13 @@ export async function runWorker(config: Config): Promise<void> {
       if (!policyReported) reportPolicy(log, config, policy);
       policyReported = true;
       log.info({ schedule: await ensureHostSweep(client, config, policy) }, 'archive-sweep schedule ensured');
-      const common = { connection, namespace: config.temporalNamespace, activities, workflowBundle, maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS };
+      const common = {
+        connection,
+        namespace: config.temporalNamespace,
+        activities,
+        workflowBundle,
+        maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
+      };
       current = [
         await Worker.create({ ...common, taskQueue: SHARED_QUEUE }),
         // Workflows too: archiveSegment runs where its spool is.

@@ -17,14 +17,32 @@ const seconds = (ms: number) => ms / 1000;
 
 /** Gauges read from the spool; returns what refreshes them before a scrape. */
 function spoolGauges(config: Config): () => void {
-  const files = new Gauge({ name: 'walflow_spool_files', help: 'WAL files waiting in this host\'s spool', registers: [registry] });
-  const bytes = new Gauge({ name: 'walflow_spool_bytes', help: 'Bytes of WAL waiting in this host\'s spool', registers: [registry] });
-  const oldest = new Gauge({ name: 'walflow_spool_oldest_age_seconds', help: 'Age of the oldest file in this host\'s spool (0 when empty)', registers: [registry] });
+  const files = new Gauge({
+    name: 'walflow_spool_files',
+    help: "WAL files waiting in this host's spool",
+    registers: [registry],
+  });
+  const bytes = new Gauge({
+    name: 'walflow_spool_bytes',
+    help: "Bytes of WAL waiting in this host's spool",
+    registers: [registry],
+  });
+  const oldest = new Gauge({
+    name: 'walflow_spool_oldest_age_seconds',
+    help: "Age of the oldest file in this host's spool (0 when empty)",
+    registers: [registry],
+  });
   const spool = new SpoolPaths(config.spoolDir, config.cluster);
   return () => {
     const st = spoolStat(config.spoolDir, config.cluster);
     let total = 0;
-    for (const n of st.names) { try { total += fs.statSync(spool.wal(n)).size; } catch { /* archived meanwhile */ } }
+    for (const n of st.names) {
+      try {
+        total += fs.statSync(spool.wal(n)).size;
+      } catch {
+        /* archived meanwhile */
+      }
+    }
     files.set(st.waiting);
     bytes.set(total);
     oldest.set(seconds(st.oldestAgeMs));
@@ -33,19 +51,69 @@ function spoolGauges(config: Config): () => void {
 
 /** Gauges read from the catalog, all from one round of queries; returns what refreshes them. */
 function catalogGauges(config: Config, catalog: () => Catalog, log: Logger): () => Promise<void> {
-  const newestAge = new Gauge({ name: 'walflow_store_newest_segment_age_seconds', help: 'Since each store confirmed its newest WAL segment', labelNames: ['store'], registers: [registry] });
-  const newest = new Gauge({ name: 'walflow_store_newest_segment', help: 'Each store\'s newest archived WAL segment, as a label (value 1)', labelNames: ['store', 'segment'], registers: [registry] });
+  const newestAge = new Gauge({
+    name: 'walflow_store_newest_segment_age_seconds',
+    help: 'Since each store confirmed its newest WAL segment',
+    labelNames: ['store'],
+    registers: [registry],
+  });
+  const newest = new Gauge({
+    name: 'walflow_store_newest_segment',
+    help: "Each store's newest archived WAL segment, as a label (value 1)",
+    labelNames: ['store', 'segment'],
+    registers: [registry],
+  });
   // Labelled by backup id, so that before the first backup there is no series rather than a 0.
-  const backupAge = new Gauge({ name: 'walflow_backup_last_age_seconds', help: 'Since the newest complete base backup finished', labelNames: ['backup_id'], registers: [registry] });
-  const backupSize = new Gauge({ name: 'walflow_backup_last_stored_bytes', help: 'Stored size of the newest complete base backup in one store', labelNames: ['backup_id'], registers: [registry] });
-  const storeBytes = new Gauge({ name: 'walflow_store_wal_bytes', help: 'Bytes of WAL segment copies each store holds, by the catalog', labelNames: ['store'], registers: [registry] });
-  const drillOk = new Gauge({ name: 'walflow_drill_last_ok', help: '1 when the newest restore drill passed, 0 when it failed', labelNames: ['workflow_id'], registers: [registry] });
-  const drillAge = new Gauge({ name: 'walflow_drill_last_age_seconds', help: 'Since the newest restore drill finished', labelNames: ['workflow_id'], registers: [registry] });
-  const drillRecover = new Gauge({ name: 'walflow_drill_last_recover_seconds', help: 'Time to recover in the newest restore drill that recovered', labelNames: ['workflow_id'], registers: [registry] });
-  const alertsOpen = new Gauge({ name: 'walflow_alerts_open', help: 'Open alerts by kind', labelNames: ['kind'], registers: [registry] });
-  const up = new Gauge({ name: 'walflow_catalog_up', help: '1 when the catalog answered this scrape', registers: [registry] });
+  const backupAge = new Gauge({
+    name: 'walflow_backup_last_age_seconds',
+    help: 'Since the newest complete base backup finished',
+    labelNames: ['backup_id'],
+    registers: [registry],
+  });
+  const backupSize = new Gauge({
+    name: 'walflow_backup_last_stored_bytes',
+    help: 'Stored size of the newest complete base backup in one store',
+    labelNames: ['backup_id'],
+    registers: [registry],
+  });
+  const storeBytes = new Gauge({
+    name: 'walflow_store_wal_bytes',
+    help: 'Bytes of WAL segment copies each store holds, by the catalog',
+    labelNames: ['store'],
+    registers: [registry],
+  });
+  const drillOk = new Gauge({
+    name: 'walflow_drill_last_ok',
+    help: '1 when the newest restore drill passed, 0 when it failed',
+    labelNames: ['workflow_id'],
+    registers: [registry],
+  });
+  const drillAge = new Gauge({
+    name: 'walflow_drill_last_age_seconds',
+    help: 'Since the newest restore drill finished',
+    labelNames: ['workflow_id'],
+    registers: [registry],
+  });
+  const drillRecover = new Gauge({
+    name: 'walflow_drill_last_recover_seconds',
+    help: 'Time to recover in the newest restore drill that recovered',
+    labelNames: ['workflow_id'],
+    registers: [registry],
+  });
+  const alertsOpen = new Gauge({
+    name: 'walflow_alerts_open',
+    help: 'Open alerts by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const up = new Gauge({
+    name: 'walflow_catalog_up',
+    help: '1 when the catalog answered this scrape',
+    registers: [registry],
+  });
   return async () => {
-    for (const g of [newestAge, newest, storeBytes, backupAge, backupSize, drillOk, drillAge, drillRecover, alertsOpen]) g.reset();
+    for (const g of [newestAge, newest, storeBytes, backupAge, backupSize, drillOk, drillAge, drillRecover, alertsOpen])
+      g.reset();
     try {
       const db = catalog();
       for (const s of await newestSegmentPerStore(db, config.cluster)) {
@@ -85,7 +153,13 @@ async function sdkMetrics(address: string): Promise<string> {
 }
 
 /** Serves /metrics at `address` until the process ends; `sdkAddress` is where the SDK exports its own. */
-export async function serveMetrics(config: Config, address: string, sdkAddress: string, catalog: () => Catalog, log: Logger): Promise<http.Server> {
+export async function serveMetrics(
+  config: Config,
+  address: string,
+  sdkAddress: string,
+  catalog: () => Catalog,
+  log: Logger,
+): Promise<http.Server> {
   registry.setDefaultLabels({ cluster: config.cluster, host: config.hostId });
   const refreshSpool = spoolGauges(config);
   const refreshCatalog = catalogGauges(config, catalog, log);
@@ -99,16 +173,21 @@ export async function serveMetrics(config: Config, address: string, sdkAddress: 
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('walflow serves /metrics\n');
       return;
     }
-    void scrape().then(([own, sdk]) => {
-      res.writeHead(200, { 'Content-Type': registry.contentType }).end(`${own}\n${sdk}`);
-    }, (e: Error) => {
-      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${e.message}\n`);
-    });
+    void scrape().then(
+      ([own, sdk]) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType }).end(`${own}\n${sdk}`);
+      },
+      (e: Error) => {
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${e.message}\n`);
+      },
+    );
   });
   const at = address.lastIndexOf(':');
   const host = address.slice(0, at) || '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new UserError(`cannot serve metrics at ${address} (${e.code ?? e.message}); fix WALFLOW_METRICS_ADDRESS`)));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new UserError(`cannot serve metrics at ${address} (${e.code ?? e.message}); fix WALFLOW_METRICS_ADDRESS`)),
+    );
     server.listen(Number(address.slice(at + 1)), host, () => resolve());
   });
   server.unref();

@@ -2,11 +2,23 @@
 // retention, verify, drill) and writes the cluster's policy into their input and into every
 // host's archive-sweep; a worker only ensures its own host's sweep, with the policy it finds
 // applied, so starting a worker never changes what the cluster keeps.
-import { Client, ScheduleDescription, ScheduleNotFoundError, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
+import {
+  Client,
+  ScheduleDescription,
+  ScheduleNotFoundError,
+  ScheduleOptions,
+  ScheduleOverlapPolicy,
+} from '@temporalio/client';
 import type { Config } from '../lib/config';
 import { policyOf } from '../lib/policy';
 import {
-  backupScheduleId, backupWorkflowId, drillScheduleId, retentionScheduleId, SHARED_QUEUE, sweepScheduleId, verifyScheduleId,
+  backupScheduleId,
+  backupWorkflowId,
+  drillScheduleId,
+  retentionScheduleId,
+  SHARED_QUEUE,
+  sweepScheduleId,
+  verifyScheduleId,
 } from '../lib/contracts';
 import { ClusterPolicy, PolicyInput, resolvePolicy } from '../lib/clusterpolicy';
 
@@ -14,8 +26,12 @@ export type ScheduleChange = { id: string; change: 'created' | 'updated' };
 
 /** One interval Schedule starting one workflow type on the shared queue; a run never overlaps the last. */
 function every(
-  scheduleId: string, everyMs: number, workflowType: string, input: Record<string, unknown>,
-  purpose: string, { catchupMs = 3_600_000, workflowId = scheduleId } = {},
+  scheduleId: string,
+  everyMs: number,
+  workflowType: string,
+  input: Record<string, unknown>,
+  purpose: string,
+  { catchupMs = 3_600_000, workflowId = scheduleId } = {},
 ): ScheduleOptions {
   const memo = { cluster: input.cluster, ...(input.hostId ? { host: input.hostId } : {}) };
   return {
@@ -33,26 +49,56 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
   const policy = policyOf(config);
   return [
     // Only where the applier reaches PostgreSQL (WALFLOW_PG_URL): the backup runs on its host.
-    ...(config.pgUrl ? [every(backupScheduleId(cluster), config.backupEveryMs, 'baseBackup', { cluster, hostId },
-      'base backup into every store; complete once its WAL is archived',
-      { workflowId: backupWorkflowId(cluster, 'scheduled') })] : []),
-    every(verifyScheduleId(cluster), config.verifyEveryMs, 'verify', { cluster, deep: false, repair: true },
-      'prove every WAL copy in every store; repair from a healthy store'),
-    every(retentionScheduleId(cluster), config.retentionEveryMs, 'retention', { cluster, policy },
-      'delete backups past retention and the WAL only they needed'),
-    every(drillScheduleId(cluster), config.drillEveryMs, 'restoreDrill', { cluster, policy },
-      'restore the newest state into a scratch folder, start it, check it, remove it'),
+    ...(config.pgUrl
+      ? [
+          every(
+            backupScheduleId(cluster),
+            config.backupEveryMs,
+            'baseBackup',
+            { cluster, hostId },
+            'base backup into every store; complete once its WAL is archived',
+            { workflowId: backupWorkflowId(cluster, 'scheduled') },
+          ),
+        ]
+      : []),
+    every(
+      verifyScheduleId(cluster),
+      config.verifyEveryMs,
+      'verify',
+      { cluster, deep: false, repair: true },
+      'prove every WAL copy in every store; repair from a healthy store',
+    ),
+    every(
+      retentionScheduleId(cluster),
+      config.retentionEveryMs,
+      'retention',
+      { cluster, policy },
+      'delete backups past retention and the WAL only they needed',
+    ),
+    every(
+      drillScheduleId(cluster),
+      config.drillEveryMs,
+      'restoreDrill',
+      { cluster, policy },
+      'restore the newest state into a scratch folder, start it, check it, remove it',
+    ),
   ];
 }
 
 function hostSweep(config: Config, policy: ClusterPolicy | undefined): ScheduleOptions {
   const { cluster, hostId } = config;
-  return every(sweepScheduleId(cluster, hostId), config.archiveEveryMs, 'archiveSweep', { cluster, hostId, ...(policy ? { policy } : {}) },
-    'archive whatever waits in the spool (safety net for the watcher)', { catchupMs: 60_000 });
+  return every(
+    sweepScheduleId(cluster, hostId),
+    config.archiveEveryMs,
+    'archiveSweep',
+    { cluster, hostId, ...(policy ? { policy } : {}) },
+    'archive whatever waits in the spool (safety net for the watcher)',
+    { catchupMs: 60_000 },
+  );
 }
 
 function firstArg(d: ScheduleDescription): Record<string, unknown> {
-  return (d.action.type === 'startWorkflow' ? d.action.args?.[0] : undefined) as Record<string, unknown> ?? {};
+  return ((d.action.type === 'startWorkflow' ? d.action.args?.[0] : undefined) as Record<string, unknown>) ?? {};
 }
 
 /** A Schedule's input with the policy replaced, everything else as it was. */
@@ -60,7 +106,11 @@ function withPolicy(d: ScheduleDescription, policy: ClusterPolicy): ScheduleDesc
   return { ...d, action: { ...d.action, args: [{ ...firstArg(d), policy }] } };
 }
 
-async function createOrUpdate(client: Client, def: ScheduleOptions, update: (prev: ScheduleDescription) => ScheduleDescription): Promise<ScheduleChange> {
+async function createOrUpdate(
+  client: Client,
+  def: ScheduleOptions,
+  update: (prev: ScheduleDescription) => ScheduleDescription,
+): Promise<ScheduleChange> {
   try {
     await client.schedule.getHandle(def.scheduleId).update(update);
     return { id: def.scheduleId, change: 'updated' };
@@ -75,7 +125,19 @@ async function createOrUpdate(client: Client, def: ScheduleOptions, update: (pre
 export async function applySchedules(client: Client, config: Config): Promise<ScheduleChange[]> {
   const out: ScheduleChange[] = [];
   for (const def of clusterSchedules(config)) {
-    out.push(await createOrUpdate(client, def, (prev) => ({ ...prev, spec: def.spec, action: def.action, policies: { ...prev.policies, ...def.policies } } as ScheduleDescription)));
+    out.push(
+      await createOrUpdate(
+        client,
+        def,
+        (prev) =>
+          ({
+            ...prev,
+            spec: def.spec,
+            action: def.action,
+            policies: { ...prev.policies, ...def.policies },
+          }) as ScheduleDescription,
+      ),
+    );
   }
   const sweeps = sweepScheduleId(config.cluster, '');
   for await (const s of client.schedule.list()) {
@@ -98,7 +160,11 @@ export async function appliedPolicy(client: Client, cluster: string): Promise<Cl
 }
 
 /** A worker's own host sweep: its interval from this host, its policy the cluster's (kept as is while none is applied). */
-export async function ensureHostSweep(client: Client, config: Config, policy: ClusterPolicy | undefined): Promise<ScheduleChange> {
+export async function ensureHostSweep(
+  client: Client,
+  config: Config,
+  policy: ClusterPolicy | undefined,
+): Promise<ScheduleChange> {
   const def = hostSweep(config, policy);
   return createOrUpdate(client, def, (prev) => {
     const next = { ...prev, spec: def.spec, policies: { ...prev.policies, ...def.policies } } as ScheduleDescription;

@@ -21,15 +21,25 @@ export class SpoolWatcher {
   private started = new Map<string, string>();
   private readonly spool: SpoolPaths;
 
-  constructor(private readonly getClient: () => Client | undefined, private readonly config: Config, private readonly log: Logger) {
+  constructor(
+    private readonly getClient: () => Client | undefined,
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
     this.spool = new SpoolPaths(config.spoolDir, config.cluster);
   }
 
   start(): void {
     fs.mkdirSync(this.spool.walDir, { recursive: true });
-    this.watcher = fs.watch(this.spool.walDir, (_event, name) => { if (name) void this.consider(name.toString()); });
+    this.watcher = fs.watch(this.spool.walDir, (_event, name) => {
+      if (name) void this.consider(name.toString());
+    });
     this.watcher.on('error', (e) => this.log.warn({ err: e }, 'spool watch failed; relying on rescans'));
-    const rescan = () => { void this.rescan().finally(() => { this.timer = setTimeout(rescan, RESCAN_MS); }); };
+    const rescan = () => {
+      void this.rescan().finally(() => {
+        this.timer = setTimeout(rescan, RESCAN_MS);
+      });
+    };
     rescan();
   }
 
@@ -44,7 +54,7 @@ export class SpoolWatcher {
   }
 
   private async rescan(): Promise<void> {
-    const names = new Set((await fs.promises.readdir(this.spool.walDir).catch(() => [] as string[])));
+    const names = new Set(await fs.promises.readdir(this.spool.walDir).catch(() => [] as string[]));
     for (const n of this.started.keys()) if (!names.has(n)) this.started.delete(n);
     for (const n of [...names].sort()) await this.consider(n);
   }
@@ -61,8 +71,11 @@ export class SpoolWatcher {
     this.started.set(name, identity);
     try {
       await client.workflow.start('archiveSegment', {
-        taskQueue: hostQueue(input.hostId), workflowId: archiveWorkflowId(input.cluster, name), args: [input],
-        workflowIdReusePolicy: 'ALLOW_DUPLICATE', workflowIdConflictPolicy: 'USE_EXISTING',
+        taskQueue: hostQueue(input.hostId),
+        workflowId: archiveWorkflowId(input.cluster, name),
+        args: [input],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        workflowIdConflictPolicy: 'USE_EXISTING',
         memo: { cluster: input.cluster, host: input.hostId, file: name },
       });
       this.log.debug({ file: name }, 'archive started');

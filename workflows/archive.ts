@@ -1,13 +1,30 @@
 // archiveSegment: one spooled WAL file to every store, then the spool copy goes.
 // archiveSweep: the safety net that starts archiveSegment for whatever waits in the spool.
 import {
-  ActivityFailure, ApplicationFailure, condition, continueAsNew, ParentClosePolicy, proxyActivities,
-  proxyLocalActivities, startChild, upsertMemo, workflowInfo,
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  ParentClosePolicy,
+  proxyActivities,
+  proxyLocalActivities,
+  startChild,
+  upsertMemo,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import {
-  AlertInput, ArchiveResult, ArchiveSegmentInput, ArchiveSweepInput, archiveWorkflowId, CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, hostQueue, StagedFile,
+  AlertInput,
+  ArchiveResult,
+  ArchiveSegmentInput,
+  ArchiveSweepInput,
+  archiveWorkflowId,
+  CLUSTER_MISMATCH,
+  CONTENT_CONFLICT,
+  CopyResult,
+  hostQueue,
+  StagedFile,
 } from '../lib/contracts';
 import { resolvePolicy } from '../lib/clusterpolicy';
 
@@ -30,20 +47,25 @@ const upload = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '20 seconds',
   retry: {
-    initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s',
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
     nonRetryableErrorTypes: [CONTENT_CONFLICT, CLUSTER_MISMATCH],
   },
 });
 
 /** Spool listing for the sweep, which runs on the shared queue. */
-const spoolOf = (hostId: string) => proxyActivities<Activities>({
-  taskQueue: hostQueue(hostId),
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s' },
-});
+const spoolOf = (hostId: string) =>
+  proxyActivities<Activities>({
+    taskQueue: hostQueue(hostId),
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '1s', maximumInterval: '30s' },
+  });
 
 function failureType(e: unknown): string | undefined {
-  return e instanceof ActivityFailure && e.cause instanceof ApplicationFailure ? e.cause.type ?? undefined : undefined;
+  return e instanceof ActivityFailure && e.cause instanceof ApplicationFailure
+    ? (e.cause.type ?? undefined)
+    : undefined;
 }
 
 export async function archiveSegment(input: ArchiveSegmentInput): Promise<ArchiveResult> {
@@ -55,8 +77,14 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     return { name, status: 'gone' };
   }
   upsertMemo({
-    state: 'uploading', kind: staged.kind, timeline: staged.timeline, codec: staged.codec,
-    rawBytes: staged.rawSize, storedBytes: staged.storedSize, sha256: staged.sha256, key: staged.key,
+    state: 'uploading',
+    kind: staged.kind,
+    timeline: staged.timeline,
+    codec: staged.codec,
+    rawBytes: staged.rawSize,
+    storedBytes: staged.storedSize,
+    sha256: staged.sha256,
+    key: staged.key,
     stores: staged.stores,
   });
 
@@ -68,9 +96,11 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw e;
     const message = (e as ActivityFailure).cause?.message ?? String(e);
     await local.raiseAlert({
-      cluster, key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
+      cluster,
+      key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
       kind: type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch',
-      message, details: { file: name, host: hostId, sha256: staged.sha256 },
+      message,
+      details: { file: name, host: hostId, sha256: staged.sha256 },
     });
     await local.quarantineSpoolCopy({ cluster, name });
     upsertMemo({ state: `refused: ${type}` });
@@ -86,10 +116,15 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
 /** Uploads to one store; raises an alert if it takes longer than the threshold, resolves it after. */
 async function uploadWatched(cluster: string, store: string, staged: StagedFile): Promise<CopyResult> {
   let settled = false;
-  const uploaded = upload.uploadToStore({ cluster, store, staged }).finally(() => { settled = true; });
+  const uploaded = upload.uploadToStore({ cluster, store, staged }).finally(() => {
+    settled = true;
+  });
   const alert: AlertInput = {
-    cluster, key: `store-failing:${store}`, kind: 'store-failing',
-    message: `store ${store} has not accepted ${staged.name} for ${Math.round(staged.alertUploadFailingMs / 1000)}s; ` +
+    cluster,
+    key: `store-failing:${store}`,
+    kind: 'store-failing',
+    message:
+      `store ${store} has not accepted ${staged.name} for ${Math.round(staged.alertUploadFailingMs / 1000)}s; ` +
       `uploads keep retrying and the spool keeps the file`,
     details: { store, file: staged.name },
   };
@@ -102,7 +137,9 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
   return result;
 }
 
-export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started: number; skipped: number; failed: number }> {
+export async function archiveSweep(
+  input: ArchiveSweepInput,
+): Promise<{ started: number; skipped: number; failed: number }> {
   const { cluster, hostId } = input;
   const concurrency = input.concurrency ?? 8;
   const { alerts } = resolvePolicy(input.policy);
@@ -112,7 +149,9 @@ export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started:
   await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
   await catalog.deliverPendingAlerts({ cluster });
 
-  let started = 0, skipped = 0, failed = 0;
+  let started = 0,
+    skipped = 0,
+    failed = 0;
   const running = new Set<Promise<void>>();
   for (const name of spool.names) {
     while (running.size >= concurrency) await Promise.race(running);
@@ -126,11 +165,24 @@ export async function archiveSweep(input: ArchiveSweepInput): Promise<{ started:
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       });
     } catch (e) {
-      if (e instanceof WorkflowExecutionAlreadyStartedError) { skipped++; continue; } // the watcher got there first
+      if (e instanceof WorkflowExecutionAlreadyStartedError) {
+        skipped++;
+        continue;
+      } // the watcher got there first
       throw e;
     }
     started++;
-    const p: Promise<void> = child.result().then(() => undefined, () => { failed++; }).finally(() => { running.delete(p); });
+    const p: Promise<void> = child
+      .result()
+      .then(
+        () => undefined,
+        () => {
+          failed++;
+        },
+      )
+      .finally(() => {
+        running.delete(p);
+      });
     running.add(p);
   }
   await Promise.all(running);

@@ -20,7 +20,12 @@ function host(hostId: string) {
     // Beats come on a timer, so a missed one means a dead worker, not a slow upload.
     heartbeatTimeout: '1 minute',
     // A failed attempt is a whole new pg_basebackup: a few tries, then a human looks.
-    retry: { initialInterval: '10s', maximumInterval: '5 minutes', maximumAttempts: 3, nonRetryableErrorTypes: [CONTENT_CONFLICT] },
+    retry: {
+      initialInterval: '10s',
+      maximumInterval: '5 minutes',
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: [CONTENT_CONFLICT],
+    },
   });
 }
 
@@ -33,7 +38,13 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
   await shared.recordBackup({ cluster, backupId, hostId, status: 'running', startedAt });
   try {
     const streamed = await host(hostId).streamBaseBackup({ cluster, backupId });
-    upsertMemo({ state: 'waiting for WAL', startLsn: streamed.startLsn, stopLsn: streamed.stopLsn, rawBytes: streamed.rawSize, storedBytes: streamed.storedSize });
+    upsertMemo({
+      state: 'waiting for WAL',
+      startLsn: streamed.startLsn,
+      stopLsn: streamed.stopLsn,
+      rawBytes: streamed.rawSize,
+      storedBytes: streamed.storedSize,
+    });
     await shared.recordBackup({ cluster, backupId, hostId, status: 'waiting-for-wal', startedAt, streamed });
 
     // The server waited at backup stop until walflow push spooled the last segment; the
@@ -41,13 +52,23 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
     const deadline = Date.now() + walWaitMs;
     for (let wait = 1_000; ; wait = Math.min(wait * 2, 30_000)) {
       const missing = await shared.backupWalMissing({
-        cluster, timeline: streamed.timeline, startLsn: streamed.startLsn, stopLsn: streamed.stopLsn,
-        segmentSize: streamed.segmentSize, stores: streamed.stores,
+        cluster,
+        timeline: streamed.timeline,
+        startLsn: streamed.startLsn,
+        stopLsn: streamed.stopLsn,
+        segmentSize: streamed.segmentSize,
+        stores: streamed.stores,
       });
       if (missing.length === 0) break;
-      upsertMemo({ state: `waiting for WAL: ${missing.length} file(s) not yet in every store`, missing: missing.slice(0, 5) });
+      upsertMemo({
+        state: `waiting for WAL: ${missing.length} file(s) not yet in every store`,
+        missing: missing.slice(0, 5),
+      });
       if (Date.now() > deadline) {
-        throw ApplicationFailure.nonRetryable(`backup ${backupId}: WAL ${missing.join(', ')} did not reach every store within ${walWaitMs / 60_000} minutes; is archiving working?`, 'WalNotArchived');
+        throw ApplicationFailure.nonRetryable(
+          `backup ${backupId}: WAL ${missing.join(', ')} did not reach every store within ${walWaitMs / 60_000} minutes; is archiving working?`,
+          'WalNotArchived',
+        );
       }
       await sleep(wait);
     }

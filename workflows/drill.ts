@@ -13,11 +13,12 @@ const shared = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-const onHost = (hostId: string) => proxyActivities<Activities>({
-  taskQueue: hostQueue(hostId),
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5 },
-});
+const onHost = (hostId: string) =>
+  proxyActivities<Activities>({
+    taskQueue: hostQueue(hostId),
+    startToCloseTimeout: '5 minutes',
+    retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5 },
+  });
 
 export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult> {
   const policy = resolvePolicy(input.policy).drill;
@@ -55,7 +56,11 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
 
   upsertMemo({ state: result.outcome, secondsToRecover: result.secondsToRecover ?? null, error: result.error ?? null });
   await shared.recordRun({
-    cluster, kind: 'drill', workflowId: info.workflowId, startedAt: startedAt.toISOString(), outcome: result.outcome,
+    cluster,
+    kind: 'drill',
+    workflowId: info.workflowId,
+    startedAt: startedAt.toISOString(),
+    outcome: result.outcome,
     summary: { ...result, policy: { hostId, checkQuery } },
   });
   if (result.outcome === 'ok') {
@@ -63,7 +68,9 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
     return result;
   }
   await shared.raiseAlert({
-    cluster, key: 'drill-failure', kind: 'drill-failure',
+    cluster,
+    key: 'drill-failure',
+    kind: 'drill-failure',
     message: `restore drill on ${hostId} failed: ${result.error}; the archive may not restore`,
     details: { host: hostId, workflowId: info.workflowId },
   });

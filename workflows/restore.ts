@@ -2,10 +2,33 @@
 // prefetch the WAL up to the target, write the recovery settings and optionally start
 // PostgreSQL and wait until it has reached the target and promoted. Progress per phase is
 // in the `progress` query and the memo, and the outcome is recorded in the catalog.
-import { ApplicationFailure, defineQuery, patched, proxyActivities, RetryPolicy, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  defineQuery,
+  patched,
+  proxyActivities,
+  RetryPolicy,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import {
-  backupIdAt, BackupRecord, BAD_INPUT, DATA_DIR_NOT_EMPTY, describeTarget, hostQueue, NO_BACKUP, PhaseReport, RECOVERY_FAILED, RecoveryTarget, RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, targetOf, WAL_MISSING,
+  backupIdAt,
+  BackupRecord,
+  BAD_INPUT,
+  DATA_DIR_NOT_EMPTY,
+  describeTarget,
+  hostQueue,
+  NO_BACKUP,
+  PhaseReport,
+  RECOVERY_FAILED,
+  RecoveryTarget,
+  RESTORE_PROGRESS_QUERY,
+  RestoreInput,
+  RestoreProgress,
+  targetOf,
+  WAL_MISSING,
 } from '../lib/contracts';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -20,11 +43,21 @@ const shared = proxyActivities<Activities>({
 });
 
 function host(hostId: string) {
-  const retry: RetryPolicy = { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE };
+  const retry: RetryPolicy = {
+    initialInterval: '2s',
+    maximumInterval: '1 minute',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  };
   return {
     quick: proxyActivities<Activities>({ taskQueue: hostQueue(hostId), startToCloseTimeout: '1 minute', retry }),
     // Beats come on a timer: a missed one means a dead worker, not a slow download.
-    long: proxyActivities<Activities>({ taskQueue: hostQueue(hostId), startToCloseTimeout: '24 hours', heartbeatTimeout: '1 minute', retry }),
+    long: proxyActivities<Activities>({
+      taskQueue: hostQueue(hostId),
+      startToCloseTimeout: '24 hours',
+      heartbeatTimeout: '1 minute',
+      retry,
+    }),
   };
 }
 
@@ -35,7 +68,8 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   } catch (e) {
     throw ApplicationFailure.nonRetryable((e as Error).message, BAD_INPUT);
   }
-  if (!input.pgdata && !input.planOnly) throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', BAD_INPUT);
+  if (!input.pgdata && !input.planOnly)
+    throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', BAD_INPUT);
   const startedAt = new Date().toISOString();
   const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
   const cluster = input.cluster ?? defaults!.cluster;
@@ -43,14 +77,33 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   const targetTimeline = input.targetTimeline ?? 'latest';
   const h = host(hostId);
 
-  const progress: RestoreProgress = { cluster, hostId, target: describeTarget(target), pgdata: input.pgdata ?? '', phase: 'starting', phases: [] };
+  const progress: RestoreProgress = {
+    cluster,
+    hostId,
+    target: describeTarget(target),
+    pgdata: input.pgdata ?? '',
+    phase: 'starting',
+    phases: [],
+  };
   setHandler(progressQuery, () => progress);
-  const memo = () => upsertMemo({
-    cluster, host: hostId, target: progress.target, backupId: progress.backupId ?? null, pgdata: input.pgdata ?? null, phase: progress.phase,
-    stores: input.stores?.join(',') ?? 'all',
-    phases: progress.phases.map((p) => `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}${p.detail ? ` (${p.detail})` : ''}`).join(', '),
-    reachedLsn: progress.reachedLsn ?? null, reachedTime: progress.reachedTime ?? null,
-  });
+  const memo = () =>
+    upsertMemo({
+      cluster,
+      host: hostId,
+      target: progress.target,
+      backupId: progress.backupId ?? null,
+      pgdata: input.pgdata ?? null,
+      phase: progress.phase,
+      stores: input.stores?.join(',') ?? 'all',
+      phases: progress.phases
+        .map(
+          (p) =>
+            `${p.phase}: ${p.state}${p.seconds !== undefined ? ` ${p.seconds.toFixed(1)}s` : ''}${p.detail ? ` (${p.detail})` : ''}`,
+        )
+        .join(', '),
+      reachedLsn: progress.reachedLsn ?? null,
+      reachedTime: progress.reachedTime ?? null,
+    });
 
   async function phase<T>(name: string, run: () => Promise<T>, report: (r: T) => Partial<PhaseReport>): Promise<T> {
     const p: PhaseReport = { phase: name, state: 'running' };
@@ -72,45 +125,117 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
 
   try {
     // A plan-only run answers "which backup, which WAL" and touches no host.
-    const dirs = input.planOnly ? undefined : await phase('check', () => h.quick.prepareDataDir({ pgdata: input.pgdata!, cluster, restoreKey: backupIdAt(workflowInfo().startTime) }),
-      () => ({ detail: input.pgdata }));
-    const manifest: BackupRecord = await phase('choose', () => shared.chooseBackup({ cluster, backupId: input.backupId, target, stores: input.stores }),
-      (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }));
+    const dirs = input.planOnly
+      ? undefined
+      : await phase(
+          'check',
+          () =>
+            h.quick.prepareDataDir({
+              pgdata: input.pgdata!,
+              cluster,
+              restoreKey: backupIdAt(workflowInfo().startTime),
+            }),
+          () => ({ detail: input.pgdata }),
+        );
+    const manifest: BackupRecord = await phase(
+      'choose',
+      () => shared.chooseBackup({ cluster, backupId: input.backupId, target, stores: input.stores }),
+      (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }),
+    );
     progress.backupId = manifest.backupId;
-    if (dirs) await phase('download', () => h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata!, stores: input.stores }),
-      (r) => ({ bytes: r.bytes, storedBytes: r.storedBytes, detail: `${r.chunks} chunk(s)${r.resumedAtChunk !== undefined ? `, resumed at chunk ${r.resumedAtChunk}` : ''}, checked by ${r.verified}${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}` }));
+    if (dirs)
+      await phase(
+        'download',
+        () =>
+          h.long.downloadBackup({ cluster, backupId: manifest.backupId, pgdata: input.pgdata!, stores: input.stores }),
+        (r) => ({
+          bytes: r.bytes,
+          storedBytes: r.storedBytes,
+          detail: `${r.chunks} chunk(s)${r.resumedAtChunk !== undefined ? `, resumed at chunk ${r.resumedAtChunk}` : ''}, checked by ${r.verified}${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}`,
+        }),
+      );
     // patched: a restore that planned under the previous code carries its list in its history.
     const listInCatalog = patched('wal-list-in-catalog');
-    const plan = await phase('plan', () => shared.planWal({ cluster, manifest, target, targetTimeline, stores: input.stores }),
-      (r) => ({ segments: planned(r), detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})${r.firstSegment ? `, ${r.firstSegment} .. ${r.lastSegment}` : ''}` }));
+    const plan = await phase(
+      'plan',
+      () => shared.planWal({ cluster, manifest, target, targetTimeline, stores: input.stores }),
+      (r) => ({
+        segments: planned(r),
+        detail: `timeline ${r.timeline} (path ${r.timelines.join(' <- ')})${r.firstSegment ? `, ${r.firstSegment} .. ${r.lastSegment}` : ''}`,
+      }),
+    );
     if (!dirs) {
       progress.phase = 'planned';
       memo();
       return progress;
     }
-    await phase('prefetch', () => h.long.prefetchWal(listInCatalog
-      ? { cluster, plan: { details: plan.details, files: plan.history.length + plan.segmentCount }, dir: dirs.prefetchDir, stores: input.stores }
-      : { cluster, names: [...plan.history, ...(plan as unknown as OldPlan).segments], dir: dirs.prefetchDir, stores: input.stores }),
-    (r) => {
-      const failovers = r.failoverCount ?? r.failovers.length;
-      return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
-    });
-    await phase('configure', () => h.quick.writeRecoverySettings({
-      cluster, pgdata: input.pgdata!, workDir: dirs.workDir, prefetchDir: dirs.prefetchDir, target, targetTimeline,
-      port: input.port, archive: input.archive, stores: input.stores,
-    }), (r) => ({ detail: describeConfigured(r) }));
+    await phase(
+      'prefetch',
+      () =>
+        h.long.prefetchWal(
+          listInCatalog
+            ? {
+                cluster,
+                plan: { details: plan.details, files: plan.history.length + plan.segmentCount },
+                dir: dirs.prefetchDir,
+                stores: input.stores,
+              }
+            : {
+                cluster,
+                names: [...plan.history, ...(plan as unknown as OldPlan).segments],
+                dir: dirs.prefetchDir,
+                stores: input.stores,
+              },
+        ),
+      (r) => {
+        const failovers = r.failoverCount ?? r.failovers.length;
+        return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
+      },
+    );
+    await phase(
+      'configure',
+      () =>
+        h.quick.writeRecoverySettings({
+          cluster,
+          pgdata: input.pgdata!,
+          workDir: dirs.workDir,
+          prefetchDir: dirs.prefetchDir,
+          target,
+          targetTimeline,
+          port: input.port,
+          archive: input.archive,
+          stores: input.stores,
+        }),
+      (r) => ({ detail: describeConfigured(r) }),
+    );
     if (input.start) {
-      const reached = await phase('recover', async () => {
-        // Taken before PostgreSQL starts: WAL that arrives later (the source still archiving,
-        // as during a drill) may rightly be missed, WAL that was there already may not.
-        // patched: a restore that was already recovering under the previous code replays without it.
-        const archiveEnd = target.kind === 'end' && patched('restore-checks-archive-end')
-          ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline, stores: input.stores }) : undefined;
-        const r = await h.long.startRestored({
-          pgdata: input.pgdata!, logFile: dirs.logFile, mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
-        });
-        return { ...r, archiveEnd: archiveEnd?.name };
-      }, (r) => ({ detail: [r.stoppedAt, r.archiveEnd ? `archive ends at ${r.archiveEnd}` : '', r.timeline ? `promoted to timeline ${r.timeline}` : ''].filter(Boolean).join('; ') }));
+      const reached = await phase(
+        'recover',
+        async () => {
+          // Taken before PostgreSQL starts: WAL that arrives later (the source still archiving,
+          // as during a drill) may rightly be missed, WAL that was there already may not.
+          // patched: a restore that was already recovering under the previous code replays without it.
+          const archiveEnd =
+            target.kind === 'end' && patched('restore-checks-archive-end')
+              ? await shared.newestArchivedSegment({ cluster, timeline: plan.timeline, stores: input.stores })
+              : undefined;
+          const r = await h.long.startRestored({
+            pgdata: input.pgdata!,
+            logFile: dirs.logFile,
+            mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
+          });
+          return { ...r, archiveEnd: archiveEnd?.name };
+        },
+        (r) => ({
+          detail: [
+            r.stoppedAt,
+            r.archiveEnd ? `archive ends at ${r.archiveEnd}` : '',
+            r.timeline ? `promoted to timeline ${r.timeline}` : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
+        }),
+      );
       progress.reachedLsn = reached.reachedLsn;
       progress.reachedTime = reached.reachedTime;
       progress.timeline = reached.timeline;
@@ -118,14 +243,26 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     }
     progress.phase = input.start ? 'promoted' : 'ready to start';
     memo();
-    await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'ok', summary: { ...progress } });
+    await shared.recordRestore({
+      cluster,
+      workflowId: workflowInfo().workflowId,
+      startedAt,
+      outcome: 'ok',
+      summary: { ...progress },
+    });
     return progress;
   } catch (e) {
     const cause = (e as Error).cause as Error | undefined;
     progress.error = cause?.message ?? (e as Error).message;
     progress.phase = 'failed';
     memo();
-    await shared.recordRestore({ cluster, workflowId: workflowInfo().workflowId, startedAt, outcome: 'failed', summary: { ...progress } });
+    await shared.recordRestore({
+      cluster,
+      workflowId: workflowInfo().workflowId,
+      startedAt,
+      outcome: 'failed',
+      summary: { ...progress },
+    });
     throw e;
   }
 }
@@ -139,6 +276,8 @@ function planned(r: { segmentCount?: number }): number {
 
 /** What configure did; `disabled` is absent from results recorded before it was reported (replay). */
 function describeConfigured(r: { restoreCommand: string; disabled?: string[]; wroteConfig?: string }): string {
-  const disabled = r.disabled?.length ? `disabled what came with the backup: ${r.disabled.join(', ')}` : 'no recovery settings came with the backup';
+  const disabled = r.disabled?.length
+    ? `disabled what came with the backup: ${r.disabled.join(', ')}`
+    : 'no recovery settings came with the backup';
   return [disabled, r.wroteConfig, `restore_command = ${r.restoreCommand}`].filter(Boolean).join('; ');
 }

@@ -29,7 +29,9 @@ export async function retention(input: RetentionInput): Promise<RetentionResult>
   const blocked = plan.stores.filter((s) => s.blocked);
   if (blocked.length) {
     await catalog.raiseAlert({
-      cluster, key: 'retention-blocked', kind: 'retention-blocked',
+      cluster,
+      key: 'retention-blocked',
+      kind: 'retention-blocked',
       message: `retention cannot prune ${blocked.map((s) => s.store).join(', ')}: ${blocked[0].blocked}`,
       details: { stores: blocked.map((s) => s.store) },
     });
@@ -37,10 +39,23 @@ export async function retention(input: RetentionInput): Promise<RetentionResult>
     await catalog.resolveAlert({ cluster, key: 'retention-blocked' });
   }
   const deleted = input.dryRun ? 0 : await store.applyRetention({ plan });
-  const summary = { dryRun: !!input.dryRun, policy, planned, deleted, kept: Object.fromEntries(plan.stores.map((s) => [s.store, s.kept])) };
+  const summary = {
+    dryRun: !!input.dryRun,
+    policy,
+    planned,
+    deleted,
+    kept: Object.fromEntries(plan.stores.map((s) => [s.store, s.kept])),
+  };
   upsertMemo({ state: input.dryRun ? 'dry run' : 'applied', planned, deleted });
   if (!input.dryRun) {
-    await catalog.recordRun({ cluster, kind: 'retention', workflowId: workflowInfo().workflowId, startedAt, outcome: blocked.length ? 'failed' : 'ok', summary });
+    await catalog.recordRun({
+      cluster,
+      kind: 'retention',
+      workflowId: workflowInfo().workflowId,
+      startedAt,
+      outcome: blocked.length ? 'failed' : 'ok',
+      summary,
+    });
   }
   return { ...plan, deleted };
 }

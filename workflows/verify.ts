@@ -32,7 +32,9 @@ export async function verify(input: VerifyInput): Promise<VerifySummary> {
 
   if (failed) {
     await catalog.raiseAlert({
-      cluster, key: 'verify-failure', kind: 'verify-failure',
+      cluster,
+      key: 'verify-failure',
+      kind: 'verify-failure',
       message: `verify found ${counts.unrepairable} WAL object(s) no store holds intact, e.g. ${report.unrepairable[0]}`,
       details: { unrepairable: report.unrepairable.slice(0, 20) },
     });
@@ -42,15 +44,23 @@ export async function verify(input: VerifyInput): Promise<VerifySummary> {
   // Same key as the archive workflow's alert for that file: one open alert per conflicting name.
   for (const c of report.conflicts.slice(0, MAX_CONFLICT_ALERTS)) {
     await catalog.raiseAlert({
-      cluster, key: `content-conflict:${c.name}`, kind: 'content-conflict',
-      message: `stores hold different content for ${c.key} (${Object.entries(c.copies).map(([s, h]) => `${s} sha256 ${h}`).join(', ')}) and no catalog record says which is right; verify repaired nothing: compare the copies and delete the wrong one`,
+      cluster,
+      key: `content-conflict:${c.name}`,
+      kind: 'content-conflict',
+      message: `stores hold different content for ${c.key} (${Object.entries(c.copies)
+        .map(([s, h]) => `${s} sha256 ${h}`)
+        .join(
+          ', ',
+        )}) and no catalog record says which is right; verify repaired nothing: compare the copies and delete the wrong one`,
       details: { key: c.key, copies: c.copies },
     });
   }
   if (counts.gaps) {
     const g = report.gaps[0];
     await catalog.raiseAlert({
-      cluster, key: 'archive-gap', kind: 'archive-gap',
+      cluster,
+      key: 'archive-gap',
+      kind: 'archive-gap',
       message: `the archive has ${counts.gaps} gap(s) in the WAL, e.g. timeline ${g.timeline} ${g.from}..${g.to}; a restore cannot cross them`,
       details: { gaps: report.gaps.slice(0, 20) },
     });
@@ -59,11 +69,25 @@ export async function verify(input: VerifyInput): Promise<VerifySummary> {
   }
   const outcome = failed || counts.conflicts || counts.gaps ? 'failed' : counts.repaired ? 'repaired' : 'ok';
   const summary = {
-    objects: report.objects, problems: counts.problems, repaired: counts.repaired, unrepairable: counts.unrepairable,
-    conflicts: counts.conflicts, pruned: report.pruned.reduce((n, p) => n + p.files, 0), gaps: counts.gaps, deep, repair,
+    objects: report.objects,
+    problems: counts.problems,
+    repaired: counts.repaired,
+    unrepairable: counts.unrepairable,
+    conflicts: counts.conflicts,
+    pruned: report.pruned.reduce((n, p) => n + p.files, 0),
+    gaps: counts.gaps,
+    deep,
+    repair,
   };
   upsertMemo({ state: outcome, ...summary });
-  await catalog.recordRun({ cluster, kind: 'verify', workflowId: workflowInfo().workflowId, startedAt, outcome, summary });
+  await catalog.recordRun({
+    cluster,
+    kind: 'verify',
+    workflowId: workflowInfo().workflowId,
+    startedAt,
+    outcome,
+    summary,
+  });
   upsertMemo(await recoverableMemo(cluster));
   return report;
 }

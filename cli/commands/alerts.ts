@@ -8,13 +8,27 @@ export async function alerts(config: Config, o: { json?: boolean; all?: boolean 
   const db = openCatalog(config.catalogUrl);
   try {
     await migrateCatalog(db);
-    const rows = await db.select().from(alertsTable)
-      .where(o.all ? eq(alertsTable.cluster, config.cluster) : and(eq(alertsTable.cluster, config.cluster), isNull(alertsTable.resolvedAt)))
-      .orderBy(desc(alertsTable.raisedAt)).limit(200);
+    const rows = await db
+      .select()
+      .from(alertsTable)
+      .where(
+        o.all
+          ? eq(alertsTable.cluster, config.cluster)
+          : and(eq(alertsTable.cluster, config.cluster), isNull(alertsTable.resolvedAt)),
+      )
+      .orderBy(desc(alertsTable.raisedAt))
+      .limit(200);
     const out = rows.map((a) => ({
-      kind: a.kind, key: a.key, severity: a.severity, message: a.message, details: a.details,
-      raisedAt: a.raisedAt.toISOString(), lastSeenAt: a.lastSeenAt.toISOString(), occurrences: a.occurrences,
-      resolvedAt: a.resolvedAt?.toISOString() ?? null, delivered: config.alertWebhookUrl ? a.notifiedAt !== null : null,
+      kind: a.kind,
+      key: a.key,
+      severity: a.severity,
+      message: a.message,
+      details: a.details,
+      raisedAt: a.raisedAt.toISOString(),
+      lastSeenAt: a.lastSeenAt.toISOString(),
+      occurrences: a.occurrences,
+      resolvedAt: a.resolvedAt?.toISOString() ?? null,
+      delivered: config.alertWebhookUrl ? a.notifiedAt !== null : null,
     }));
     if (o.json) {
       process.stdout.write(JSON.stringify(out, null, 2) + '\n');

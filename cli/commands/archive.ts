@@ -10,7 +10,9 @@ export async function archive(config: Config, o: { wait?: boolean }): Promise<vo
   try {
     const workflowId = `${sweepScheduleId(config.cluster, config.hostId)}/manual-${new Date().toISOString()}`;
     await client.workflow.start('archiveSweep', {
-      taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: config.cluster, hostId: config.hostId, policy: policyOf(config) }],
+      taskQueue: SHARED_QUEUE,
+      workflowId,
+      args: [{ cluster: config.cluster, hostId: config.hostId, policy: policyOf(config) }],
       memo: { cluster: config.cluster, host: config.hostId, trigger: 'walflow archive' },
     });
     process.stderr.write(`sweep started: ${workflowId}\n`);

@@ -16,7 +16,9 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     const input: BaseBackupInput = { cluster: config.cluster, hostId: config.hostId, backupId };
     const workflowId = backupWorkflowId(config.cluster, backupId);
     const handle = await client.workflow.start('baseBackup', {
-      taskQueue: SHARED_QUEUE, workflowId, args: [input],
+      taskQueue: SHARED_QUEUE,
+      workflowId,
+      args: [input],
       memo: { cluster: config.cluster, host: config.hostId, backupId, trigger: 'walflow backup' },
     });
     process.stderr.write(`backup started: ${workflowId}\n`);
@@ -24,23 +26,30 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     const t0 = Date.now();
     let last = '';
     const timer = setInterval(() => {
-      void handle.describe().then((d) => {
-        const state = String((d.memo as Record<string, unknown> | undefined)?.state ?? d.status.name);
-        if (state !== last) process.stderr.write(`  ${formatDuration(Date.now() - t0)} ${state}\n`);
-        last = state;
-      }).catch(() => undefined);
+      void handle
+        .describe()
+        .then((d) => {
+          const state = String((d.memo as Record<string, unknown> | undefined)?.state ?? d.status.name);
+          if (state !== last) process.stderr.write(`  ${formatDuration(Date.now() - t0)} ${state}\n`);
+          last = state;
+        })
+        .catch(() => undefined);
     }, 1000);
     let m: BackupRecord;
     try {
       m = await handle.result();
     } catch (e) {
       const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
-      throw new UserError(`backup ${backupId} failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (see ${workflowId} in the Temporal Web UI)`);
+      throw new UserError(
+        `backup ${backupId} failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (see ${workflowId} in the Temporal Web UI)`,
+      );
     } finally {
       clearInterval(timer);
     }
-    process.stdout.write(`backup ${m.backupId} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.fileCount} chunk(s), ` +
-      `WAL ${m.startLsn} .. ${m.stopLsn} on timeline ${m.timeline}, in ${m.stores.join(', ')}\n`);
+    process.stdout.write(
+      `backup ${m.backupId} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.fileCount} chunk(s), ` +
+        `WAL ${m.startLsn} .. ${m.stopLsn} on timeline ${m.timeline}, in ${m.stores.join(', ')}\n`,
+    );
   } finally {
     await client.connection.close();
   }
@@ -52,13 +61,27 @@ export async function listBackups(config: Config, o: { json?: boolean }): Promis
   const db = openCatalog(config.catalogUrl);
   try {
     await migrateCatalog(db);
-    const rows = await db.select().from(backupsTable).where(eq(backupsTable.cluster, config.cluster)).orderBy(desc(backupsTable.startedAt));
+    const rows = await db
+      .select()
+      .from(backupsTable)
+      .where(eq(backupsTable.cluster, config.cluster))
+      .orderBy(desc(backupsTable.startedAt));
     const list = rows.map((r) => ({
-      backupId: r.backupId, status: r.status, host: r.hostId, timeline: r.timeline,
-      startLsn: r.startLsn === null ? null : formatLsn(r.startLsn), stopLsn: r.stopLsn === null ? null : formatLsn(r.stopLsn),
-      startedAt: r.startedAt.toISOString(), stoppedAt: r.stoppedAt?.toISOString() ?? null, completedAt: r.completedAt?.toISOString() ?? null,
-      rawSize: r.rawSize, storedSize: r.storedSize, pgVersion: r.pgVersion, systemIdentifier: r.systemIdentifier,
-      stores: r.stores, error: r.error,
+      backupId: r.backupId,
+      status: r.status,
+      host: r.hostId,
+      timeline: r.timeline,
+      startLsn: r.startLsn === null ? null : formatLsn(r.startLsn),
+      stopLsn: r.stopLsn === null ? null : formatLsn(r.stopLsn),
+      startedAt: r.startedAt.toISOString(),
+      stoppedAt: r.stoppedAt?.toISOString() ?? null,
+      completedAt: r.completedAt?.toISOString() ?? null,
+      rawSize: r.rawSize,
+      storedSize: r.storedSize,
+      pgVersion: r.pgVersion,
+      systemIdentifier: r.systemIdentifier,
+      stores: r.stores,
+      error: r.error,
     }));
     if (o.json) {
       process.stdout.write(JSON.stringify(list, null, 2) + '\n');
@@ -69,8 +92,10 @@ export async function listBackups(config: Config, o: { json?: boolean }): Promis
       return;
     }
     for (const b of list) {
-      process.stdout.write(`${b.backupId}  ${b.status.padEnd(15)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
-        `tl ${b.timeline ?? '-'}  ${b.startLsn ?? '-'} .. ${b.stopLsn ?? '-'}${b.error ? `  ${b.error}` : ''}\n`);
+      process.stdout.write(
+        `${b.backupId}  ${b.status.padEnd(15)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
+          `tl ${b.timeline ?? '-'}  ${b.startLsn ?? '-'} .. ${b.stopLsn ?? '-'}${b.error ? `  ${b.error}` : ''}\n`,
+      );
     }
   } finally {
     await db.$client.end();

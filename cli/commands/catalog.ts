@@ -7,15 +7,23 @@ import { openStores } from '../../lib/stores/registry';
 
 export async function rebuild(config: Config): Promise<void> {
   const db = openCatalog(config.catalogUrl);
-  const bar = new SingleBar({ format: 'reading stores {bar} {value}/{total} objects', stream: process.stderr }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: 'reading stores {bar} {value}/{total} objects', stream: process.stderr },
+    Presets.shades_classic,
+  );
   let started = false;
   try {
     const r = await rebuildCatalog(config.cluster, openStores(config.stores), db, (done, total) => {
-      if (!started) { bar.start(total, 0); started = true; }
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
       bar.update(done);
     });
     if (started) bar.stop();
-    process.stdout.write(`catalog rebuilt for ${config.cluster}: ${r.files} WAL files and ${r.copies} copies recorded, ${r.backups} backups\n`);
+    process.stdout.write(
+      `catalog rebuilt for ${config.cluster}: ${r.files} WAL files and ${r.copies} copies recorded, ${r.backups} backups\n`,
+    );
     for (const s of r.skipped) process.stdout.write(`  skipped (no walflow metadata): ${s}\n`);
   } finally {
     await db.$client.end();

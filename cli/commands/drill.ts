@@ -15,20 +15,26 @@ export async function drill(config: Config, o: { check?: string; json?: boolean 
     process.stderr.write(`drill started: ${workflowId} (restore on ${policy.drill.hostId}, check "${checkQuery}")\n`);
     let result: DrillResult;
     try {
-      result = await client.workflow.execute('restoreDrill', {
-        taskQueue: SHARED_QUEUE, workflowId,
+      result = (await client.workflow.execute('restoreDrill', {
+        taskQueue: SHARED_QUEUE,
+        workflowId,
         args: [{ cluster: config.cluster, checkQuery, policy }],
         memo: { cluster: config.cluster, trigger: 'walflow drill' },
-      }) as DrillResult;
+      })) as DrillResult;
     } catch (e) {
-      if (e instanceof WorkflowFailedError) throw new UserError(`${e.cause?.message ?? e.message} (see 'walflow alerts' and the workflow ${workflowId})`);
+      if (e instanceof WorkflowFailedError)
+        throw new UserError(`${e.cause?.message ?? e.message} (see 'walflow alerts' and the workflow ${workflowId})`);
       throw e;
     }
     if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else {
-      process.stdout.write(`drill ok: recovered from backup ${result.backupId} in ${result.secondsToRecover?.toFixed(1)}s` +
-        ` (${result.phases?.map((p) => `${p.phase} ${p.seconds.toFixed(1)}s`).join(', ')})\n`);
-      process.stdout.write(`  reached ${result.reachedLsn ?? '?'} ${result.reachedTime ?? ''}; check: ${result.check?.query} -> ${JSON.stringify(result.check?.first)}\n`);
+      process.stdout.write(
+        `drill ok: recovered from backup ${result.backupId} in ${result.secondsToRecover?.toFixed(1)}s` +
+          ` (${result.phases?.map((p) => `${p.phase} ${p.seconds.toFixed(1)}s`).join(', ')})\n`,
+      );
+      process.stdout.write(
+        `  reached ${result.reachedLsn ?? '?'} ${result.reachedTime ?? ''}; check: ${result.check?.query} -> ${JSON.stringify(result.check?.first)}\n`,
+      );
     }
   } finally {
     await client.connection.close();

@@ -7,14 +7,26 @@ import { describeRetention, policyOf } from '../../lib/policy';
 import { connectClient } from '../../lib/temporal';
 import type { ClusterPolicy } from '../../lib/clusterpolicy';
 import {
-  Deletion, deletionSection, RetentionListing, RetentionResult, retentionScheduleId, SHARED_QUEUE,
+  Deletion,
+  deletionSection,
+  RetentionListing,
+  RetentionResult,
+  retentionScheduleId,
+  SHARED_QUEUE,
 } from '../../lib/contracts';
 
-export interface PruneOptions { dryRun?: boolean; json?: boolean; asOf?: string; retentionDays?: string; minBackups?: string }
+export interface PruneOptions {
+  dryRun?: boolean;
+  json?: boolean;
+  asOf?: string;
+  retentionDays?: string;
+  minBackups?: string;
+}
 
 function wholeNumber(flag: string, text: string, min: number, what: string): number {
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min) throw new UserError(`${flag} "${text}" is not a whole number of ${what} (at least ${min})`);
+  if (!/^\d+$/.test(text) || n < min)
+    throw new UserError(`${flag} "${text}" is not a whole number of ${what} (at least ${min})`);
   return n;
 }
 
@@ -32,16 +44,25 @@ function runPolicy(config: Config, o: PruneOptions): ClusterPolicy {
 }
 
 export async function prune(config: Config, o: PruneOptions): Promise<void> {
-  if (o.asOf !== undefined && Number.isNaN(Date.parse(o.asOf))) throw new UserError(`--as-of "${o.asOf}" is not a time; use ISO 8601, e.g. 2026-12-24T00:00:00Z`);
+  if (o.asOf !== undefined && Number.isNaN(Date.parse(o.asOf)))
+    throw new UserError(`--as-of "${o.asOf}" is not a time; use ISO 8601, e.g. 2026-12-24T00:00:00Z`);
   const policy = runPolicy(config, o);
   const client = await connectClient(config);
   try {
     const workflowId = `${retentionScheduleId(config.cluster)}/${new Date().toISOString()}${o.dryRun ? '-dry-run' : ''}`;
-    const run = await client.workflow.execute('retention', {
-      taskQueue: SHARED_QUEUE, workflowId,
-      args: [{ cluster: config.cluster, dryRun: !!o.dryRun, now: o.asOf ? new Date(o.asOf).toISOString() : undefined, policy }],
+    const run = (await client.workflow.execute('retention', {
+      taskQueue: SHARED_QUEUE,
+      workflowId,
+      args: [
+        {
+          cluster: config.cluster,
+          dryRun: !!o.dryRun,
+          now: o.asOf ? new Date(o.asOf).toISOString() : undefined,
+          policy,
+        },
+      ],
       memo: { cluster: config.cluster, trigger: 'walflow prune' },
-    }) as RetentionResult;
+    })) as RetentionResult;
     const result = await withDeletions(config, run);
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -49,10 +70,16 @@ export async function prune(config: Config, o: PruneOptions): Promise<void> {
     }
     process.stdout.write(`policy: ${describeRetention(result.policy)} (this command's settings and flags)\n`);
     for (const s of result.stores) {
-      process.stdout.write(`${s.store}: keep ${s.kept.length ? s.kept.join(', ') : 'no backup'} (${s.retentionDays} days, at least ${result.minBackups})\n`);
+      process.stdout.write(
+        `${s.store}: keep ${s.kept.length ? s.kept.join(', ') : 'no backup'} (${s.retentionDays} days, at least ${result.minBackups})\n`,
+      );
       if (s.blocked) process.stdout.write(`  blocked: ${s.blocked}\n`);
-      for (const k of s.keptWal) process.stdout.write(`  keep timeline ${k.timeline} from ${k.from} to ${k.to} (${k.files} file(s)): ${k.reason}\n`);
-      for (const d of s.deletions) process.stdout.write(`  ${o.dryRun ? 'would delete' : 'deleted'} ${d.key}: ${d.reason}\n`);
+      for (const k of s.keptWal)
+        process.stdout.write(
+          `  keep timeline ${k.timeline} from ${k.from} to ${k.to} (${k.files} file(s)): ${k.reason}\n`,
+        );
+      for (const d of s.deletions)
+        process.stdout.write(`  ${o.dryRun ? 'would delete' : 'deleted'} ${d.key}: ${d.reason}\n`);
       if (!s.deletions.length) process.stdout.write('  nothing to delete\n');
     }
   } finally {
@@ -65,7 +92,8 @@ async function withDeletions(config: Config, run: RetentionResult): Promise<Rete
   const db = openCatalog(config.catalogUrl);
   try {
     const stores = [];
-    for (const s of run.stores) stores.push({ ...s, deletions: await readAllDetails<Deletion>(() => db, run.details, deletionSection(s.store)) });
+    for (const s of run.stores)
+      stores.push({ ...s, deletions: await readAllDetails<Deletion>(() => db, run.details, deletionSection(s.store)) });
     return { ...run, stores };
   } finally {
     await db.$client.end();

@@ -12,7 +12,8 @@ export async function collectWindows(config: Config): Promise<TimelineWindows[]>
     await migrateCatalog(db);
     return await loadWindows(db, config.cluster);
   } catch (e) {
-    if ((e as { code?: string }).code === 'ECONNREFUSED') throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
+    if ((e as { code?: string }).code === 'ECONNREFUSED')
+      throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
     throw e;
   } finally {
     await db.$client.end();
@@ -21,7 +22,8 @@ export async function collectWindows(config: Config): Promise<TimelineWindows[]>
 
 export async function recoverable(config: Config, o: { timeline?: string; json?: boolean }): Promise<void> {
   const only = o.timeline === undefined ? undefined : Number(o.timeline);
-  if (only !== undefined && !(Number.isInteger(only) && only >= 1)) throw new UserError(`--timeline ${o.timeline}: give a timeline number such as 1 or 2`);
+  if (only !== undefined && !(Number.isInteger(only) && only >= 1))
+    throw new UserError(`--timeline ${o.timeline}: give a timeline number such as 1 or 2`);
   const all = await collectWindows(config);
   const shown = only === undefined ? all : all.filter((t) => t.timeline === only);
   if (o.json) {
@@ -29,22 +31,31 @@ export async function recoverable(config: Config, o: { timeline?: string; json?:
     return;
   }
   if (shown.length === 0) {
-    process.stdout.write(only === undefined ? `nothing archived for ${config.cluster} yet\n` : `timeline ${only} has no archived WAL\n`);
+    process.stdout.write(
+      only === undefined ? `nothing archived for ${config.cluster} yet\n` : `timeline ${only} has no archived WAL\n`,
+    );
     return;
   }
   const lines: string[] = [];
   for (const t of shown) {
     lines.push(`timeline ${t.timeline}`);
-    if (t.windows.length === 0) lines.push('  no window: no complete backup on this timeline (run walflow backup --wait)');
+    if (t.windows.length === 0)
+      lines.push('  no window: no complete backup on this timeline (run walflow backup --wait)');
     for (const w of t.windows) {
-      const from = w.from.backupId ? `end of backup ${w.from.backupId} at ${w.from.time} (${w.from.lsn})` : `branch from timeline ${w.from.parentTimeline} at ${w.from.lsn}`;
+      const from = w.from.backupId
+        ? `end of backup ${w.from.backupId} at ${w.from.time} (${w.from.lsn})`
+        : `branch from timeline ${w.from.parentTimeline} at ${w.from.lsn}`;
       const to = w.to.lastCommit ? `last commit ${w.to.lastCommit}` : 'no commit archived yet';
       lines.push(`  from ${from}`);
-      lines.push(`  to   ${to} (WAL to ${w.to.lsn}, ${w.to.segment}, ${w.segments} segments)${w.exact ? '' : ' [some segments have no index: the end may be later]'}`);
-      for (const p of w.restorePoints) lines.push(`    restore point ${JSON.stringify(p.name)} at ${p.time} (${p.lsn})`);
+      lines.push(
+        `  to   ${to} (WAL to ${w.to.lsn}, ${w.to.segment}, ${w.segments} segments)${w.exact ? '' : ' [some segments have no index: the end may be later]'}`,
+      );
+      for (const p of w.restorePoints)
+        lines.push(`    restore point ${JSON.stringify(p.name)} at ${p.time} (${p.lsn})`);
       if (w.restorePointsUncounted) lines.push(`    and ${w.restorePointsUncounted} more restore points`);
     }
-    for (const g of t.gaps) lines.push(`  gap: ${g.from === g.to ? g.from : `${g.from} .. ${g.to}`} missing from the archive`);
+    for (const g of t.gaps)
+      lines.push(`  gap: ${g.from === g.to ? g.from : `${g.from} .. ${g.to}`} missing from the archive`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

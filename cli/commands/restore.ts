@@ -8,36 +8,81 @@ import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { connectClient } from '../../lib/temporal';
 import {
-  RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, restoreWorkflowId, SHARED_QUEUE, targetOf,
+  RESTORE_PROGRESS_QUERY,
+  RestoreInput,
+  RestoreProgress,
+  restoreWorkflowId,
+  SHARED_QUEUE,
+  targetOf,
 } from '../../lib/contracts';
 
 export interface RestoreOptions {
-  targetTime?: string; targetLsn?: string; targetName?: string; targetXid?: string; immediate?: boolean;
-  timeline?: string; stores?: string; pgdata?: string; planOnly?: boolean; backup?: string; start?: boolean; port?: string; archive?: boolean; wait?: boolean;
+  targetTime?: string;
+  targetLsn?: string;
+  targetName?: string;
+  targetXid?: string;
+  immediate?: boolean;
+  timeline?: string;
+  stores?: string;
+  pgdata?: string;
+  planOnly?: boolean;
+  backup?: string;
+  start?: boolean;
+  port?: string;
+  archive?: boolean;
+  wait?: boolean;
 }
 
 export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
   const input: RestoreInput = {
-    targetTime: o.targetTime, targetLsn: o.targetLsn, targetName: o.targetName, targetXid: o.targetXid, immediate: o.immediate,
+    targetTime: o.targetTime,
+    targetLsn: o.targetLsn,
+    targetName: o.targetName,
+    targetXid: o.targetXid,
+    immediate: o.immediate,
     targetTimeline: o.timeline === undefined || o.timeline === 'latest' ? 'latest' : Number(o.timeline),
-    backupId: o.backup, ...(o.pgdata !== undefined ? { pgdata: path.resolve(o.pgdata) } : {}), ...(o.planOnly ? { planOnly: true } : {}), cluster: config.cluster, hostId: config.hostId,
-    start: o.start ?? false, port: o.port === undefined ? undefined : Number(o.port), archive: o.archive ?? false,
-    ...(o.stores !== undefined ? { stores: o.stores.split(',').map((n) => n.trim()).filter(Boolean) } : {}),
+    backupId: o.backup,
+    ...(o.pgdata !== undefined ? { pgdata: path.resolve(o.pgdata) } : {}),
+    ...(o.planOnly ? { planOnly: true } : {}),
+    cluster: config.cluster,
+    hostId: config.hostId,
+    start: o.start ?? false,
+    port: o.port === undefined ? undefined : Number(o.port),
+    archive: o.archive ?? false,
+    ...(o.stores !== undefined
+      ? {
+          stores: o.stores
+            .split(',')
+            .map((n) => n.trim())
+            .filter(Boolean),
+        }
+      : {}),
   };
   try {
     targetOf(input);
   } catch (e) {
-    throw new UserError(`${(e as Error).message} (--target-time, --target-lsn, --target-name, --target-xid, --immediate)`);
+    throw new UserError(
+      `${(e as Error).message} (--target-time, --target-lsn, --target-name, --target-xid, --immediate)`,
+    );
   }
-  if (input.targetTime !== undefined && Number.isNaN(Date.parse(input.targetTime))) throw new UserError(`--target-time "${input.targetTime}" is not a time (ISO 8601, e.g. 2026-01-31T12:00:00Z)`);
-  if (input.targetLsn !== undefined && !/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(input.targetLsn)) throw new UserError(`--target-lsn "${input.targetLsn}" is not an LSN (e.g. 0/16B3748)`);
-  if (input.targetXid !== undefined && !/^\d+$/.test(input.targetXid)) throw new UserError(`--target-xid "${input.targetXid}" is not a transaction id`);
-  if (input.port !== undefined && !(Number.isInteger(input.port) && input.port > 0 && input.port < 65536)) throw new UserError(`--port ${o.port} is not a port`);
-  if (typeof input.targetTimeline === 'number' && !(Number.isInteger(input.targetTimeline) && input.targetTimeline > 0)) throw new UserError(`--timeline ${o.timeline}: a number or latest`);
-  if (input.pgdata === undefined && !input.planOnly) throw new UserError('--pgdata is required: an empty or new folder to restore into (or --plan-only to see what a restore would use)');
+  if (input.targetTime !== undefined && Number.isNaN(Date.parse(input.targetTime)))
+    throw new UserError(`--target-time "${input.targetTime}" is not a time (ISO 8601, e.g. 2026-01-31T12:00:00Z)`);
+  if (input.targetLsn !== undefined && !/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(input.targetLsn))
+    throw new UserError(`--target-lsn "${input.targetLsn}" is not an LSN (e.g. 0/16B3748)`);
+  if (input.targetXid !== undefined && !/^\d+$/.test(input.targetXid))
+    throw new UserError(`--target-xid "${input.targetXid}" is not a transaction id`);
+  if (input.port !== undefined && !(Number.isInteger(input.port) && input.port > 0 && input.port < 65536))
+    throw new UserError(`--port ${o.port} is not a port`);
+  if (typeof input.targetTimeline === 'number' && !(Number.isInteger(input.targetTimeline) && input.targetTimeline > 0))
+    throw new UserError(`--timeline ${o.timeline}: a number or latest`);
+  if (input.pgdata === undefined && !input.planOnly)
+    throw new UserError(
+      '--pgdata is required: an empty or new folder to restore into (or --plan-only to see what a restore would use)',
+    );
   const known = config.stores.map((s) => s.name);
   const unknown = input.stores?.filter((n) => !known.includes(n)) ?? [];
-  if (input.stores?.length === 0 || unknown.length) throw new UserError(`--stores "${o.stores}": name one or more of ${known.join(', ')}`);
+  if (input.stores?.length === 0 || unknown.length)
+    throw new UserError(`--stores "${o.stores}": name one or more of ${known.join(', ')}`);
   return input;
 }
 
@@ -47,18 +92,34 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
   try {
     const workflowId = restoreWorkflowId(config.cluster, targetOf(input), new Date());
     const handle = await client.workflow.start('restore', {
-      taskQueue: SHARED_QUEUE, workflowId, args: [input],
-      memo: { cluster: config.cluster, host: config.hostId, target: workflowId.split('/')[2], pgdata: input.pgdata ?? null, trigger: 'walflow restore' },
+      taskQueue: SHARED_QUEUE,
+      workflowId,
+      args: [input],
+      memo: {
+        cluster: config.cluster,
+        host: config.hostId,
+        target: workflowId.split('/')[2],
+        pgdata: input.pgdata ?? null,
+        trigger: 'walflow restore',
+      },
     });
     process.stderr.write(`restore started: ${workflowId}\n`);
     if (!o.wait) return;
     const result = await watch(handle);
     const out = [
-      input.planOnly ? `a restore would use ${result.backupId} (plan only: nothing downloaded or written)`
+      input.planOnly
+        ? `a restore would use ${result.backupId} (plan only: nothing downloaded or written)`
         : `restored ${result.backupId} into ${result.pgdata}${input.start ? ', promoted' : '; start it with pg_ctl'}`,
-      ...result.phases.map((p) => `  ${p.phase.padEnd(9)} ${(p.seconds ?? 0).toFixed(1).padStart(6)}s` +
-        `${p.bytes ? `  ${(p.bytes / 2 ** 20).toFixed(1)} MiB` : ''}${p.segments !== undefined ? `  ${p.segments} WAL file(s)` : ''}${p.detail ? `  ${p.detail}` : ''}`),
-      ...(result.reachedLsn ? [`  reached   ${result.reachedLsn}${result.reachedTime ? ` (last transaction ${result.reachedTime})` : ''}${result.timeline ? `, now timeline ${result.timeline}` : ''}`] : []),
+      ...result.phases.map(
+        (p) =>
+          `  ${p.phase.padEnd(9)} ${(p.seconds ?? 0).toFixed(1).padStart(6)}s` +
+          `${p.bytes ? `  ${(p.bytes / 2 ** 20).toFixed(1)} MiB` : ''}${p.segments !== undefined ? `  ${p.segments} WAL file(s)` : ''}${p.detail ? `  ${p.detail}` : ''}`,
+      ),
+      ...(result.reachedLsn
+        ? [
+            `  reached   ${result.reachedLsn}${result.reachedTime ? ` (last transaction ${result.reachedTime})` : ''}${result.timeline ? `, now timeline ${result.timeline}` : ''}`,
+          ]
+        : []),
     ];
     process.stdout.write(out.join('\n') + '\n');
   } finally {
@@ -68,7 +129,10 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
 
 /** Progress bars from the workflow's progress query and the running activity's heartbeat. */
 async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
-  const bars = new MultiBar({ format: '{phase} {bar} {done}', stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
+  const bars = new MultiBar(
+    { format: '{phase} {bar} {done}', stream: process.stderr, hideCursor: true, clearOnComplete: false },
+    Presets.shades_classic,
+  );
   const byPhase = new Map<string, SingleBar>();
   const tick = async () => {
     const p = await handle.query<RestoreProgress>(RESTORE_PROGRESS_QUERY).catch(() => undefined);
@@ -77,8 +141,12 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
     for (const ph of p.phases) {
       let bar = byPhase.get(ph.phase);
       const payload = { phase: ph.phase.padEnd(9), done: '' };
-      if (!bar) { bar = bars.create(1, 0, payload); byPhase.set(ph.phase, bar); }
-      const live = ph.state === 'running' && beat?.phase === (ph.phase === 'recover' ? 'recovery' : ph.phase) ? beat : undefined;
+      if (!bar) {
+        bar = bars.create(1, 0, payload);
+        byPhase.set(ph.phase, bar);
+      }
+      const live =
+        ph.state === 'running' && beat?.phase === (ph.phase === 'recover' ? 'recovery' : ph.phase) ? beat : undefined;
       if (live?.totalBytes) {
         bar.setTotal(live.totalBytes);
         const checking = live.step === 'verify' ? `, pg_verifybackup ${live.verifySeconds ?? 0}s` : '';
@@ -87,7 +155,10 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
         bar.setTotal(live.totalSegments);
         bar.update(live.segments ?? 0, { ...payload, done: `${live.segments ?? 0} / ${live.totalSegments} WAL files` });
       } else if (ph.state !== 'running') {
-        bar.update(bar.getTotal(), { ...payload, done: ph.state === 'failed' ? 'failed' : `${(ph.seconds ?? 0).toFixed(1)}s` });
+        bar.update(bar.getTotal(), {
+          ...payload,
+          done: ph.state === 'failed' ? 'failed' : `${(ph.seconds ?? 0).toFixed(1)}s`,
+        });
       } else {
         bar.update(0, payload);
       }
@@ -96,14 +167,22 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
   // One query at a time, and the last one finished before the caller closes the connection:
   // a query still retrying on a closed channel throws from a timer and kills the process.
   let inFlight: Promise<void> | undefined;
-  const timer = setInterval(() => { inFlight ??= tick().catch(() => undefined).finally(() => { inFlight = undefined; }); }, 500);
+  const timer = setInterval(() => {
+    inFlight ??= tick()
+      .catch(() => undefined)
+      .finally(() => {
+        inFlight = undefined;
+      });
+  }, 500);
   try {
     const r = (await handle.result()) as RestoreProgress;
     await tick();
     return r;
   } catch (e) {
     const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
-    throw new UserError(`restore failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (workflow ${handle.workflowId})`);
+    throw new UserError(
+      `restore failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (workflow ${handle.workflowId})`,
+    );
   } finally {
     clearInterval(timer);
     await inFlight;
@@ -113,7 +192,15 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
 
 const mib = (n = 0) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-interface Beat { phase?: string; step?: string; verifySeconds?: number; bytes?: number; totalBytes?: number; segments?: number; totalSegments?: number }
+interface Beat {
+  phase?: string;
+  step?: string;
+  verifySeconds?: number;
+  bytes?: number;
+  totalBytes?: number;
+  segments?: number;
+  totalSegments?: number;
+}
 
 async function heartbeat(handle: WorkflowHandle): Promise<Beat | undefined> {
   try {

@@ -13,7 +13,9 @@ async function archiverStats(url: string): Promise<Record<string, unknown> | { e
   const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 5000 });
   try {
     await pg.connect();
-    const r = await pg.query('SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time FROM pg_stat_archiver');
+    const r = await pg.query(
+      'SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time FROM pg_stat_archiver',
+    );
     return r.rows[0];
   } catch (e) {
     return { error: (e as Error).message };
@@ -28,24 +30,42 @@ export async function collectStatus(config: Config) {
   try {
     await migrateCatalog(db); // a catalog no worker has touched yet is simply empty
     const newest = await newestSegmentPerStore(db, config.cluster);
-    const open = await db.select().from(alerts)
-      .where(and(eq(alerts.cluster, config.cluster), isNull(alerts.resolvedAt))).orderBy(desc(alerts.raisedAt));
-    const [totals] = await db.select({ files: sql<number>`count(*)::int`, raw: sql<number>`coalesce(sum(${walFiles.rawSize}),0)::bigint`, stored: sql<number>`coalesce(sum(${walFiles.storedSize}),0)::bigint` })
-      .from(walFiles).where(eq(walFiles.cluster, config.cluster));
+    const open = await db
+      .select()
+      .from(alerts)
+      .where(and(eq(alerts.cluster, config.cluster), isNull(alerts.resolvedAt)))
+      .orderBy(desc(alerts.raisedAt));
+    const [totals] = await db
+      .select({
+        files: sql<number>`count(*)::int`,
+        raw: sql<number>`coalesce(sum(${walFiles.rawSize}),0)::bigint`,
+        stored: sql<number>`coalesce(sum(${walFiles.storedSize}),0)::bigint`,
+      })
+      .from(walFiles)
+      .where(eq(walFiles.cluster, config.cluster));
     return {
       cluster: config.cluster,
       host: config.hostId,
       spool: { waiting, oldestAgeMs, conflicts },
       archived: { files: Number(totals.files), rawBytes: Number(totals.raw), storedBytes: Number(totals.stored) },
-      stores: Object.fromEntries(config.stores.map((s) => {
-        const n = newest.find((x) => x.store === s.name);
-        return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
-      })),
+      stores: Object.fromEntries(
+        config.stores.map((s) => {
+          const n = newest.find((x) => x.store === s.name);
+          return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
+        }),
+      ),
       postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
-      alerts: open.map((a) => ({ kind: a.kind, key: a.key, message: a.message, raisedAt: a.raisedAt.toISOString(), occurrences: a.occurrences })),
+      alerts: open.map((a) => ({
+        kind: a.kind,
+        key: a.key,
+        message: a.message,
+        raisedAt: a.raisedAt.toISOString(),
+        occurrences: a.occurrences,
+      })),
     };
   } catch (e) {
-    if ((e as { code?: string }).code === 'ECONNREFUSED') throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
+    if ((e as { code?: string }).code === 'ECONNREFUSED')
+      throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
     throw e;
   } finally {
     await db.$client.end();
@@ -62,12 +82,17 @@ export async function status(config: Config, o: { json?: boolean }): Promise<voi
     `cluster ${s.cluster} on host ${s.host}`,
     `spool      ${s.spool.waiting} waiting${s.spool.waiting ? `, oldest ${formatDuration(s.spool.oldestAgeMs)}` : ''}${s.spool.conflicts ? `, ${s.spool.conflicts} in conflict/` : ''}`,
     `archived   ${s.archived.files} files, ${(s.archived.rawBytes / 2 ** 20).toFixed(1)} MiB raw -> ${(s.archived.storedBytes / 2 ** 20).toFixed(1)} MiB stored`,
-    ...Object.entries(s.stores).map(([name, v]) => `store ${name.padEnd(5)} ${v ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}`),
+    ...Object.entries(s.stores).map(
+      ([name, v]) => `store ${name.padEnd(5)} ${v ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}`,
+    ),
   ];
   if (s.postgres) {
     const p = s.postgres as Record<string, unknown>;
-    lines.push('error' in p ? `postgres   unreachable: ${p.error}` :
-      `postgres   archived ${p.archived_count} (last ${p.last_archived_wal ?? '-'}), failed ${p.failed_count} (last ${p.last_failed_wal ?? '-'})`);
+    lines.push(
+      'error' in p
+        ? `postgres   unreachable: ${p.error}`
+        : `postgres   archived ${p.archived_count} (last ${p.last_archived_wal ?? '-'}), failed ${p.failed_count} (last ${p.last_failed_wal ?? '-'})`,
+    );
   }
   lines.push(s.alerts.length ? `alerts     ${s.alerts.length} open` : 'alerts     none open');
   for (const a of s.alerts) lines.push(`  [${a.kind}] ${a.message} (since ${a.raisedAt}, x${a.occurrences})`);

@@ -10,25 +10,35 @@ export async function verify(config: Config, o: { deep?: boolean; json?: boolean
   const client = await connectClient(config);
   try {
     const workflowId = `${verifyScheduleId(config.cluster)}/${new Date().toISOString()}`;
-    process.stderr.write(`verify started: ${workflowId} (${o.deep ? 'deep: downloading every object' : 'metadata and sizes'}; repairing from a healthy store)\n`);
-    const summary = await client.workflow.execute('verify', {
-      taskQueue: SHARED_QUEUE, workflowId, args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
+    process.stderr.write(
+      `verify started: ${workflowId} (${o.deep ? 'deep: downloading every object' : 'metadata and sizes'}; repairing from a healthy store)\n`,
+    );
+    const summary = (await client.workflow.execute('verify', {
+      taskQueue: SHARED_QUEUE,
+      workflowId,
+      args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
       memo: { cluster: config.cluster, trigger: 'walflow verify' },
-    }) as VerifySummary;
+    })) as VerifySummary;
     const report = await fullReport(config, summary);
     if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
-      process.stdout.write(`${report.objects} WAL objects checked in ${report.stores.join(', ')}${report.deep ? ' (deep)' : ''}\n`);
+      process.stdout.write(
+        `${report.objects} WAL objects checked in ${report.stores.join(', ')}${report.deep ? ' (deep)' : ''}\n`,
+      );
       for (const p of report.problems) process.stdout.write(`  problem   ${p.store}: ${p.key}: ${p.problem}\n`);
       for (const r of report.repaired) process.stdout.write(`  repaired  ${r.store}: ${r.key}\n`);
       for (const k of report.unrepairable) process.stdout.write(`  LOST      ${k}: no store holds an intact copy\n`);
       for (const g of report.gaps) process.stdout.write(`  GAP       timeline ${g.timeline}: ${g.from} .. ${g.to}\n`);
       for (const c of report.conflicts) process.stdout.write(`  CONFLICT  ${c.key}: copies differ, none repaired\n`);
-      for (const p of report.pruned) process.stdout.write(`  pruned    ${p.store}: ${p.files} WAL file(s) its retention removed (${p.reason})\n`);
-      if (!report.problems.length && !report.gaps.length) process.stdout.write('  every copy is present and intact, no gaps\n');
+      for (const p of report.pruned)
+        process.stdout.write(`  pruned    ${p.store}: ${p.files} WAL file(s) its retention removed (${p.reason})\n`);
+      if (!report.problems.length && !report.gaps.length)
+        process.stdout.write('  every copy is present and intact, no gaps\n');
     }
     if (report.unrepairable.length || report.conflicts.length || report.gaps.length) {
-      throw new UserError(`verify failed: ${report.unrepairable.length} unrepairable, ${report.conflicts.length} conflict(s), ${report.gaps.length} gap(s); see above and 'walflow alerts'`);
+      throw new UserError(
+        `verify failed: ${report.unrepairable.length} unrepairable, ${report.conflicts.length} conflict(s), ${report.gaps.length} gap(s); see above and 'walflow alerts'`,
+      );
     }
   } finally {
     await client.connection.close();
@@ -40,7 +50,8 @@ async function fullReport(config: Config, summary: VerifySummary): Promise<Verif
   const db = openCatalog(config.catalogUrl);
   try {
     const { counts: _counts, details, ...report } = summary;
-    for (const section of VERIFY_SECTIONS) (report[section] as unknown[]) = await readAllDetails(() => db, details, section);
+    for (const section of VERIFY_SECTIONS)
+      (report[section] as unknown[]) = await readAllDetails(() => db, details, section);
     return report;
   } finally {
     await db.$client.end();

@@ -8,26 +8,42 @@ import { ClusterLayout, startPostgres, stopPostgres } from './stack';
 
 export class PgCluster {
   constructor(
-    readonly data: string, readonly port: number, readonly runDir: string, readonly logFile: string,
+    readonly data: string,
+    readonly port: number,
+    readonly runDir: string,
+    readonly logFile: string,
     readonly layout: ClusterLayout = {},
   ) {}
 
-  get url() { return `postgres://postgres@127.0.0.1:${this.port}/postgres`; }
+  get url() {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
 
-  async start(): Promise<void> { await startPostgres(this.data, this.port, this.runDir, this.logFile, [], this.layout); }
-  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> { await stopPostgres(this.data, mode); }
+  async start(): Promise<void> {
+    await startPostgres(this.data, this.port, this.runDir, this.logFile, [], this.layout);
+  }
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    await stopPostgres(this.data, mode);
+  }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
     const c = new Client({ connectionString: this.url });
     await c.connect();
-    try { return (await c.query(sql, params)).rows as T[]; } finally { await c.end(); }
+    try {
+      return (await c.query(sql, params)).rows as T[];
+    } finally {
+      await c.end();
+    }
   }
 
   /** Runs a PostgreSQL client tool (pgbench, pg_basebackup, ...) against this cluster as postgres. */
   tool(name: string, args: string[]): string {
     return execFileSync(pgBin(name), ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', ...args], {
-      cwd: '/', ...(postgresUser() ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' },
-      stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+      cwd: '/',
+      ...(postgresUser() ?? {}),
+      env: { ...process.env, HOME: '/var/lib/postgresql' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
     }).toString();
   }
 
@@ -38,7 +54,10 @@ export class PgCluster {
     const data = path.join(dir, 'data');
     this.tool('pg_basebackup', ['-D', data, '-R', '-X', 'stream', '-c', 'fast']);
     const standby = new PgCluster(data, await freePort(), path.join(dir, 'run'), path.join(dir, 'postgres.log'));
-    fs.appendFileSync(path.join(data, 'postgresql.conf'), `port = ${standby.port}\nunix_socket_directories = '${standby.runDir}'\n`);
+    fs.appendFileSync(
+      path.join(data, 'postgresql.conf'),
+      `port = ${standby.port}\nunix_socket_directories = '${standby.runDir}'\n`,
+    );
     await standby.start();
     return standby;
   }
@@ -52,17 +71,34 @@ export class PgCluster {
 
 /** Creates (initdb) and starts a cluster whose archive_command is `walflow push %p %f --env-file F`. */
 export async function createArchivingCluster(o: {
-  dir: string; port: number; envFile: string; extraConf?: string[]; layout?: ClusterLayout;
+  dir: string;
+  port: number;
+  envFile: string;
+  extraConf?: string[];
+  layout?: ClusterLayout;
 }): Promise<PgCluster> {
   const walflow = path.join(ROOT, 'bin', 'walflow');
-  const pg = new PgCluster(path.join(o.dir, 'data'), o.port, path.join(o.dir, 'run'), path.join(o.dir, 'postgres.log'), o.layout);
-  await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile, [
-    'wal_level = replica',
-    'archive_mode = on',
-    `archive_command = '${walflow} push %p %f --env-file ${o.envFile}'`,
-    'max_wal_senders = 4',
-    'fsync = on',
-    ...(o.extraConf ?? []),
-  ], o.layout);
+  const pg = new PgCluster(
+    path.join(o.dir, 'data'),
+    o.port,
+    path.join(o.dir, 'run'),
+    path.join(o.dir, 'postgres.log'),
+    o.layout,
+  );
+  await startPostgres(
+    pg.data,
+    pg.port,
+    pg.runDir,
+    pg.logFile,
+    [
+      'wal_level = replica',
+      'archive_mode = on',
+      `archive_command = '${walflow} push %p %f --env-file ${o.envFile}'`,
+      'max_wal_senders = 4',
+      'fsync = on',
+      ...(o.extraConf ?? []),
+    ],
+    o.layout,
+  );
   return pg;
 }

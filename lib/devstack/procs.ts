@@ -11,14 +11,21 @@ export { freePort, portIfFree } from '../ports';
 export const TOOLS = path.join(ROOT, '.tools');
 
 export function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function readPid(file: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(file, 'utf8').trim());
     return pid > 0 && isAlive(pid) ? pid : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 export function chownToPostgres(...paths: string[]): void {
@@ -30,7 +37,12 @@ export function chownToPostgres(...paths: string[]): void {
 /** The local stack runs the newest PostgreSQL that Debian's packages installed (scripts/bootstrap). */
 export function pgBin(tool: string): string {
   const base = '/usr/lib/postgresql';
-  const majors = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => /^\d+$/.test(v)).map(Number) : [];
+  const majors = fs.existsSync(base)
+    ? fs
+        .readdirSync(base)
+        .filter((v) => /^\d+$/.test(v))
+        .map(Number)
+    : [];
   if (!majors.length) throw new Error(`no PostgreSQL under ${base}; run 'bash scripts/bootstrap'`);
   return pgTool(tool, Math.max(...majors), {});
 }
@@ -53,7 +65,9 @@ export function startBackground(o: StartOptions): number {
   const out = fs.openSync(o.logFile, 'a');
   const user = o.asPostgres ? postgresUser() : undefined;
   const opts: SpawnOptions = {
-    detached: true, stdio: ['ignore', out, out], cwd: o.cwd ?? '/',
+    detached: true,
+    stdio: ['ignore', out, out],
+    cwd: o.cwd ?? '/',
     env: { ...process.env, ...(user ? { HOME: '/var/lib/postgresql', USER: 'postgres' } : {}), ...o.env },
     ...(user ?? {}),
   };
@@ -67,11 +81,24 @@ export function startBackground(o: StartOptions): number {
 
 export async function stopPid(pidFile: string, timeoutMs = 15_000): Promise<boolean> {
   const pid = readPid(pidFile);
-  if (pid === undefined) { fs.rmSync(pidFile, { force: true }); return false; }
-  try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+  if (pid === undefined) {
+    fs.rmSync(pidFile, { force: true });
+    return false;
+  }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* gone */
+  }
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid) && Date.now() < deadline) await sleep(100);
-  if (isAlive(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   while (isAlive(pid)) await sleep(50);
   fs.rmSync(pidFile, { force: true });
   return true;
@@ -83,7 +110,10 @@ export async function waitForPort(port: number, what: string, logFile: string, t
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return;

@@ -6,7 +6,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  chownToPostgres, freePort, pgBin, portIfFree, postgresUser, readPid, ROOT, sleep, startBackground, stopPid, TOOLS, waitForPort,
+  chownToPostgres,
+  freePort,
+  pgBin,
+  portIfFree,
+  postgresUser,
+  readPid,
+  ROOT,
+  sleep,
+  startBackground,
+  stopPid,
+  TOOLS,
+  waitForPort,
 } from './procs';
 
 export const COMPONENTS = ['temporal', 'r2', 'b2', 'catalog', 'worker'] as const;
@@ -44,16 +55,37 @@ export interface StackOptions {
 }
 
 export class Stack {
-  constructor(readonly dir: string, readonly state: StackState) {}
-  get envFile() { return path.join(this.dir, 'dev.env'); }
-  get spoolDir() { return path.join(this.dir, 'spool'); }
-  get uiUrl() { return `http://127.0.0.1:${this.state.ports.ui}`; }
-  get logDir() { return path.join(this.dir, 'logs'); }
-  log(c: string) { return path.join(this.logDir, `${c}.log`); }
-  pidFile(c: string) { return path.join(this.dir, 'pids', `${c}.pid`); }
-  s3Dir(c: 'r2' | 'b2') { return path.join(this.dir, `s3-${c}`); }
-  get catalogData() { return path.join(this.dir, 'catalog'); }
-  get runDir() { return path.join(this.dir, 'run'); }
+  constructor(
+    readonly dir: string,
+    readonly state: StackState,
+  ) {}
+  get envFile() {
+    return path.join(this.dir, 'dev.env');
+  }
+  get spoolDir() {
+    return path.join(this.dir, 'spool');
+  }
+  get uiUrl() {
+    return `http://127.0.0.1:${this.state.ports.ui}`;
+  }
+  get logDir() {
+    return path.join(this.dir, 'logs');
+  }
+  log(c: string) {
+    return path.join(this.logDir, `${c}.log`);
+  }
+  pidFile(c: string) {
+    return path.join(this.dir, 'pids', `${c}.pid`);
+  }
+  s3Dir(c: 'r2' | 'b2') {
+    return path.join(this.dir, `s3-${c}`);
+  }
+  get catalogData() {
+    return path.join(this.dir, 'catalog');
+  }
+  get runDir() {
+    return path.join(this.dir, 'run');
+  }
 
   env(): Record<string, string> {
     const { ports, cluster, hostId, extraEnv } = this.state;
@@ -87,7 +119,11 @@ export class Stack {
 
   writeEnvFile(): void {
     const lines = Object.entries(this.env()).map(([k, v]) => `${k}=${v}`);
-    fs.writeFileSync(this.envFile, `# written by 'walflow dev up': use with 'source' or '--env-file'\n${lines.join('\n')}\n`, { mode: 0o644 });
+    fs.writeFileSync(
+      this.envFile,
+      `# written by 'walflow dev up': use with 'source' or '--env-file'\n${lines.join('\n')}\n`,
+      { mode: 0o644 },
+    );
   }
 
   running(c: Component): boolean {
@@ -101,9 +137,24 @@ export class Stack {
     switch (c) {
       case 'temporal':
         startBackground({
-          name: c, cmd: path.join(TOOLS, 'bin', 'temporal'), logFile: this.log(c), pidFile: this.pidFile(c),
-          args: ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(ports.temporal), '--ui-port', String(ports.ui),
-            '--db-filename', path.join(this.dir, 'temporal.db'), '--log-level', 'warn'],
+          name: c,
+          cmd: path.join(TOOLS, 'bin', 'temporal'),
+          logFile: this.log(c),
+          pidFile: this.pidFile(c),
+          args: [
+            'server',
+            'start-dev',
+            '--ip',
+            '127.0.0.1',
+            '--port',
+            String(ports.temporal),
+            '--ui-port',
+            String(ports.ui),
+            '--db-filename',
+            path.join(this.dir, 'temporal.db'),
+            '--log-level',
+            'warn',
+          ],
         });
         await waitForPort(ports.temporal, 'Temporal', this.log(c));
         await waitForPort(ports.ui, 'Temporal Web UI', this.log(c));
@@ -115,7 +166,10 @@ export class Stack {
         fs.mkdirSync(data, { recursive: true });
         fs.mkdirSync(meta, { recursive: true });
         startBackground({
-          name: c, cmd: path.join(TOOLS, 'bin', 'versitygw'), logFile: this.log(c), pidFile: this.pidFile(c),
+          name: c,
+          cmd: path.join(TOOLS, 'bin', 'versitygw'),
+          logFile: this.log(c),
+          pidFile: this.pidFile(c),
           env: { ROOT_ACCESS_KEY: S3_KEY, ROOT_SECRET_KEY: S3_SECRET },
           args: ['--port', `127.0.0.1:${ports[c]}`, '--region', REGIONS[c], 'posix', '--sidecar', meta, data],
         });
@@ -141,11 +195,20 @@ export class Stack {
 }
 
 /** Starts `walflow worker` as postgres and waits until it polls its task queues. */
-export async function startWorker(envFile: string, logFile: string, pidFile: string, timeoutMs = 120_000): Promise<void> {
+export async function startWorker(
+  envFile: string,
+  logFile: string,
+  pidFile: string,
+  timeoutMs = 120_000,
+): Promise<void> {
   const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const pid = startBackground({
-    name: 'worker', cmd: path.join(ROOT, 'bin', 'walflow'), logFile, pidFile,
-    args: ['worker', '--env-file', envFile], asPostgres: true,
+    name: 'worker',
+    cmd: path.join(ROOT, 'bin', 'walflow'),
+    logFile,
+    pidFile,
+    args: ['worker', '--env-file', envFile],
+    asPostgres: true,
   });
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -153,7 +216,8 @@ export async function startWorker(envFile: string, logFile: string, pidFile: str
     const text = fs.readFileSync(fd, 'utf8').slice(offset);
     fs.closeSync(fd);
     if (text.includes('"msg":"worker running"')) return;
-    if (!readPid(pidFile)) throw new Error(`worker (pid ${pid}) exited during start; see ${logFile}:\n${text.slice(-2000)}`);
+    if (!readPid(pidFile))
+      throw new Error(`worker (pid ${pid}) exited during start; see ${logFile}:\n${text.slice(-2000)}`);
     await sleep(100);
   }
   throw new Error(`worker did not start polling within ${timeoutMs / 1000}s; see ${logFile}`);
@@ -161,7 +225,9 @@ export async function startWorker(envFile: string, logFile: string, pidFile: str
 
 async function createBucket(port: number, region: string): Promise<void> {
   const s3 = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`, region, forcePathStyle: true,
+    endpoint: `http://127.0.0.1:${port}`,
+    region,
+    forcePathStyle: true,
     credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_SECRET },
   });
   try {
@@ -179,12 +245,19 @@ function readPidFromPostmaster(data: string): number | undefined {
     const pid = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(pid, 0);
     return pid;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 function asPostgres(cmd: string, args: string[]): void {
   const user = postgresUser();
-  execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', ...(user ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' } });
+  execFileSync(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: '/',
+    ...(user ?? {}),
+    env: { ...process.env, HOME: '/var/lib/postgresql' },
+  });
 }
 
 /** How a test cluster is laid out: initdb options, where its WAL starts, where its configuration lives. */
@@ -199,7 +272,14 @@ export interface ClusterLayout {
 const CONFIG_FILES = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
 
 /** A PostgreSQL cluster for the catalog: trust auth on loopback only. */
-export async function startPostgres(data: string, port: number, runDir: string, logFile: string, conf: string[] = [], layout: ClusterLayout = {}): Promise<void> {
+export async function startPostgres(
+  data: string,
+  port: number,
+  runDir: string,
+  logFile: string,
+  conf: string[] = [],
+  layout: ClusterLayout = {},
+): Promise<void> {
   fs.mkdirSync(runDir, { recursive: true });
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   chownToPostgres(runDir, path.dirname(logFile));
@@ -207,19 +287,38 @@ export async function startPostgres(data: string, port: number, runDir: string, 
   if (!fs.existsSync(path.join(data, 'PG_VERSION'))) {
     fs.mkdirSync(data, { recursive: true, mode: 0o700 });
     chownToPostgres(data);
-    asPostgres(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions', ...(layout.initdbArgs ?? [])]);
-    fs.appendFileSync(path.join(data, 'postgresql.conf'),
-      [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${runDir}'`, ...conf].join('\n') + '\n');
+    asPostgres(pgBin('initdb'), [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-instructions',
+      ...(layout.initdbArgs ?? []),
+    ]);
+    fs.appendFileSync(
+      path.join(data, 'postgresql.conf'),
+      [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${runDir}'`, ...conf].join(
+        '\n',
+      ) + '\n',
+    );
     if (layout.firstWal) asPostgres(pgBin('pg_resetwal'), ['-l', layout.firstWal, '-D', data]);
     if (configDir) {
       fs.mkdirSync(configDir, { recursive: true });
       for (const f of CONFIG_FILES) fs.renameSync(path.join(data, f), path.join(configDir, f));
-      fs.appendFileSync(path.join(configDir, 'postgresql.conf'),
-        `hba_file = '${configDir}/pg_hba.conf'\nident_file = '${configDir}/pg_ident.conf'\n`);
+      fs.appendFileSync(
+        path.join(configDir, 'postgresql.conf'),
+        `hba_file = '${configDir}/pg_hba.conf'\nident_file = '${configDir}/pg_ident.conf'\n`,
+      );
     }
   }
   if (readPidFromPostmaster(data)) return;
-  if (!fs.existsSync(logFile)) { fs.writeFileSync(logFile, ''); chownToPostgres(logFile); }
+  if (!fs.existsSync(logFile)) {
+    fs.writeFileSync(logFile, '');
+    chownToPostgres(logFile);
+  }
   const options = configDir ? ['-o', `-c config_file=${configDir}/postgresql.conf`] : [];
   asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', ...options, 'start']);
   await waitForPort(port, `PostgreSQL in ${data}`, logFile);
@@ -232,7 +331,11 @@ export async function stopPostgres(data: string, mode: 'fast' | 'immediate' = 'f
 }
 
 function listDirs(dir: string): string[] {
-  try { return fs.readdirSync(dir).map((d) => path.join(dir, d)); } catch { return []; }
+  try {
+    return fs.readdirSync(dir).map((d) => path.join(dir, d));
+  } catch {
+    return [];
+  }
 }
 
 function loadState(dir: string, o: StackOptions): Promise<StackState> | StackState {
@@ -242,10 +345,17 @@ function loadState(dir: string, o: StackOptions): Promise<StackState> | StackSta
     const ports = {
       temporal: o.familiarPorts ? await portIfFree(TEMPORAL_PORT) : await freePort(),
       ui: o.familiarPorts ? await portIfFree(TEMPORAL_UI_PORT) : await freePort(),
-      r2: await freePort(), b2: await freePort(),
-      catalog: await freePort(), pg: await freePort(),
+      r2: await freePort(),
+      b2: await freePort(),
+      catalog: await freePort(),
+      pg: await freePort(),
     };
-    const state: StackState = { ports, cluster: o.cluster ?? 'demo', hostId: o.hostId ?? 'local', extraEnv: o.extraEnv ?? {} };
+    const state: StackState = {
+      ports,
+      cluster: o.cluster ?? 'demo',
+      hostId: o.hostId ?? 'local',
+      extraEnv: o.extraEnv ?? {},
+    };
     fs.writeFileSync(file, JSON.stringify(state, null, 2));
     return state;
   })();

@@ -18,7 +18,10 @@ function required(prefix: string, name: string, env: NodeJS.ProcessEnv): string 
 
 /** Opens each configured store, in WALFLOW_STORES order; S3 stores load the SDK on first use. */
 export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): Store[] {
-  const names = (env.WALFLOW_STORES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (env.WALFLOW_STORES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new UserError('WALFLOW_STORES is not set: list the stores, e.g. WALFLOW_STORES=r2,b2');
   return names.map((name) => {
     const p = `WALFLOW_STORE_${name.toUpperCase().replace(/-/g, '_')}_`;
@@ -30,9 +33,13 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): Store[] {
     if (type !== 's3') throw new UserError(`${p}TYPE="${type}": use s3 or fs`);
     const bool = (v: string | undefined, dflt: boolean) => (v === undefined ? dflt : ['true', '1', 'yes'].includes(v));
     const cfg = {
-      name, endpoint: setting(p, 'ENDPOINT', env), region: setting(p, 'REGION', env) ?? 'auto',
-      bucket: required(p, 'BUCKET', env), prefix: setting(p, 'PREFIX', env) ?? '',
-      accessKeyId: required(p, 'ACCESS_KEY_ID', env), secretAccessKey: required(p, 'SECRET_ACCESS_KEY', env),
+      name,
+      endpoint: setting(p, 'ENDPOINT', env),
+      region: setting(p, 'REGION', env) ?? 'auto',
+      bucket: required(p, 'BUCKET', env),
+      prefix: setting(p, 'PREFIX', env) ?? '',
+      accessKeyId: required(p, 'ACCESS_KEY_ID', env),
+      secretAccessKey: required(p, 'SECRET_ACCESS_KEY', env),
       forcePathStyle: bool(setting(p, 'FORCE_PATH_STYLE', env), false),
       conditionalPut: bool(setting(p, 'CONDITIONAL_PUT', env), true),
       // fetch gives up on a store sooner than the worker does: another store may answer.
@@ -51,7 +58,9 @@ function lazyStore(name: string, open: () => Store): Store {
   const s = () => (store ??= open());
   return {
     name,
-    get location() { return s().location; },
+    get location() {
+      return s().location;
+    },
     head: (k, sig) => s().head(k, sig),
     get: (k, sig) => s().get(k, sig),
     getStream: (k, sig) => s().getStream(k, sig),

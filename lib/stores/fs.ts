@@ -17,13 +17,17 @@ const writing = new Map<string, Promise<void>>();
 
 export class FsStore implements Store {
   readonly location: string;
-  constructor(readonly name: string, private readonly root: string) {
+  constructor(
+    readonly name: string,
+    private readonly root: string,
+  ) {
     this.location = root;
   }
 
   private file(key: string): string {
     const p = path.resolve(this.root, key);
-    if (!p.startsWith(path.resolve(this.root) + path.sep)) throw new Error(`${this.name}: key escapes the store: ${key}`);
+    if (!p.startsWith(path.resolve(this.root) + path.sep))
+      throw new Error(`${this.name}: key escapes the store: ${key}`);
     return p;
   }
 
@@ -31,7 +35,9 @@ export class FsStore implements Store {
     const file = this.file(key);
     try {
       const st = await fs.promises.stat(file);
-      const { format, ...meta } = JSON.parse(await fs.promises.readFile(file + META_SUFFIX, 'utf8')) as ObjectMeta & { format?: number };
+      const { format, ...meta } = JSON.parse(await fs.promises.readFile(file + META_SUFFIX, 'utf8')) as ObjectMeta & {
+        format?: number;
+      };
       requireKnownFormat(`the walflow metadata of ${key}`, format, METADATA_FORMAT, true);
       return { key, size: st.size, meta, lastModified: st.mtime };
     } catch (e) {
@@ -62,7 +68,10 @@ export class FsStore implements Store {
     const file = this.file(key);
     const previous = writing.get(file) ?? Promise.resolve();
     const mine = previous.then(() => this.putNewLocked(file, body, meta));
-    const settled = mine.then(() => undefined, () => undefined);
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
     writing.set(file, settled);
     try {
       return await mine;
@@ -74,13 +83,21 @@ export class FsStore implements Store {
   private async putNewLocked(file: string, body: Body, meta: ObjectMeta): Promise<'created' | 'exists'> {
     if (fs.existsSync(file)) return 'exists';
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
-    await writeFileDurably(file + META_SUFFIX, Buffer.from(JSON.stringify({ format: METADATA_FORMAT, ...meta })), path.join(this.root, TMP_DIR));
+    await writeFileDurably(
+      file + META_SUFFIX,
+      Buffer.from(JSON.stringify({ format: METADATA_FORMAT, ...meta })),
+      path.join(this.root, TMP_DIR),
+    );
     const tmp = path.join(this.root, TMP_DIR, `${path.basename(file)}.${process.pid}.${randomUUID()}`);
     await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
     if (Buffer.isBuffer(body)) await fs.promises.writeFile(tmp, body);
     else await fs.promises.copyFile(body.path, tmp);
     const fh = await fs.promises.open(tmp, 'r+');
-    try { await fh.sync(); } finally { await fh.close(); }
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     try {
       await fs.promises.link(tmp, file); // link() never replaces: the create-only step
     } catch (e) {

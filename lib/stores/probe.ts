@@ -13,11 +13,17 @@ export type ProbeOutcome =
   /** The store said it wrote the second object, yet kept the first. */
   | 'claims-overwrite';
 
-export interface ProbeResult { outcome: ProbeOutcome; removed: boolean }
+export interface ProbeResult {
+  outcome: ProbeOutcome;
+  removed: boolean;
+}
 
 function body(text: string): { data: Buffer; meta: ObjectMeta } {
   const data = Buffer.from(text);
-  return { data, meta: { codec: 'none', rawSize: data.length, sha256: createHash('sha256').update(data).digest('hex') } };
+  return {
+    data,
+    meta: { codec: 'none', rawSize: data.length, sha256: createHash('sha256').update(data).digest('hex') },
+  };
 }
 
 /** Throws what the store throws (unreachable, credentials refused, no bucket). */

@@ -6,8 +6,10 @@ import type { Store } from './store';
 
 export function openStore(cfg: StoreConfig): Store {
   switch (cfg.type) {
-    case 'fs': return new FsStore(cfg.name, cfg.path);
-    case 's3': return new S3Store(cfg);
+    case 'fs':
+      return new FsStore(cfg.name, cfg.path);
+    case 's3':
+      return new S3Store(cfg);
   }
 }
 

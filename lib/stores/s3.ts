@@ -6,7 +6,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { NotFoundError } from '../errors';
@@ -58,7 +63,9 @@ export class S3Store implements Store {
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), { abortSignal: signal });
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), {
+        abortSignal: signal,
+      });
       return { key, size: r.ContentLength ?? 0, meta: metaFromHeaders(r.Metadata, key), lastModified: r.LastModified };
     } catch (e) {
       if (status(e) === 404) return undefined;
@@ -68,7 +75,9 @@ export class S3Store implements Store {
 
   async getStream(key: string, signal?: AbortSignal): Promise<Readable> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), { abortSignal: signal });
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), {
+        abortSignal: signal,
+      });
       return r.Body as Readable;
     } catch (e) {
       if (status(e) === 404) throw new NotFoundError(key);
@@ -86,15 +95,18 @@ export class S3Store implements Store {
     if (!this.cfg.conditionalPut && (await this.head(key, signal))) return 'exists';
     const data = Buffer.isBuffer(body) ? body : await fs.promises.readFile(body.path);
     try {
-      await this.client.send(new PutObjectCommand({
-        Bucket: this.cfg.bucket,
-        Key: this.k(key),
-        Body: data,
-        ContentLength: data.length,
-        ContentMD5: createHash('md5').update(data).digest('base64'),
-        Metadata: metaToHeaders(meta),
-        IfNoneMatch: this.cfg.conditionalPut ? '*' : undefined,
-      }), { abortSignal: signal });
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.cfg.bucket,
+          Key: this.k(key),
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: createHash('md5').update(data).digest('base64'),
+          Metadata: metaToHeaders(meta),
+          IfNoneMatch: this.cfg.conditionalPut ? '*' : undefined,
+        }),
+        { abortSignal: signal },
+      );
       return 'created';
     } catch (e) {
       // 412: the key exists. 409: a concurrent conditional write to the same key is in flight.
@@ -106,17 +118,29 @@ export class S3Store implements Store {
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo> {
     let token: string | undefined;
     do {
-      const r = await this.client.send(new ListObjectsV2Command({
-        Bucket: this.cfg.bucket, Prefix: this.k(prefix), ContinuationToken: token,
-      }), { abortSignal: signal });
+      const r = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.cfg.bucket,
+          Prefix: this.k(prefix),
+          ContinuationToken: token,
+        }),
+        { abortSignal: signal },
+      );
       for (const o of r.Contents ?? []) {
-        yield { key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0, meta: undefined, lastModified: o.LastModified };
+        yield {
+          key: o.Key!.slice(this.prefix.length),
+          size: o.Size ?? 0,
+          meta: undefined,
+          lastModified: o.LastModified,
+        };
       }
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
   }
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), { abortSignal: signal });
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), {
+      abortSignal: signal,
+    });
   }
 }

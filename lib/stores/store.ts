@@ -41,7 +41,11 @@ export interface Store {
  * different SHA-256 is a ConflictError, never an overwrite.
  */
 export async function putCreateOnly(
-  store: Store, key: string, body: Body, meta: ObjectMeta, signal?: AbortSignal,
+  store: Store,
+  key: string,
+  body: Body,
+  meta: ObjectMeta,
+  signal?: AbortSignal,
 ): Promise<'created' | 'exists'> {
   const outcome = await store.putNew(key, body, meta, signal);
   if (outcome === 'created') return outcome;
@@ -50,7 +54,7 @@ export async function putCreateOnly(
   if (existing.meta?.sha256 !== meta.sha256) {
     throw new ConflictError(
       `${store.name}: ${key} already holds different content (sha256 ${existing.meta?.sha256 ?? 'unknown'}, ` +
-      `new ${meta.sha256}); not overwritten`,
+        `new ${meta.sha256}); not overwritten`,
     );
   }
   return 'exists';
@@ -60,7 +64,9 @@ export async function putCreateOnly(
 export function metaToHeaders(meta: ObjectMeta): Record<string, string> {
   return {
     'walflow-format': String(METADATA_FORMAT),
-    'walflow-codec': meta.codec, 'walflow-raw-size': String(meta.rawSize), 'walflow-sha256': meta.sha256,
+    'walflow-codec': meta.codec,
+    'walflow-raw-size': String(meta.rawSize),
+    'walflow-sha256': meta.sha256,
     ...(meta.walIndex ? { 'walflow-index': meta.walIndex } : {}),
   };
 }
@@ -69,7 +75,9 @@ export function metaFromHeaders(h: Record<string, string> | undefined, key: stri
   if (!h || !h['walflow-sha256']) return undefined;
   requireKnownFormat(`the walflow metadata of ${key}`, h['walflow-format'], METADATA_FORMAT, true);
   return {
-    codec: h['walflow-codec'] ?? 'none', rawSize: Number(h['walflow-raw-size']), sha256: h['walflow-sha256'],
+    codec: h['walflow-codec'] ?? 'none',
+    rawSize: Number(h['walflow-raw-size']),
+    sha256: h['walflow-sha256'],
     ...(h['walflow-index'] ? { walIndex: h['walflow-index'] } : {}),
   };
 }

@@ -4,7 +4,14 @@
 
 /** XLOG_PAGE_MAGIC (the first two bytes of every page) per PostgreSQL major version. */
 export const PAGE_MAGIC_TO_VERSION: Readonly<Record<number, number>> = {
-  0xd101: 11, 0xd104: 12, 0xd106: 13, 0xd10d: 14, 0xd110: 15, 0xd113: 16, 0xd116: 17, 0xd118: 18,
+  0xd101: 11,
+  0xd104: 12,
+  0xd106: 13,
+  0xd10d: 14,
+  0xd110: 15,
+  0xd113: 16,
+  0xd116: 17,
+  0xd118: 18,
 };
 
 /** What differs between the versions whose records walflow reads. */

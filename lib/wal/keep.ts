@@ -7,18 +7,35 @@ import { parseLsn, segmentNumberOf } from './lsn';
 import type { WalName } from './name';
 import { onPathOf, TimelineSwitch } from './timeline';
 
-export interface KeptBackup { backupId: string; timeline: number; startLsn: string }
+export interface KeptBackup {
+  backupId: string;
+  timeline: number;
+  startLsn: string;
+}
 
-export interface WalVerdict { keep: boolean; reason: string }
+export interface WalVerdict {
+  keep: boolean;
+  reason: string;
+}
 
 /** Files kept on one timeline for one reason, for the dry run. */
-export interface KeptWal { timeline: number; from: string; to: string; files: number; reason: string }
+export interface KeptWal {
+  timeline: number;
+  from: string;
+  to: string;
+  files: number;
+  reason: string;
+}
 
 export function walKeepRule(
-  backups: KeptBackup[], histories: Map<number, TimelineSwitch[]>, segmentSize: number | undefined,
+  backups: KeptBackup[],
+  histories: Map<number, TimelineSwitch[]>,
+  segmentSize: number | undefined,
 ): (wal: WalName) => WalVerdict {
-  if (!backups.length) return () => ({ keep: true, reason: 'no complete backup: all WAL is kept, since WAL alone restores nothing' });
-  if (segmentSize === undefined) return () => ({ keep: true, reason: 'segment size unknown (no cluster.json): all WAL is kept' });
+  if (!backups.length)
+    return () => ({ keep: true, reason: 'no complete backup: all WAL is kept, since WAL alone restores nothing' });
+  if (segmentSize === undefined)
+    return () => ({ keep: true, reason: 'segment size unknown (no cluster.json): all WAL is kept' });
   const size = segmentSize;
   const start = (b: KeptBackup) => segmentNumberOf(parseLsn(b.startLsn), size);
   const byTimeline = new Map<number, { from: bigint; reason: string }>();
@@ -27,9 +44,10 @@ export function walKeepRule(
       if (!onPathOf(t, histories.get(t), b.timeline, parseLsn(b.startLsn))) continue;
       const from = start(b);
       if (byTimeline.has(t) && byTimeline.get(t)!.from <= from) continue;
-      const reason = t === b.timeline
-        ? `backup ${b.backupId} on timeline ${b.timeline}`
-        : `backup ${b.backupId} on timeline ${b.timeline}, which timeline ${t} descends from`;
+      const reason =
+        t === b.timeline
+          ? `backup ${b.backupId} on timeline ${b.timeline}`
+          : `backup ${b.backupId} on timeline ${b.timeline}, which timeline ${t} descends from`;
       byTimeline.set(t, { from, reason });
     }
   }
@@ -37,13 +55,20 @@ export function walKeepRule(
   const floor = start(earliest);
 
   return (wal) => {
-    if (wal.kind === 'history' || wal.segno === undefined) return { keep: true, reason: 'history files are never deleted' };
+    if (wal.kind === 'history' || wal.segno === undefined)
+      return { keep: true, reason: 'history files are never deleted' };
     const range = byTimeline.get(wal.timeline);
     if (range && wal.segno >= range.from) return { keep: true, reason: range.reason };
     if (wal.segno >= floor) {
-      return { keep: true, reason: `no kept backup needs it, but it is not before ${earliest.startLsn}, where the earliest kept backup ${earliest.backupId} starts` };
+      return {
+        keep: true,
+        reason: `no kept backup needs it, but it is not before ${earliest.startLsn}, where the earliest kept backup ${earliest.backupId} starts`,
+      };
     }
-    return { keep: false, reason: `WAL before ${earliest.startLsn}, where the earliest kept backup ${earliest.backupId} starts` };
+    return {
+      keep: false,
+      reason: `WAL before ${earliest.startLsn}, where the earliest kept backup ${earliest.backupId} starts`,
+    };
   };
 }
 

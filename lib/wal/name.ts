@@ -30,7 +30,11 @@ function segmentsPerXLogId(segmentSize: number): bigint {
 export function parseWalName(name: string, segmentSize?: number): WalName | undefined {
   const h = HISTORY.exec(name);
   if (h) return { name, kind: 'history', timeline: parseInt(h[1], 16) };
-  for (const [re, kind] of [[SEGMENT, 'segment'], [PARTIAL, 'partial'], [BACKUP, 'backup']] as const) {
+  for (const [re, kind] of [
+    [SEGMENT, 'segment'],
+    [PARTIAL, 'partial'],
+    [BACKUP, 'backup'],
+  ] as const) {
     const m = re.exec(name);
     if (!m) continue;
     const perId = segmentsPerXLogId(segmentSize ?? SMALLEST_SEGMENT_SIZE);

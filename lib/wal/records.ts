@@ -4,10 +4,29 @@
 // Record headers are always read; a record's bytes are gathered only for the kinds the caller
 // asks for, so a walk costs little more than one hop per record.
 import {
-  BKPBLOCK_HAS_DATA, BKPBLOCK_HAS_IMAGE, BKPBLOCK_SAME_REL, BKPIMAGE_COMPRESSED, BKPIMAGE_HAS_HOLE, MAX_RECORD,
-  MAXALIGN, RecordFormat, recordFormatOf, RECORD_HEADER, RELFILELOCATOR_SIZE, RM_XLOG_ID, SHORT_PAGE_HEADER,
-  XLOG_SWITCH, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLP_LONG_HEADER, XLR_BLOCK_ID_DATA_LONG,
-  XLR_BLOCK_ID_DATA_SHORT, XLR_BLOCK_ID_ORIGIN, XLR_BLOCK_ID_TOPLEVEL_XID, XLR_INFO_MASK, XLR_MAX_BLOCK_ID,
+  BKPBLOCK_HAS_DATA,
+  BKPBLOCK_HAS_IMAGE,
+  BKPBLOCK_SAME_REL,
+  BKPIMAGE_COMPRESSED,
+  BKPIMAGE_HAS_HOLE,
+  MAX_RECORD,
+  MAXALIGN,
+  RecordFormat,
+  recordFormatOf,
+  RECORD_HEADER,
+  RELFILELOCATOR_SIZE,
+  RM_XLOG_ID,
+  SHORT_PAGE_HEADER,
+  XLOG_SWITCH,
+  XLP_FIRST_IS_CONTRECORD,
+  XLP_FIRST_IS_OVERWRITE_CONTRECORD,
+  XLP_LONG_HEADER,
+  XLR_BLOCK_ID_DATA_LONG,
+  XLR_BLOCK_ID_DATA_SHORT,
+  XLR_BLOCK_ID_ORIGIN,
+  XLR_BLOCK_ID_TOPLEVEL_XID,
+  XLR_INFO_MASK,
+  XLR_MAX_BLOCK_ID,
 } from './format';
 import { LONG_HEADER_SIZE, parseSegmentHeader } from './header';
 
@@ -55,17 +74,23 @@ const align = (n: number) => (n + MAXALIGN - 1) & ~(MAXALIGN - 1);
  * bytes and all. Throws WalFormatError when the first page is not a WAL page walflow reads.
  */
 export function walkSegment(
-  buf: Buffer, visit: (r: WalRecord, format: RecordFormat) => void, gather: (rmid: number, info: number) => boolean = () => false,
+  buf: Buffer,
+  visit: (r: WalRecord, format: RecordFormat) => void,
+  gather: (rmid: number, info: number) => boolean = () => false,
 ): SegmentWalk {
   const first = parseSegmentHeader(buf);
   if (!first) throw new WalFormatError('no long page header at offset 0: not the start of a WAL segment');
   const format = recordFormatOf(first.magic);
   if (!format) {
-    throw new WalFormatError(`page magic 0x${first.magic.toString(16)} (PostgreSQL ${first.pgVersion ?? 'unknown'}) is not a WAL format walflow reads`);
+    throw new WalFormatError(
+      `page magic 0x${first.magic.toString(16)} (PostgreSQL ${first.pgVersion ?? 'unknown'}) is not a WAL format walflow reads`,
+    );
   }
   const B = first.blockSize;
-  if (B < 1024 || B > 65536 || (B & (B - 1)) !== 0) throw new WalFormatError(`block size ${B} in the first page header is not a WAL block size`);
-  if (first.pageAddress % BigInt(first.segmentSize) !== 0n) throw new WalFormatError('the first page address is not the start of a segment');
+  if (B < 1024 || B > 65536 || (B & (B - 1)) !== 0)
+    throw new WalFormatError(`block size ${B} in the first page header is not a WAL block size`);
+  if (first.pageAddress % BigInt(first.segmentSize) !== 0n)
+    throw new WalFormatError('the first page address is not the start of a segment');
   const limit = Math.min(buf.length, first.segmentSize) - (Math.min(buf.length, first.segmentSize) % B);
   const start = first.pageAddress;
   const lsnAt = (pos: number) => start + BigInt(pos);
@@ -76,7 +101,8 @@ export function walkSegment(
 
   /** A page header other than the first: its magic and address must be this segment's. */
   function pageProblem(pos: number): string | undefined {
-    if (buf.readUInt16LE(pos) !== first!.magic) return `page at ${pos} has magic 0x${buf.readUInt16LE(pos).toString(16)}`;
+    if (buf.readUInt16LE(pos) !== first!.magic)
+      return `page at ${pos} has magic 0x${buf.readUInt16LE(pos).toString(16)}`;
     if (buf.readUInt32LE(pos + 8) !== startLow + pos || buf.readUInt32LE(pos + 12) !== startHigh) {
       return `page at ${pos} has address ${buf.readBigUInt64LE(pos + 8)}, not ${lsnAt(pos)}`;
     }
@@ -105,13 +131,21 @@ export function walkSegment(
         return { stop: 'invalid', detail: `page at ${pos} does not continue the record before it` };
       }
       const remLen = buf.readUInt32LE(pos + 16);
-      if (remLen !== len - got) return { stop: 'invalid', detail: `page at ${pos} continues ${remLen} bytes, expected ${len - got}` };
+      if (remLen !== len - got)
+        return { stop: 'invalid', detail: `page at ${pos} continues ${remLen} bytes, expected ${len - got}` };
       pos += SHORT_PAGE_HEADER;
     }
   }
 
-  const result = (end: SegmentEnd, endPos: number, detail?: string): SegmentWalk =>
-    ({ format, timeline: first.timeline, startLsn: start, records, end, endLsn: lsnAt(endPos), ...(detail ? { detail } : {}) });
+  const result = (end: SegmentEnd, endPos: number, detail?: string): SegmentWalk => ({
+    format,
+    timeline: first.timeline,
+    startLsn: start,
+    records,
+    end,
+    endLsn: lsnAt(endPos),
+    ...(detail ? { detail } : {}),
+  });
 
   let records = 0;
   let pos = LONG_HEADER_SIZE;
@@ -129,7 +163,8 @@ export function walkSegment(
       if (pos >= limit) return result('full', pos);
       const problem = pageProblem(pos);
       if (problem) return result('invalid', endPos, problem);
-      if (buf.readUInt16LE(pos + 2) & XLP_FIRST_IS_CONTRECORD) return result('invalid', endPos, `page at ${pos} continues a record that ended before it`);
+      if (buf.readUInt16LE(pos + 2) & XLP_FIRST_IS_CONTRECORD)
+        return result('invalid', endPos, `page at ${pos} continues a record that ended before it`);
       pos += SHORT_PAGE_HEADER;
     }
     const totalLength = buf.readUInt32LE(pos);
@@ -146,21 +181,44 @@ export function walkSegment(
     } else {
       const followed = follow(pos, totalLength, RECORD_HEADER);
       if ('stop' in followed) {
-        if (followed.resumeAt !== undefined) { pos = endPos = followed.resumeAt; prevPos = -1; continue; }
+        if (followed.resumeAt !== undefined) {
+          pos = endPos = followed.resumeAt;
+          prevPos = -1;
+          continue;
+        }
         return result(followed.stop, endPos, followed.detail);
       }
       next = followed.next;
       header = followed.bytes!;
       at = 0;
     }
-    if (prevPos >= 0 && (header.readUInt32LE(at + 8) !== startLow + prevPos || header.readUInt32LE(at + 12) !== startHigh)) {
-      return result('invalid', endPos, `record at ${pos} points back to ${header.readBigUInt64LE(at + 8)}, not to the record before it at ${lsnAt(prevPos)}`);
+    if (
+      prevPos >= 0 &&
+      (header.readUInt32LE(at + 8) !== startLow + prevPos || header.readUInt32LE(at + 12) !== startHigh)
+    ) {
+      return result(
+        'invalid',
+        endPos,
+        `record at ${pos} points back to ${header.readBigUInt64LE(at + 8)}, not to the record before it at ${lsnAt(prevPos)}`,
+      );
     }
     const rmid = header[at + 17];
     const info = header[at + 16];
     if (gather(rmid, info)) {
-      const bytes = header === buf ? buf.subarray(pos, next) : (follow(pos, totalLength, totalLength) as { bytes: Buffer }).bytes!;
-      visit({ lsn: lsnAt(pos), totalLength, xid: header.readUInt32LE(at + 4), prev: header.readBigUInt64LE(at + 8), info, rmid, bytes }, format);
+      const bytes =
+        header === buf ? buf.subarray(pos, next) : (follow(pos, totalLength, totalLength) as { bytes: Buffer }).bytes!;
+      visit(
+        {
+          lsn: lsnAt(pos),
+          totalLength,
+          xid: header.readUInt32LE(at + 4),
+          prev: header.readBigUInt64LE(at + 8),
+          info,
+          rmid,
+          bytes,
+        },
+        format,
+      );
     }
     records++;
     prevPos = pos;
@@ -229,14 +287,19 @@ export function decodeRecord(bytes: Buffer): DecodedRecord {
       const forkFlags = bytes[pos];
       const dataLength = bytes.readUInt16LE(pos + 1);
       pos += 3;
-      if (!(forkFlags & BKPBLOCK_HAS_DATA) !== (dataLength === 0)) throw new WalFormatError(`block ${id} data length ${dataLength} disagrees with its flags`);
+      if (!(forkFlags & BKPBLOCK_HAS_DATA) !== (dataLength === 0))
+        throw new WalFormatError(`block ${id} data length ${dataLength} disagrees with its flags`);
       const block: BlockRef = { id, forkFlags, dataLength, blockNumber: 0 };
       dataTotal += dataLength;
       if (forkFlags & BKPBLOCK_HAS_IMAGE) {
         need(5);
-        const image: NonNullable<BlockRef['image']> = { length: bytes.readUInt16LE(pos), holeOffset: bytes.readUInt16LE(pos + 2), info: bytes[pos + 4] };
+        const image: NonNullable<BlockRef['image']> = {
+          length: bytes.readUInt16LE(pos),
+          holeOffset: bytes.readUInt16LE(pos + 2),
+          info: bytes[pos + 4],
+        };
         pos += 5;
-        if ((image.info & BKPIMAGE_HAS_HOLE) && (image.info & BKPIMAGE_COMPRESSED)) {
+        if (image.info & BKPIMAGE_HAS_HOLE && image.info & BKPIMAGE_COMPRESSED) {
           need(2);
           image.holeLength = bytes.readUInt16LE(pos);
           pos += 2;
@@ -247,7 +310,11 @@ export function decodeRecord(bytes: Buffer): DecodedRecord {
       }
       if (!(forkFlags & BKPBLOCK_SAME_REL)) {
         need(RELFILELOCATOR_SIZE);
-        block.relfileLocator = { spcOid: bytes.readUInt32LE(pos), dbOid: bytes.readUInt32LE(pos + 4), relNumber: bytes.readUInt32LE(pos + 8) };
+        block.relfileLocator = {
+          spcOid: bytes.readUInt32LE(pos),
+          dbOid: bytes.readUInt32LE(pos + 4),
+          relNumber: bytes.readUInt32LE(pos + 8),
+        };
         pos += RELFILELOCATOR_SIZE;
       } else if (blocks.length === 0) {
         throw new WalFormatError(`block ${id} refers to the relation of a block before it, and there is none`);
@@ -260,6 +327,7 @@ export function decodeRecord(bytes: Buffer): DecodedRecord {
       throw new WalFormatError(`unknown block id ${id} at offset ${pos - 1} of the record`);
     }
   }
-  if (total - pos !== dataTotal) throw new WalFormatError(`record of ${total} bytes: headers end at ${pos}, data needs ${dataTotal}`);
+  if (total - pos !== dataTotal)
+    throw new WalFormatError(`record of ${total} bytes: headers end at ${pos}, data needs ${dataTotal}`);
   return { blocks, origin, toplevelXid, mainData: bytes.subarray(total - mainLength), imageBytes };
 }

@@ -55,7 +55,9 @@ function widen(range: [number, number] | undefined, xid: number): [number, numbe
 
 /** Reads a whole segment once; never throws: a segment that cannot be read gets an index that says why. */
 export function indexSegment(raw: Buffer): SegmentIndex {
-  let commits = 0, aborts = 0, prepares = 0;
+  let commits = 0,
+    aborts = 0,
+    prepares = 0;
   // First and last times as TimestampTz: converted to text once, at the end.
   let commitTimes: [bigint, bigint] | undefined;
   let abortTimes: [bigint, bigint] | undefined;
@@ -66,12 +68,14 @@ export function indexSegment(raw: Buffer): SegmentIndex {
   let timelineStart: SegmentIndex['timelineStart'];
   const onEvent = (e: WalEvent) => {
     switch (e.kind) {
-      case 'commit': case 'commit-prepared':
+      case 'commit':
+      case 'commit-prepared':
         commits++;
         commitTimes = [commitTimes?.[0] ?? e.time, e.time];
         commitXids = widen(commitXids, e.xid);
         break;
-      case 'abort': case 'abort-prepared':
+      case 'abort':
+      case 'abort-prepared':
         aborts++;
         abortTimes = [abortTimes?.[0] ?? e.time, e.time];
         abortXids = widen(abortXids, e.xid);
@@ -87,20 +91,32 @@ export function indexSegment(raw: Buffer): SegmentIndex {
         break;
       case 'end-of-recovery':
       case 'checkpoint':
-        if (e.timeline !== e.prevTimeline) timelineStart = { timeline: e.timeline, prevTimeline: e.prevTimeline, lsn: formatLsn(e.lsn) };
+        if (e.timeline !== e.prevTimeline)
+          timelineStart = { timeline: e.timeline, prevTimeline: e.prevTimeline, lsn: formatLsn(e.lsn) };
         break;
     }
   };
-  const span = (t: [bigint, bigint] | undefined): [string, string] | undefined => t && [pgTimestampToIso(t[0]), pgTimestampToIso(t[1])];
+  const span = (t: [bigint, bigint] | undefined): [string, string] | undefined =>
+    t && [pgTimestampToIso(t[0]), pgTimestampToIso(t[1])];
   try {
-    const walk = walkSegment(raw, (r, format) => {
-      const e = eventOf(r, format);
-      if (e) onEvent(e);
-    }, carriesEvent);
+    const walk = walkSegment(
+      raw,
+      (r, format) => {
+        const e = eventOf(r, format);
+        if (e) onEvent(e);
+      },
+      carriesEvent,
+    );
     return {
-      v: INDEX_VERSION, pg: walk.format.pgVersion, records: walk.records, end: walk.end, endLsn: formatLsn(walk.endLsn),
+      v: INDEX_VERSION,
+      pg: walk.format.pgVersion,
+      records: walk.records,
+      end: walk.end,
+      endLsn: formatLsn(walk.endLsn),
       ...(walk.detail ? { detail: walk.detail.slice(0, 200) } : {}),
-      commits, aborts, prepares,
+      commits,
+      aborts,
+      prepares,
       ...(commitTimes ? { commitTimes: span(commitTimes) } : {}),
       ...(abortTimes ? { abortTimes: span(abortTimes) } : {}),
       ...(commitXids ? { commitXids } : {}),
@@ -153,5 +169,7 @@ export function decodeIndex(text: string | undefined): SegmentIndex | undefined 
 
 /** An index as the catalog returns it (jsonb), if it is one of a version this walflow reads. */
 export function asIndex(value: unknown): SegmentIndex | undefined {
-  return value && typeof value === 'object' && (value as SegmentIndex).v === INDEX_VERSION ? value as SegmentIndex : undefined;
+  return value && typeof value === 'object' && (value as SegmentIndex).v === INDEX_VERSION
+    ? (value as SegmentIndex)
+    : undefined;
 }

@@ -26,7 +26,12 @@ export function parseHistory(text: string): TimelineSwitch[] {
  * Whether a backup that started at `startLsn` on `timeline` can recover along timeline `target`:
  * the same timeline, or an ancestor that `target`'s path left no earlier than the backup's start.
  */
-export function onPathOf(target: number, history: TimelineSwitch[] | undefined, timeline: number, startLsn: Lsn): boolean {
+export function onPathOf(
+  target: number,
+  history: TimelineSwitch[] | undefined,
+  timeline: number,
+  startLsn: Lsn,
+): boolean {
   if (target === timeline) return true;
   return !!history?.some((s) => s.timeline === timeline && startLsn <= s.switchLsn);
 }

@@ -20,7 +20,11 @@ export interface CompleteBackup {
   stoppedAt: string;
 }
 
-export interface RestorePoint { name: string; time: string; lsn: string }
+export interface RestorePoint {
+  name: string;
+  time: string;
+  lsn: string;
+}
 
 export interface Window {
   timeline: number;
@@ -63,20 +67,35 @@ export function summarizeWindows(all: TimelineWindows[]): RecoverableSummary {
     timelines: shown.map((t) => {
       const w = t.windows[t.windows.length - 1];
       return {
-        timeline: t.timeline, windows: t.windows.length, gaps: t.gaps.length,
-        latest: w ? {
-          from: w.from.backupId ? `backup ${w.from.backupId}` : `timeline ${w.from.parentTimeline} at ${w.from.lsn}`,
-          lastCommit: w.to.lastCommit, restorePoints: w.restorePoints.length + w.restorePointsUncounted,
-        } : null,
+        timeline: t.timeline,
+        windows: t.windows.length,
+        gaps: t.gaps.length,
+        latest: w
+          ? {
+              from: w.from.backupId
+                ? `backup ${w.from.backupId}`
+                : `timeline ${w.from.parentTimeline} at ${w.from.lsn}`,
+              lastCommit: w.to.lastCommit,
+              restorePoints: w.restorePoints.length + w.restorePointsUncounted,
+            }
+          : null,
       };
     }),
     more: all.length - shown.length,
   };
 }
 
-interface Run { start: number; end: number; from: Window['from'] }
+interface Run {
+  start: number;
+  end: number;
+  from: Window['from'];
+}
 
-export function recoverableWindows(segments: ArchivedSegment[], backups: CompleteBackup[], segmentSize: number): TimelineWindows[] {
+export function recoverableWindows(
+  segments: ArchivedSegment[],
+  backups: CompleteBackup[],
+  segmentSize: number,
+): TimelineWindows[] {
   const size = BigInt(segmentSize);
   const timelines = [...new Set(segments.map((s) => s.timeline))].sort((a, b) => a - b);
   const result: TimelineWindows[] = [];
@@ -86,7 +105,10 @@ export function recoverableWindows(segments: ArchivedSegment[], backups: Complet
     const gaps: TimelineWindows['gaps'] = [];
     for (let i = 1; i < segs.length; i++) {
       if (segs[i].startLsn !== segs[i - 1].startLsn + size) {
-        gaps.push({ from: segmentName(tli, segs[i - 1].startLsn / size + 1n, segmentSize), to: segmentName(tli, segs[i].startLsn / size - 1n, segmentSize) });
+        gaps.push({
+          from: segmentName(tli, segs[i - 1].startLsn / size + 1n, segmentSize),
+          to: segmentName(tli, segs[i].startLsn / size - 1n, segmentSize),
+        });
       }
     }
     /** The last segment of the unbroken run that starts with segs[i]. */
@@ -99,12 +121,24 @@ export function recoverableWindows(segments: ArchivedSegment[], backups: Complet
     const starts: { i: number; from: Window['from']; lsn: Lsn }[] = [];
     for (const b of backups.filter((x) => x.timeline === tli)) {
       const i = position.get(b.stopLsn - (b.stopLsn % size));
-      if (i !== undefined) starts.push({ i, lsn: b.stopLsn, from: { lsn: formatLsn(b.stopLsn), time: b.stoppedAt, backupId: b.backupId } });
+      if (i !== undefined)
+        starts.push({
+          i,
+          lsn: b.stopLsn,
+          from: { lsn: formatLsn(b.stopLsn), time: b.stoppedAt, backupId: b.backupId },
+        });
     }
     const branch = segs[0]?.index?.timelineStart;
     const parent = branch && result.find((t) => t.timeline === branch.prevTimeline);
-    if (branch && parent?.windows.some((w) => parseLsn(w.from.lsn) <= parseLsn(branch.lsn) && reaches(w, segs[0], size))) {
-      starts.push({ i: 0, lsn: parseLsn(branch.lsn), from: { lsn: branch.lsn, time: null, parentTimeline: branch.prevTimeline } });
+    if (
+      branch &&
+      parent?.windows.some((w) => parseLsn(w.from.lsn) <= parseLsn(branch.lsn) && reaches(w, segs[0], size))
+    ) {
+      starts.push({
+        i: 0,
+        lsn: parseLsn(branch.lsn),
+        from: { lsn: branch.lsn, time: null, parentTimeline: branch.prevTimeline },
+      });
     }
     starts.sort((a, b) => a.i - b.i || (a.lsn < b.lsn ? -1 : 1));
 
@@ -114,7 +148,11 @@ export function recoverableWindows(segments: ArchivedSegment[], backups: Complet
       if (last && s.i <= last.end) continue; // inside a window an earlier start already opens
       runs.push({ start: s.i, end: runEnd(s.i), from: s.from });
     }
-    result.push({ timeline: tli, gaps, windows: runs.map((r) => windowOf(tli, segs.slice(r.start, r.end + 1), r.from)) });
+    result.push({
+      timeline: tli,
+      gaps,
+      windows: runs.map((r) => windowOf(tli, segs.slice(r.start, r.end + 1), r.from)),
+    });
   }
   return result;
 }
@@ -139,9 +177,12 @@ function windowOf(timeline: number, segs: ArchivedSegment[], from: Window['from'
   }
   const last = segs[segs.length - 1];
   return {
-    timeline, from,
+    timeline,
+    from,
     to: { lsn: last.index?.endLsn ?? formatLsn(last.startLsn), lastCommit, segment: last.name },
-    segments: segs.length, restorePoints, restorePointsUncounted: uncounted,
+    segments: segs.length,
+    restorePoints,
+    restorePointsUncounted: uncounted,
     exact: segs.every((s) => s.index && !s.index.error),
   };
 }

@@ -33,6 +33,8 @@ export async function benchCodec(spec: string, segments: string[], budgetMs: num
       break;
     }
   }
-  log(`${spec}: median ${median(f.ms).toFixed(1)} ms/segment, ${median(f.mbPerSec).toFixed(1)} MB/s, ratio ${(f.rawBytes / f.storedBytes).toFixed(2)}, total ${(sum(f.ms) / 1000).toFixed(1)} s`);
+  log(
+    `${spec}: median ${median(f.ms).toFixed(1)} ms/segment, ${median(f.mbPerSec).toFixed(1)} MB/s, ratio ${(f.rawBytes / f.storedBytes).toFixed(2)}, total ${(sum(f.ms) / 1000).toFixed(1)} s`,
+  );
   return f;
 }

@@ -15,7 +15,11 @@ export function pgbackrestVersion(): string | undefined {
 }
 
 export interface PgbackrestResult {
-  version: string; latenciesMs: number[]; totalMs: number; repoCounts: number[]; cpuSeconds: number;
+  version: string;
+  latenciesMs: number[];
+  totalMs: number;
+  repoCounts: number[];
+  cpuSeconds: number;
   /** Its configuration file (two folder repositories, stanza STANZA), for later commands. */
   conf: string;
 }
@@ -34,30 +38,40 @@ function chownTree(p: string): void {
   if (fs.statSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e));
 }
 
-export function benchPgbackrest(o: { dir: string; pgData: string; pgPort: number; pgSocketDir: string; segments: string[] }): PgbackrestResult {
+export function benchPgbackrest(o: {
+  dir: string;
+  pgData: string;
+  pgPort: number;
+  pgSocketDir: string;
+  segments: string[];
+}): PgbackrestResult {
   const version = pgbackrestVersion()!;
   const base = path.join(o.dir, 'pgbackrest');
   const repos = [path.join(base, 'repo1'), path.join(base, 'repo2')];
-  for (const d of [base, ...repos, path.join(base, 'lock'), path.join(base, 'log'), path.join(base, 'spool')]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [base, ...repos, path.join(base, 'lock'), path.join(base, 'log'), path.join(base, 'spool')])
+    fs.mkdirSync(d, { recursive: true });
   const conf = path.join(base, 'pgbackrest.conf');
-  fs.writeFileSync(conf, [
-    '[global]',
-    `repo1-path=${repos[0]}`,
-    `repo2-path=${repos[1]}`,
-    'compress-type=zst',
-    'compress-level=3',
-    `lock-path=${path.join(base, 'lock')}`,
-    `log-path=${path.join(base, 'log')}`,
-    `spool-path=${path.join(base, 'spool')}`,
-    'log-level-console=warn',
-    'log-level-file=info',
-    '',
-    `[${STANZA}]`,
-    `pg1-path=${o.pgData}`,
-    `pg1-port=${o.pgPort}`,
-    `pg1-socket-path=${o.pgSocketDir}`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    conf,
+    [
+      '[global]',
+      `repo1-path=${repos[0]}`,
+      `repo2-path=${repos[1]}`,
+      'compress-type=zst',
+      'compress-level=3',
+      `lock-path=${path.join(base, 'lock')}`,
+      `log-path=${path.join(base, 'log')}`,
+      `spool-path=${path.join(base, 'spool')}`,
+      'log-level-console=warn',
+      'log-level-file=info',
+      '',
+      `[${STANZA}]`,
+      `pg1-path=${o.pgData}`,
+      `pg1-port=${o.pgPort}`,
+      `pg1-socket-path=${o.pgSocketDir}`,
+      '',
+    ].join('\n'),
+  );
   chownTree(base);
   const run = (args: string[]) => pgbackrest(conf, args);
   run(['stanza-create']);

@@ -14,10 +14,27 @@ import { stopPostgres } from '../../lib/devstack/stack';
 import type { PhaseReport, RestoreProgress } from '../../lib/contracts';
 import { pgbackrest } from './pgbackrest';
 import { archivedSegments, Source } from './segments';
-import { cpuDelta, CpuSnapshot, cpuSnapshot, log, median, MiB, msSince, now, runAsPostgres, timedAsPostgres } from './util';
+import {
+  cpuDelta,
+  CpuSnapshot,
+  cpuSnapshot,
+  log,
+  median,
+  MiB,
+  msSince,
+  now,
+  runAsPostgres,
+  timedAsPostgres,
+} from './util';
 import { BenchEnv, WALFLOW } from './walflow';
 
-export interface SequentialGet { segments: number; totalMs: number; segPerSec: number; latenciesMs: number[]; cpuSecondsPerSegment: number }
+export interface SequentialGet {
+  segments: number;
+  totalMs: number;
+  segPerSec: number;
+  latenciesMs: number[];
+  cpuSecondsPerSegment: number;
+}
 
 type Cpu = { machineBusyPct: number; cpuSeconds: Record<string, number> };
 
@@ -26,7 +43,12 @@ export interface RestoreBench {
   backup: { seconds: number; rawMiB: number };
   /** From the catalog's `runs` row of kind 'restore' (the workflow's own figures). */
   restore: {
-    wallSeconds: number; workflowSeconds: number; phases: PhaseReport[]; backupId?: string; reachedLsn?: string; timeline?: number;
+    wallSeconds: number;
+    workflowSeconds: number;
+    phases: PhaseReport[];
+    backupId?: string;
+    reachedLsn?: string;
+    timeline?: number;
     prefetch: { segments: number; bytes: number; seconds: number; segPerSec: number; cpu?: Cpu };
   };
   fetch: SequentialGet;
@@ -36,9 +58,12 @@ export interface RestoreBench {
 async function waitNoReady(src: Source, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [r] = await src.pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`);
+    const [r] = await src.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`,
+    );
     if (r.n === 0) return;
-    if (Date.now() > deadline) throw new Error(`the source cluster still has ${r.n} segment(s) to archive after ${timeoutMs / 1000}s`);
+    if (Date.now() > deadline)
+      throw new Error(`the source cluster still has ${r.n} segment(s) to archive after ${timeoutMs / 1000}s`);
     await sleep(100);
   }
 }
@@ -56,7 +81,9 @@ async function generateWal(src: Source, archiveDir: string, want: number, maxSec
   const db = new Client({ connectionString: src.pg.url });
   await db.connect();
   try {
-    await db.query(`CREATE TABLE bench_restore (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, filler char(84)) WITH (fillfactor = 90)`);
+    await db.query(
+      `CREATE TABLE bench_restore (id int PRIMARY KEY, v int NOT NULL DEFAULT 0, filler char(84)) WITH (fillfactor = 90)`,
+    );
     await db.query(`INSERT INTO bench_restore (id, filler) SELECT g, md5(g::text) FROM generate_series(1, 400000) g`);
     const conn = ['-h', '127.0.0.1', '-p', String(src.pg.port), '-U', 'postgres'];
     const pgbench = (async () => {
@@ -82,7 +109,12 @@ async function generateWal(src: Source, archiveDir: string, want: number, maxSec
 const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 /** One process per segment, in order, into `outDir`; each result checked (size, and the first by content) and removed. */
-function sequentialGet(what: string, segments: string[], outDir: string, run: (name: string, dest: string) => number): SequentialGet {
+function sequentialGet(
+  what: string,
+  segments: string[],
+  outDir: string,
+  run: (name: string, dest: string) => number,
+): SequentialGet {
   const latenciesMs: number[] = [];
   const cpu0 = cpuSnapshot({ children: process.pid }); // each process is our waited-for child
   const t0 = now();
@@ -92,25 +124,39 @@ function sequentialGet(what: string, segments: string[], outDir: string, run: (n
     latenciesMs.push(run(name, dest));
     const size = fs.statSync(dest).size;
     if (size !== 16 * MiB) throw new Error(`${what} ${name}: ${size} bytes, expected ${16 * MiB}`);
-    if (latenciesMs.length === 1 && sha(dest) !== sha(seg)) throw new Error(`${what} ${name}: content differs from the segment PostgreSQL archived`);
+    if (latenciesMs.length === 1 && sha(dest) !== sha(seg))
+      throw new Error(`${what} ${name}: content differs from the segment PostgreSQL archived`);
     fs.rmSync(dest);
   }
   const totalMs = msSince(t0);
   const cpu = cpuDelta(cpu0, cpuSnapshot({ children: process.pid })).cpuSeconds.children;
-  const r = { segments: segments.length, totalMs, segPerSec: segments.length / (totalMs / 1000), latenciesMs, cpuSecondsPerSegment: cpu / segments.length };
-  log(`${what}: ${r.segments} segments one process each in ${(totalMs / 1000).toFixed(2)} s = ${r.segPerSec.toFixed(2)} segments/s, ` +
-    `p50 ${median(latenciesMs).toFixed(1)} ms, ${r.cpuSecondsPerSegment.toFixed(3)} CPU s/segment`);
+  const r = {
+    segments: segments.length,
+    totalMs,
+    segPerSec: segments.length / (totalMs / 1000),
+    latenciesMs,
+    cpuSecondsPerSegment: cpu / segments.length,
+  };
+  log(
+    `${what}: ${r.segments} segments one process each in ${(totalMs / 1000).toFixed(2)} s = ${r.segPerSec.toFixed(2)} segments/s, ` +
+      `p50 ${median(latenciesMs).toFixed(1)} ms, ${r.cpuSecondsPerSegment.toFixed(3)} CPU s/segment`,
+  );
   return r;
 }
 
 export async function benchRestore(o: {
-  stack: Stack; src: Source; dir: string; segments: number; pgbackrestConf?: string; generateSeconds?: number;
+  stack: Stack;
+  src: Source;
+  dir: string;
+  segments: number;
+  pgbackrestConf?: string;
+  generateSeconds?: number;
 }): Promise<RestoreBench> {
   const { stack, src } = o;
   const base = path.join(o.dir, 'restore');
   const archiveDir = path.join(base, 'archive'); // the same segments, for pgBackRest
-  const outDir = path.join(base, 'out');         // fetch / archive-get destinations
-  const pgdata = path.join(base, 'pgdata');      // the restored cluster (cleanupUnder finds its postmaster.pid)
+  const outDir = path.join(base, 'out'); // fetch / archive-get destinations
+  const pgdata = path.join(base, 'pgdata'); // the restored cluster (cleanupUnder finds its postmaster.pid)
   for (const d of [base, archiveDir, outDir]) fs.mkdirSync(d, { recursive: true });
   chownToPostgres(base, archiveDir, outDir);
 
@@ -118,7 +164,9 @@ export async function benchRestore(o: {
   const env = new BenchEnv(stack, 'bench-restore', { WALFLOW_PG_URL: src.pg.url });
   await env.startWorker();
   await waitNoReady(src, 120_000);
-  await src.pg.query(`ALTER SYSTEM SET archive_command = 'cp %p ${archiveDir}/%f && ${WALFLOW} push %p %f --env-file ${env.envFile}'`);
+  await src.pg.query(
+    `ALTER SYSTEM SET archive_command = 'cp %p ${archiveDir}/%f && ${WALFLOW} push %p %f --env-file ${env.envFile}'`,
+  );
   await src.pg.query('SELECT pg_reload_conf()');
   await src.pg.switchWal(); // the first segment archived through walflow: before the backup starts
 
@@ -130,7 +178,9 @@ export async function benchRestore(o: {
 
   t = now();
   const segments = await generateWal(src, archiveDir, o.segments, o.generateSeconds ?? 150);
-  log(`restore: ${segments.length} segments (pgbench + bulk updates) after the backup in ${(msSince(t) / 1000).toFixed(1)} s`);
+  log(
+    `restore: ${segments.length} segments (pgbench + bulk updates) after the backup in ${(msSince(t) / 1000).toFixed(1)} s`,
+  );
   await waitNoReady(src, 120_000);
 
   // pgBackRest's repositories get the same segments (while walflow's worker drains its spool).
@@ -146,20 +196,37 @@ export async function benchRestore(o: {
   await env.waitDrained(240_000);
   const counts = await env.storeCounts();
   for (const [store, n] of Object.entries(counts)) {
-    if (n < segments.length) throw new Error(`restore: store ${store} holds ${n} segments, expected at least ${segments.length}`);
+    if (n < segments.length)
+      throw new Error(`restore: store ${store} holds ${n} segments, expected at least ${segments.length}`);
   }
-  log(`restore: walflow spool drained ${(msSince(t) / 1000).toFixed(1)} s later; stores hold ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')} segments`);
+  log(
+    `restore: walflow spool drained ${(msSince(t) / 1000).toFixed(1)} s later; stores hold ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} segments`,
+  );
 
   // walflow restore to the end of the archive, started and promoted.
   const port = await freePort();
   const pids = {
-    worker: env.workerPidNumber, temporal: readPid(stack.pidFile('temporal')),
-    'versitygw r2': readPid(stack.pidFile('r2')), 'versitygw b2': readPid(stack.pidFile('b2')),
+    worker: env.workerPidNumber,
+    temporal: readPid(stack.pidFile('temporal')),
+    'versitygw r2': readPid(stack.pidFile('r2')),
+    'versitygw b2': readPid(stack.pidFile('b2')),
   };
   const samples: { at: number; snap: CpuSnapshot }[] = [];
   const sampler = setInterval(() => samples.push({ at: Date.now(), snap: cpuSnapshot(pids) }), 250);
   t = now();
-  const r = await runAsPostgres(WALFLOW, ['restore', '--pgdata', pgdata, '--port', String(port), '--start', '--wait', '--env-file', env.envFile]);
+  const r = await runAsPostgres(WALFLOW, [
+    'restore',
+    '--pgdata',
+    pgdata,
+    '--port',
+    String(port),
+    '--start',
+    '--wait',
+    '--env-file',
+    env.envFile,
+  ]);
   const wallSeconds = msSince(t) / 1000;
   clearInterval(sampler);
   let summary: RestoreProgress & { workflowSeconds: number; startedAt: number };
@@ -170,8 +237,11 @@ export async function benchRestore(o: {
     try {
       const { rows } = await db.query<{ summary: RestoreProgress; outcome: string; s: number; started_at: Date }>(
         `SELECT summary, outcome, extract(epoch FROM finished_at - started_at)::float8 AS s, started_at FROM runs
-          WHERE cluster = $1 AND kind = 'restore' ORDER BY id DESC LIMIT 1`, [env.name]);
-      if (!rows[0] || rows[0].outcome !== 'ok') throw new Error(`restore: no successful restore recorded in the catalog: ${JSON.stringify(rows[0])}`);
+          WHERE cluster = $1 AND kind = 'restore' ORDER BY id DESC LIMIT 1`,
+        [env.name],
+      );
+      if (!rows[0] || rows[0].outcome !== 'ok')
+        throw new Error(`restore: no successful restore recorded in the catalog: ${JSON.stringify(rows[0])}`);
       summary = { ...rows[0].summary, workflowSeconds: rows[0].s, startedAt: rows[0].started_at.getTime() };
     } finally {
       await db.end().catch(() => undefined);
@@ -179,8 +249,11 @@ export async function benchRestore(o: {
     const restored = new Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
     await restored.connect();
     try {
-      const { rows } = await restored.query<{ rec: boolean; n: number }>('SELECT pg_is_in_recovery() AS rec, (SELECT count(*)::int FROM pgbench_accounts) AS n');
-      if (rows[0].rec || rows[0].n <= 0) throw new Error(`restore: the restored cluster is ${rows[0].rec ? 'still in recovery' : 'empty'}`);
+      const { rows } = await restored.query<{ rec: boolean; n: number }>(
+        'SELECT pg_is_in_recovery() AS rec, (SELECT count(*)::int FROM pgbench_accounts) AS n',
+      );
+      if (rows[0].rec || rows[0].n <= 0)
+        throw new Error(`restore: the restored cluster is ${rows[0].rec ? 'still in recovery' : 'empty'}`);
     } finally {
       await restored.end().catch(() => undefined);
     }
@@ -188,20 +261,42 @@ export async function benchRestore(o: {
     await stopPostgres(pgdata, 'fast').catch(() => undefined);
   }
   const pf = summary.phases.find((p) => p.phase === 'prefetch');
-  if (!pf || !pf.seconds || !pf.segments) throw new Error(`restore: no prefetch phase in ${JSON.stringify(summary.phases)}`);
+  if (!pf || !pf.seconds || !pf.segments)
+    throw new Error(`restore: no prefetch phase in ${JSON.stringify(summary.phases)}`);
   // CPU during the prefetch phase: the samples nearest its start and end (workflow clock).
-  const pfStart = summary.startedAt + summary.phases.slice(0, summary.phases.indexOf(pf)).reduce((a, p) => a + (p.seconds ?? 0) * 1000, 0);
-  const nearest = (at: number) => samples.reduce((b, x) => (Math.abs(x.at - at) < Math.abs(b.at - at) ? x : b), samples[0]);
+  const pfStart =
+    summary.startedAt +
+    summary.phases.slice(0, summary.phases.indexOf(pf)).reduce((a, p) => a + (p.seconds ?? 0) * 1000, 0);
+  const nearest = (at: number) =>
+    samples.reduce((b, x) => (Math.abs(x.at - at) < Math.abs(b.at - at) ? x : b), samples[0]);
   const [a, z] = [nearest(pfStart), nearest(pfStart + pf.seconds * 1000)];
   const pfCpu = samples.length > 1 && z.at > a.at ? cpuDelta(a.snap, z.snap) : undefined;
   const restore: RestoreBench['restore'] = {
-    wallSeconds, workflowSeconds: summary.workflowSeconds, phases: summary.phases, backupId: summary.backupId,
-    reachedLsn: summary.reachedLsn, timeline: summary.timeline,
-    prefetch: { segments: pf.segments, bytes: pf.bytes ?? 0, seconds: pf.seconds, segPerSec: pf.segments / pf.seconds, cpu: pfCpu },
+    wallSeconds,
+    workflowSeconds: summary.workflowSeconds,
+    phases: summary.phases,
+    backupId: summary.backupId,
+    reachedLsn: summary.reachedLsn,
+    timeline: summary.timeline,
+    prefetch: {
+      segments: pf.segments,
+      bytes: pf.bytes ?? 0,
+      seconds: pf.seconds,
+      segPerSec: pf.segments / pf.seconds,
+      cpu: pfCpu,
+    },
   };
-  log(`walflow restore --start: promoted in ${wallSeconds.toFixed(1)} s (${summary.phases.map((p) => `${p.phase} ${(p.seconds ?? 0).toFixed(1)}`).join(', ')}); ` +
-    `prefetch ${pf.segments} WAL files = ${restore.prefetch.segPerSec.toFixed(2)}/s` +
-    `${pfCpu ? `; meanwhile machine ${pfCpu.machineBusyPct}% busy, CPU s: ${Object.entries(pfCpu.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`);
+  log(
+    `walflow restore --start: promoted in ${wallSeconds.toFixed(1)} s (${summary.phases.map((p) => `${p.phase} ${(p.seconds ?? 0).toFixed(1)}`).join(', ')}); ` +
+      `prefetch ${pf.segments} WAL files = ${restore.prefetch.segPerSec.toFixed(2)}/s` +
+      `${
+        pfCpu
+          ? `; meanwhile machine ${pfCpu.machineBusyPct}% busy, CPU s: ${Object.entries(pfCpu.cpuSeconds)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}`
+          : ''
+      }`,
+  );
 
   // restore_command, one process per segment, as PostgreSQL calls it (no prefetch folder: the stores).
   const fetch = sequentialGet('walflow fetch', segments, outDir, (name, dest) => {
@@ -209,9 +304,15 @@ export async function benchRestore(o: {
     if (f.status !== 0) throw new Error(`walflow fetch ${name} failed (${f.status}): ${f.stderr}`);
     return ms;
   });
-  const pgbr = o.pgbackrestConf && push
-    ? { push, archiveGet: sequentialGet('pgBackRest archive-get', segments, outDir, (name, dest) => pgbackrest(o.pgbackrestConf!, ['archive-get', name, dest])) }
-    : undefined;
+  const pgbr =
+    o.pgbackrestConf && push
+      ? {
+          push,
+          archiveGet: sequentialGet('pgBackRest archive-get', segments, outDir, (name, dest) =>
+            pgbackrest(o.pgbackrestConf!, ['archive-get', name, dest]),
+          ),
+        }
+      : undefined;
   await env.stopWorker();
   return { segments: segments.map((s) => path.basename(s)), backup, restore, fetch, pgbackrest: pgbr };
 }

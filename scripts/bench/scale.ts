@@ -12,25 +12,46 @@ import { syntheticArchive, writeSyntheticArchive } from '../../test/support/synt
 import { BenchEnv, WALFLOW } from './walflow';
 import { asPostgresOpts, log, MiB } from './util';
 
-export interface ScaleStep { step: string; seconds: number; workerPeakRssMiB: number; largestPayloadBytes: number; detail: string }
-export interface ScaleBench { objects: number; writeSeconds: number; steps: ScaleStep[] }
+export interface ScaleStep {
+  step: string;
+  seconds: number;
+  workerPeakRssMiB: number;
+  largestPayloadBytes: number;
+  detail: string;
+}
+export interface ScaleBench {
+  objects: number;
+  writeSeconds: number;
+  steps: ScaleStep[];
+}
 
 /** The worker's peak resident set since the last reset, in MiB (Linux: VmHWM, reset through clear_refs). */
 function peakRssMiB(pid: number): number {
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  return kb * 1024 / MiB;
+  return (kb * 1024) / MiB;
 }
 function resetPeakRss(pid: number): void {
   fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
-export async function benchScale({ stack, dir, objects }: { stack: Stack; dir: string; objects: number }): Promise<ScaleBench> {
+export async function benchScale({
+  stack,
+  dir,
+  objects,
+}: {
+  stack: Stack;
+  dir: string;
+  objects: number;
+}): Promise<ScaleBench> {
   const storesDir = path.join(dir, 'scale-stores');
-  for (const d of [storesDir, path.join(storesDir, 'a'), path.join(storesDir, 'b')]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [storesDir, path.join(storesDir, 'a'), path.join(storesDir, 'b')])
+    fs.mkdirSync(d, { recursive: true });
   const env = new BenchEnv(stack, 'bench-scale', {
     WALFLOW_STORES: 'a,b',
-    WALFLOW_STORE_A_TYPE: 'fs', WALFLOW_STORE_A_PATH: path.join(storesDir, 'a'),
-    WALFLOW_STORE_B_TYPE: 'fs', WALFLOW_STORE_B_PATH: path.join(storesDir, 'b'),
+    WALFLOW_STORE_A_TYPE: 'fs',
+    WALFLOW_STORE_A_PATH: path.join(storesDir, 'a'),
+    WALFLOW_STORE_B_TYPE: 'fs',
+    WALFLOW_STORE_B_PATH: path.join(storesDir, 'b'),
   });
   const archive = syntheticArchive(env.name, objects);
   const asOf = new Date();
@@ -50,14 +71,27 @@ export async function benchScale({ stack, dir, objects }: { stack: Stack; dir: s
       const before = new Set(await workflowIds(client, type, env.name));
       resetPeakRss(pid);
       t = Date.now();
-      const r = spawnSync(WALFLOW, [...args, '--env-file', env.envFile], { ...asPostgresOpts(), encoding: 'utf8', maxBuffer: 1 << 30 });
+      const r = spawnSync(WALFLOW, [...args, '--env-file', env.envFile], {
+        ...asPostgresOpts(),
+        encoding: 'utf8',
+        maxBuffer: 1 << 30,
+      });
       const seconds = (Date.now() - t) / 1000;
-      if (r.status !== 0) throw new Error(`scale: walflow ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+      if (r.status !== 0)
+        throw new Error(`scale: walflow ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
       const workerPeakRssMiB = peakRssMiB(pid);
       const id = (await workflowIds(client, type, env.name)).find((x) => !before.has(x));
       const largest = id ? await largestPayload(client, id) : { bytes: NaN, where: 'run not listed' };
-      const s = { step: name, seconds, workerPeakRssMiB, largestPayloadBytes: largest.bytes, detail: describe(r.stdout) };
-      log(`scale: ${name}: ${seconds.toFixed(1)} s, worker peak RSS ${workerPeakRssMiB.toFixed(0)} MiB, largest payload ${largest.bytes} bytes (${largest.where}); ${s.detail}`);
+      const s = {
+        step: name,
+        seconds,
+        workerPeakRssMiB,
+        largestPayloadBytes: largest.bytes,
+        detail: describe(r.stdout),
+      };
+      log(
+        `scale: ${name}: ${seconds.toFixed(1)} s, worker peak RSS ${workerPeakRssMiB.toFixed(0)} MiB, largest payload ${largest.bytes} bytes (${largest.where}); ${s.detail}`,
+      );
       steps.push(s);
     };
     const prune = ['--as-of', asOf.toISOString(), '--retention-days', '30', '--min-backups', '1'];
@@ -69,13 +103,28 @@ export async function benchScale({ stack, dir, objects }: { stack: Stack; dir: s
       const r = JSON.parse(out) as { stores: { deletions: unknown[] }[] };
       return `${r.stores.map((s) => s.deletions.length).join(' + ')} deletions listed`;
     });
-    await step('retention (prune)', 'retention', ['prune', '--json', ...prune], (out) => `${(JSON.parse(out) as { deleted: number }).deleted} objects deleted`);
+    await step(
+      'retention (prune)',
+      'retention',
+      ['prune', '--json', ...prune],
+      (out) => `${(JSON.parse(out) as { deleted: number }).deleted} objects deleted`,
+    );
     // Restore planning reads the catalog, which the synthetic archive bypassed: rebuild it first.
     t = Date.now();
-    const rebuilt = spawnSync(WALFLOW, ['catalog', 'rebuild', '--env-file', env.envFile], { ...asPostgresOpts(), encoding: 'utf8', maxBuffer: 1 << 30 });
-    if (rebuilt.status !== 0) throw new Error(`scale: walflow catalog rebuild failed (${rebuilt.status}): ${rebuilt.stderr.slice(-2000)}`);
+    const rebuilt = spawnSync(WALFLOW, ['catalog', 'rebuild', '--env-file', env.envFile], {
+      ...asPostgresOpts(),
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+    });
+    if (rebuilt.status !== 0)
+      throw new Error(`scale: walflow catalog rebuild failed (${rebuilt.status}): ${rebuilt.stderr.slice(-2000)}`);
     log(`scale: catalog rebuilt from the pruned stores in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    await step('restore plan (--plan-only)', 'restore', ['restore', '--plan-only', '--wait'], (out) => `${/(\d+) WAL file\(s\)/.exec(out)?.[1] ?? '?'} WAL files planned`);
+    await step(
+      'restore plan (--plan-only)',
+      'restore',
+      ['restore', '--plan-only', '--wait'],
+      (out) => `${/(\d+) WAL file\(s\)/.exec(out)?.[1] ?? '?'} WAL files planned`,
+    );
   } finally {
     await connection.close();
     await env.stopWorker();

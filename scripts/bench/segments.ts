@@ -10,14 +10,22 @@ import { log, MiB, runAsPostgres } from './util';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
 
-export interface Source { pg: PgCluster; archiveDir: string }
+export interface Source {
+  pg: PgCluster;
+  archiveDir: string;
+}
 
 export async function startSource(dir: string): Promise<Source> {
   const base = path.join(dir, 'src');
   const archiveDir = path.join(base, 'archive');
   fs.mkdirSync(archiveDir, { recursive: true });
   chownToPostgres(base, archiveDir);
-  const pg = new PgCluster(path.join(base, 'data'), await freePort(), path.join(base, 'run'), path.join(base, 'postgres.log'));
+  const pg = new PgCluster(
+    path.join(base, 'data'),
+    await freePort(),
+    path.join(base, 'run'),
+    path.join(base, 'postgres.log'),
+  );
   await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile, [
     'wal_level = replica',
     'archive_mode = on',
@@ -34,8 +42,17 @@ export async function startSource(dir: string): Promise<Source> {
 }
 
 export function archivedSegments(archiveDir: string): string[] {
-  return fs.readdirSync(archiveDir).filter((n) => SEGMENT.test(n)).sort()
-    .filter((n) => { try { return fs.statSync(path.join(archiveDir, n)).size === 16 * MiB; } catch { return false; } });
+  return fs
+    .readdirSync(archiveDir)
+    .filter((n) => SEGMENT.test(n))
+    .sort()
+    .filter((n) => {
+      try {
+        return fs.statSync(path.join(archiveDir, n)).size === 16 * MiB;
+      } catch {
+        return false;
+      }
+    });
 }
 
 /**
@@ -60,7 +77,8 @@ export async function generateSegments(src: Source, want: number, maxSeconds = 1
     if (r.code !== 0) throw new Error(`pgbench failed:\n${r.out}`);
   }
   const all = archivedSegments(src.archiveDir);
-  if (all.length < Math.min(want, 16)) throw new Error(`only ${all.length} segments after ${maxSeconds}s of pgbench; need at least 16`);
+  if (all.length < Math.min(want, 16))
+    throw new Error(`only ${all.length} segments after ${maxSeconds}s of pgbench; need at least 16`);
   const chosen = all.slice(-Math.min(want, all.length));
   if (chosen.length < want) log(`warning: only ${chosen.length} of ${want} segments in time; measuring those`);
   return chosen.map((n) => path.join(src.archiveDir, n));

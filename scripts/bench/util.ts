@@ -3,7 +3,9 @@ import { spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import { postgresUser } from '../../lib/devstack/procs';
 
-export function sorted(xs: number[]): number[] { return [...xs].sort((a, b) => a - b); }
+export function sorted(xs: number[]): number[] {
+  return [...xs].sort((a, b) => a - b);
+}
 
 /** Nearest-rank percentile (p in 0..100) of a non-empty sample. */
 export function pct(xs: number[], p: number): number {
@@ -17,12 +19,16 @@ export const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 export const mean = (xs: number[]) => (xs.length ? sum(xs) / xs.length : NaN);
 
 /** Milliseconds since an hrtime start. */
-export function msSince(t0: bigint): number { return Number(process.hrtime.bigint() - t0) / 1e6; }
+export function msSince(t0: bigint): number {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
 export const now = () => process.hrtime.bigint();
 
 export const MiB = 1 << 20;
 
-export function log(msg: string): void { process.stderr.write(`bench: ${msg}\n`); }
+export function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
 
 /** Spawn options that run a command as the postgres OS user (when we are root), in a clean env. */
 export function asPostgresOpts(env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin' }) {
@@ -36,8 +42,11 @@ const PER_CALL_TIMEOUT_MS = 60_000;
 
 export function timedAsPostgres(cmd: string, args: string[]): { ms: number; r: SpawnSyncReturns<string> } {
   const opts = {
-    ...asPostgresOpts(), encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[],
-    timeout: PER_CALL_TIMEOUT_MS, killSignal: 'SIGKILL' as const,
+    ...asPostgresOpts(),
+    encoding: 'utf8' as const,
+    stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[],
+    timeout: PER_CALL_TIMEOUT_MS,
+    killSignal: 'SIGKILL' as const,
   };
   const t0 = now();
   const r = spawnSync(cmd, args, opts);
@@ -52,10 +61,17 @@ export function runAsPostgres(cmd: string, args: string[]): Promise<{ code: numb
     const child = spawn(cmd, args, { ...asPostgresOpts({ PATH: '/usr/bin:/bin' }), stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child.pid!);
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { out += d; });
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      out += d;
+    });
     child.on('error', reject);
-    child.on('exit', (code, signal) => { running.delete(child.pid!); resolve({ code: code ?? (signal ? 128 : 0), out }); });
+    child.on('exit', (code, signal) => {
+      running.delete(child.pid!);
+      resolve({ code: code ?? (signal ? 128 : 0), out });
+    });
   });
 }
 
@@ -68,10 +84,20 @@ export function fmt(n: number, digits = 1): string {
 }
 
 /** CPU accounting from /proc: whole machine (busy/total jiffies) and chosen processes. */
-export interface CpuSnapshot { busy: number; total: number; procs: Record<string, number> }
+export interface CpuSnapshot {
+  busy: number;
+  total: number;
+  procs: Record<string, number>;
+}
 
 export function cpuSnapshot(pids: Record<string, number | undefined>): CpuSnapshot {
-  const read = (f: string) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+  const read = (f: string) => {
+    try {
+      return fs.readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const cpu = read('/proc/stat').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
   const total = cpu.reduce((a, b) => a + b, 0);
@@ -79,16 +105,23 @@ export function cpuSnapshot(pids: Record<string, number | undefined>): CpuSnapsh
   for (const [name, pid] of Object.entries(pids)) {
     if (!pid) continue;
     const stat = read(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     if (fields.length > 14) procs[name] = fields[11] + fields[12] + fields[13] + fields[14]; // utime stime cutime cstime
   }
   return { busy: total - idle, total, procs };
 }
 
 /** CPU seconds used between two snapshots (per process), and the machine's busy share. */
-export function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): { machineBusyPct: number; cpuSeconds: Record<string, number> } {
+export function cpuDelta(
+  a: CpuSnapshot,
+  b: CpuSnapshot,
+): { machineBusyPct: number; cpuSeconds: Record<string, number> } {
   const hz = 100; // USER_HZ on Linux
   const cpuSeconds: Record<string, number> = {};
-  for (const k of Object.keys(b.procs)) if (k in a.procs) cpuSeconds[k] = Math.round(((b.procs[k] - a.procs[k]) / hz) * 100) / 100;
+  for (const k of Object.keys(b.procs))
+    if (k in a.procs) cpuSeconds[k] = Math.round(((b.procs[k] - a.procs[k]) / hz) * 100) / 100;
   return { machineBusyPct: Math.round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 1000) / 10, cpuSeconds };
 }

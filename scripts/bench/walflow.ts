@@ -24,19 +24,36 @@ export class BenchEnv {
   private readonly spool: SpoolPaths;
   private readonly staging: SpoolPaths;
 
-  constructor(stack: Stack, readonly name: string, extraEnv: Record<string, string> = {}) {
+  constructor(
+    stack: Stack,
+    readonly name: string,
+    extraEnv: Record<string, string> = {},
+  ) {
     this.dir = path.join(stack.dir, 'env', name);
     const spoolRoot = path.join(this.dir, 'spool');
     const stagingRoot = path.join(this.dir, 'staging');
-    for (const d of [this.dir, spoolRoot, stagingRoot]) { fs.mkdirSync(d, { recursive: true }); chownToPostgres(d); }
+    for (const d of [this.dir, spoolRoot, stagingRoot]) {
+      fs.mkdirSync(d, { recursive: true });
+      chownToPostgres(d);
+    }
     const env: Record<string, string> = {
-      ...stack.env(), WALFLOW_CLUSTER: name, WALFLOW_HOST_ID: name, WALFLOW_SPOOL_DIR: spoolRoot,
-      WALFLOW_LOG_LEVEL: 'info', ...extraEnv,
+      ...stack.env(),
+      WALFLOW_CLUSTER: name,
+      WALFLOW_HOST_ID: name,
+      WALFLOW_SPOOL_DIR: spoolRoot,
+      WALFLOW_LOG_LEVEL: 'info',
+      ...extraEnv,
     };
     this.envFile = path.join(this.dir, 'walflow.env');
     this.stagingEnvFile = path.join(this.dir, 'staging.env');
     const write = (f: string, e: Record<string, string>) =>
-      fs.writeFileSync(f, Object.entries(e).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o644 });
+      fs.writeFileSync(
+        f,
+        Object.entries(e)
+          .map(([k, v]) => `${k}=${v}`)
+          .join('\n') + '\n',
+        { mode: 0o644 },
+      );
     write(this.envFile, env);
     write(this.stagingEnvFile, { ...env, WALFLOW_SPOOL_DIR: stagingRoot });
     this.config = loadConfig(env);
@@ -45,8 +62,12 @@ export class BenchEnv {
     this.staging = new SpoolPaths(stagingRoot, name);
   }
 
-  private get workerLog() { return path.join(this.dir, 'logs', 'worker.log'); }
-  private get workerPid() { return path.join(this.dir, 'pids', 'worker.pid'); }
+  private get workerLog() {
+    return path.join(this.dir, 'logs', 'worker.log');
+  }
+  private get workerPid() {
+    return path.join(this.dir, 'pids', 'worker.pid');
+  }
 
   /** Starts `walflow worker` as postgres and waits until it polls its task queues. */
   async startWorker(timeoutMs = 120_000): Promise<number> {
@@ -54,8 +75,12 @@ export class BenchEnv {
     const logFile = this.workerLog;
     const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
     startBackground({
-      name: `worker-${this.name}`, cmd: WALFLOW, logFile, pidFile: this.workerPid,
-      args: ['worker', '--env-file', this.envFile], asPostgres: true,
+      name: `worker-${this.name}`,
+      cmd: WALFLOW,
+      logFile,
+      pidFile: this.workerPid,
+      args: ['worker', '--env-file', this.envFile],
+      asPostgres: true,
       // e.g. BENCH_WORKER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' to see where a worker spends its time
       env: process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {},
     });
@@ -63,15 +88,20 @@ export class BenchEnv {
     while (Date.now() < deadline) {
       const text = fs.readFileSync(logFile, 'utf8').slice(offset);
       if (text.includes('"msg":"worker running"')) return msSince(t0);
-      if (!readPid(this.workerPid)) throw new Error(`worker ${this.name} exited during start; see ${logFile}:\n${text.slice(-2000)}`);
+      if (!readPid(this.workerPid))
+        throw new Error(`worker ${this.name} exited during start; see ${logFile}:\n${text.slice(-2000)}`);
       await sleep(50);
     }
     throw new Error(`worker ${this.name} did not start polling within ${timeoutMs / 1000}s; see ${logFile}`);
   }
 
-  get workerPidNumber(): number | undefined { return readPid(this.workerPid); }
+  get workerPidNumber(): number | undefined {
+    return readPid(this.workerPid);
+  }
 
-  async stopWorker(): Promise<void> { await stopPid(this.workerPid, 30_000); }
+  async stopWorker(): Promise<void> {
+    await stopPid(this.workerPid, 30_000);
+  }
 
   /** `walflow push <path> <name>` as PostgreSQL runs it (postgres user, clean env), timed. */
   push(file: string, envFile = this.stagingEnvFile): number {
@@ -82,7 +112,11 @@ export class BenchEnv {
 
   /** Waiting files in the live spool. */
   waiting(): number {
-    try { return fs.readdirSync(this.spool.walDir).filter((n) => parseWalName(n)).length; } catch { return 0; }
+    try {
+      return fs.readdirSync(this.spool.walDir).filter((n) => parseWalName(n)).length;
+    } catch {
+      return 0;
+    }
   }
 
   /**
@@ -97,7 +131,10 @@ export class BenchEnv {
       fs.copyFileSync(this.staging.systemIdFile, this.spool.systemIdFile);
       chownToPostgres(this.spool.systemIdFile);
     }
-    const names = fs.readdirSync(this.staging.walDir).filter((n) => parseWalName(n)).sort();
+    const names = fs
+      .readdirSync(this.staging.walDir)
+      .filter((n) => parseWalName(n))
+      .sort();
     const t0 = now();
     for (const n of names) fs.renameSync(this.staging.wal(n), this.spool.wal(n));
     return { t0, count: names.length };
@@ -107,7 +144,10 @@ export class BenchEnv {
   async waitDrained(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.waiting() > 0) {
-      if (Date.now() > deadline) throw new Error(`${this.name}: ${this.waiting()} files still in the spool after ${timeoutMs / 1000}s; see ${this.workerLog}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.name}: ${this.waiting()} files still in the spool after ${timeoutMs / 1000}s; see ${this.workerLog}`,
+        );
       await sleep(5);
     }
   }
@@ -124,5 +164,7 @@ export class BenchEnv {
   }
 
   /** Store key of a segment with the default codec. */
-  key(segment: string): string { return walKey(this.name, parseWalName(segment)!, '.zst'); }
+  key(segment: string): string {
+    return walKey(this.name, parseWalName(segment)!, '.zst');
+  }
 }

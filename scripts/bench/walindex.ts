@@ -33,6 +33,8 @@ export async function benchIndex(segments: string[], budgetMs: number): Promise<
     f.share.push(ms / staging);
     if (Date.now() - started > budgetMs && f.indexMs.length >= 8) break;
   }
-  log(`segment index: median ${median(f.indexMs).toFixed(2)} ms/segment, ${(median(f.share) * 100).toFixed(1)}% of hashing + zstd (${median(f.stagingMs).toFixed(1)} ms), ${f.unreadable} unreadable`);
+  log(
+    `segment index: median ${median(f.indexMs).toFixed(2)} ms/segment, ${(median(f.share) * 100).toFixed(1)}% of hashing + zstd (${median(f.stagingMs).toFixed(1)} ms), ${f.unreadable} unreadable`,
+  );
   return f;
 }

@@ -7,7 +7,11 @@ import { stopPostgres } from '../../lib/devstack/stack';
 function walk(dir: string, found: (file: string) => void, depth = 0): void {
   if (depth > 6) return;
   let entries: fs.Dirent[] = [];
-  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
   for (const e of entries) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p, found, depth + 1);

@@ -19,7 +19,10 @@ export class TestEnv {
   readonly stores: Map<string, Store>;
   private clients: Connection[] = [];
 
-  constructor(readonly name: string, extraEnv: Record<string, string> = {}) {
+  constructor(
+    readonly name: string,
+    extraEnv: Record<string, string> = {},
+  ) {
     const stackDir = process.env.WALFLOW_TEST_STACK;
     if (!stackDir) throw new Error('WALFLOW_TEST_STACK is not set: run the end-to-end tests with `npm test`');
     this.stack = openStack(stackDir);
@@ -29,24 +32,41 @@ export class TestEnv {
     this.envFile = path.join(this.dir, 'walflow.env');
     const env = {
       ...this.stack.env(),
-      WALFLOW_CLUSTER: name, WALFLOW_HOST_ID: name, WALFLOW_SPOOL_DIR: path.join(this.dir, 'spool'),
-      WALFLOW_LOG_LEVEL: 'debug', ...extraEnv,
+      WALFLOW_CLUSTER: name,
+      WALFLOW_HOST_ID: name,
+      WALFLOW_SPOOL_DIR: path.join(this.dir, 'spool'),
+      WALFLOW_LOG_LEVEL: 'debug',
+      ...extraEnv,
     };
-    fs.writeFileSync(this.envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o644 });
+    fs.writeFileSync(
+      this.envFile,
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+      { mode: 0o644 },
+    );
     this.config = loadConfig(env);
     this.stores = openStores(this.config.stores);
   }
 
-  get spoolDir() { return path.join(this.config.spoolDir, this.config.cluster); }
-  get workerLog() { return path.join(this.dir, 'logs', 'worker.log'); }
-  private get workerPid() { return path.join(this.dir, 'pids', 'worker.pid'); }
+  get spoolDir() {
+    return path.join(this.config.spoolDir, this.config.cluster);
+  }
+  get workerLog() {
+    return path.join(this.dir, 'logs', 'worker.log');
+  }
+  private get workerPid() {
+    return path.join(this.dir, 'pids', 'worker.pid');
+  }
 
   /** Starts this env's worker and waits until it polls its task queues. */
   async startWorker(): Promise<void> {
     await startWorker(this.envFile, this.workerLog, this.workerPid);
   }
 
-  async stopWorker(): Promise<void> { await stopPid(this.workerPid, 30_000); }
+  async stopWorker(): Promise<void> {
+    await stopPid(this.workerPid, 30_000);
+  }
 
   killWorker(): void {
     const pid = Number(fs.readFileSync(this.workerPid, 'utf8'));
@@ -54,14 +74,21 @@ export class TestEnv {
   }
 
   async createCluster(extraConf: string[] = [], dirName = 'pg'): Promise<PgCluster> {
-    return createArchivingCluster({ dir: path.join(this.dir, dirName), port: await freePort(), envFile: this.envFile, extraConf });
+    return createArchivingCluster({
+      dir: path.join(this.dir, dirName),
+      port: await freePort(),
+      envFile: this.envFile,
+      extraConf,
+    });
   }
 
   /** Runs the walflow command as the postgres user, as PostgreSQL would. */
   walflow(args: string[], opts: { asRoot?: boolean } = {}): { status: number; stdout: string; stderr: string } {
     const withEnv = args.some((a) => a.startsWith('--env-file')) ? args : [...args, '--env-file', this.envFile];
     const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), withEnv, {
-      cwd: '/', encoding: 'utf8', env: { PATH: '/usr/bin:/bin' },
+      cwd: '/',
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin' },
       ...(opts.asRoot || process.getuid?.() !== 0 ? {} : { uid: uidOf('postgres'), gid: gidOf('postgres') }),
     });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -81,7 +108,11 @@ export class TestEnv {
   }
 
   spoolFiles(): string[] {
-    try { return fs.readdirSync(path.join(this.spoolDir, 'wal')).sort(); } catch { return []; }
+    try {
+      return fs.readdirSync(path.join(this.spoolDir, 'wal')).sort();
+    } catch {
+      return [];
+    }
   }
 
   async close(): Promise<void> {
@@ -90,11 +121,20 @@ export class TestEnv {
   }
 }
 
-function uidOf(user: string): number { return Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim()); }
-function gidOf(user: string): number { return Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim()); }
+function uidOf(user: string): number {
+  return Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout.trim());
+}
+function gidOf(user: string): number {
+  return Number(spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim());
+}
 
 /** Polls until `check` returns a truthy value; fails with `what` and the last value after the timeout. */
-export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T> | T,
+  timeoutMs = 60_000,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {

@@ -2,7 +2,11 @@
 // details. Payloads that grow with the archive show up here first.
 import type { Client } from '@temporalio/client';
 
-export interface LargestPayload { workflowId: string; bytes: number; where: string }
+export interface LargestPayload {
+  workflowId: string;
+  bytes: number;
+  where: string;
+}
 
 export async function largestPayload(client: Client, workflowId: string): Promise<LargestPayload> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();

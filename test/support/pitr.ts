@@ -9,7 +9,9 @@ import type { BackupManifest } from '../../lib/contracts';
 import { TestEnv, waitFor } from './env';
 
 export async function pitrEnv(
-  name: string, extraEnv: Record<string, string> = {}, cluster: { layout?: ClusterLayout; extraConf?: string[] } = {},
+  name: string,
+  extraEnv: Record<string, string> = {},
+  cluster: { layout?: ClusterLayout; extraConf?: string[] } = {},
 ): Promise<{ env: TestEnv; pg: PgCluster }> {
   const port = await freePort();
   const env = new TestEnv(name, { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, ...extraEnv });
@@ -33,7 +35,11 @@ export async function takeBackup(env: TestEnv): Promise<BackupManifest> {
 export async function waitArchived(env: TestEnv, segment: string, timeoutMs = 90_000): Promise<void> {
   const key = `${env.config.cluster}/wal/${segment.slice(0, 8)}/${segment}.zst`;
   for (const store of env.stores.keys()) {
-    await waitFor(`${segment} in ${store}`, async () => (await env.stores.get(store)!.head(key)) !== undefined, timeoutMs);
+    await waitFor(
+      `${segment} in ${store}`,
+      async () => (await env.stores.get(store)!.head(key)) !== undefined,
+      timeoutMs,
+    );
   }
 }
 

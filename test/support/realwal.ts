@@ -11,9 +11,16 @@ import { parseLsn } from '../../lib/wal/lsn';
 
 export const SEGMENT_NAME = /^[0-9A-F]{24}$/;
 
-const asPostgres = () => ({ cwd: '/', ...(postgresUser() ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql', TZ: 'UTC' } });
+const asPostgres = () => ({
+  cwd: '/',
+  ...(postgresUser() ?? {}),
+  env: { ...process.env, HOME: '/var/lib/postgresql', TZ: 'UTC' },
+});
 
-export interface WalSource { pg: PgCluster; archiveDir: string }
+export interface WalSource {
+  pg: PgCluster;
+  archiveDir: string;
+}
 
 /** initdb with the given WAL segment size, archive_command copying into `<dir>/archive`, started. */
 export async function startWalSource(dir: string, segmentSizeMiB: number, conf: string[] = []): Promise<WalSource> {
@@ -22,20 +29,44 @@ export async function startWalSource(dir: string, segmentSizeMiB: number, conf: 
   fs.mkdirSync(archiveDir, { recursive: true });
   fs.mkdirSync(data, { recursive: true, mode: 0o700 });
   chownToPostgres(dir, archiveDir, data);
-  execFileSync(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions', `--wal-segsize=${segmentSizeMiB}`],
-    { ...asPostgres(), stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(
+    pgBin('initdb'),
+    [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-instructions',
+      `--wal-segsize=${segmentSizeMiB}`,
+    ],
+    { ...asPostgres(), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const pg = new PgCluster(data, await freePort(), path.join(dir, 'run'), path.join(dir, 'postgres.log'));
-  fs.appendFileSync(path.join(data, 'postgresql.conf'), [
-    `port = ${pg.port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${pg.runDir}'`,
-    'wal_level = replica', 'archive_mode = on', `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
-    'timezone = UTC', ...conf,
-  ].join('\n') + '\n');
+  fs.appendFileSync(
+    path.join(data, 'postgresql.conf'),
+    [
+      `port = ${pg.port}`,
+      `listen_addresses = '127.0.0.1'`,
+      `unix_socket_directories = '${pg.runDir}'`,
+      'wal_level = replica',
+      'archive_mode = on',
+      `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
+      'timezone = UTC',
+      ...conf,
+    ].join('\n') + '\n',
+  );
   await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile);
   return { pg, archiveDir };
 }
 
 export function archivedSegments(archiveDir: string): string[] {
-  return fs.readdirSync(archiveDir).filter((n) => SEGMENT_NAME.test(n)).sort();
+  return fs
+    .readdirSync(archiveDir)
+    .filter((n) => SEGMENT_NAME.test(n))
+    .sort();
 }
 
 export interface DumpedRecord {
@@ -48,18 +79,28 @@ export interface DumpedRecord {
   desc: string;
 }
 
-const LINE = /^rmgr: (\S+)\s+len \(rec\/tot\):\s+(\d+)\/\s*(\d+), tx:\s+(\d+), lsn: ([0-9A-F]+\/[0-9A-F]+), prev ([0-9A-F]+\/[0-9A-F]+), desc: (.*)$/;
+const LINE =
+  /^rmgr: (\S+)\s+len \(rec\/tot\):\s+(\d+)\/\s*(\d+), tx:\s+(\d+), lsn: ([0-9A-F]+\/[0-9A-F]+), prev ([0-9A-F]+\/[0-9A-F]+), desc: (.*)$/;
 
 /** pg_waldump over the segments from `first` to `last` in `dir` (it stops at the end of valid WAL). */
 export function pgWaldump(dir: string, first: string, last: string): DumpedRecord[] {
-  const r = spawnSync(pgBin('pg_waldump'), ['-p', dir, first, last], { ...asPostgres(), encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync(pgBin('pg_waldump'), ['-p', dir, first, last], {
+    ...asPostgres(),
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   const out: DumpedRecord[] = [];
   for (const line of r.stdout.split('\n')) {
     const m = LINE.exec(line);
     if (!m) continue;
     out.push({
-      rmgr: m[1], recLength: Number(m[2]), totalLength: Number(m[3]), xid: Number(m[4]),
-      lsn: parseLsn(m[5]), prev: parseLsn(m[6]), desc: m[7],
+      rmgr: m[1],
+      recLength: Number(m[2]),
+      totalLength: Number(m[3]),
+      xid: Number(m[4]),
+      lsn: parseLsn(m[5]),
+      prev: parseLsn(m[6]),
+      desc: m[7],
     });
   }
   if (out.length === 0) throw new Error(`pg_waldump printed no records (status ${r.status}): ${r.stderr}`);

@@ -30,7 +30,10 @@ export function syntheticArchive(cluster: string, count: number): SyntheticArchi
   const segments = Array.from({ length: count }, (_, i) => segmentName(1, BigInt(i + 1), SEGMENT_SIZE));
   const keyOf = (segment: string) => walKey(cluster, parseWalName(segment, SEGMENT_SIZE)!, '.zst');
   const oldBackup = '20000101T000000Z';
-  const prunable = [`${backupPrefix(cluster, oldBackup)}manifest.json`, ...segments.slice(0, Math.floor(count / 2)).map(keyOf)];
+  const prunable = [
+    `${backupPrefix(cluster, oldBackup)}manifest.json`,
+    ...segments.slice(0, Math.floor(count / 2)).map(keyOf),
+  ];
   return { cluster, segments, keyOf, oldBackup, newBackup: '20000102T000000Z', prunable };
 }
 
@@ -42,16 +45,30 @@ const objectOf = async (text: string) => {
 
 /** Writes the archive into `store`, `concurrency` objects at a time; `skip` leaves some segments out. */
 export async function writeSyntheticArchive(
-  store: Store, archive: SyntheticArchive, now: Date, opts: { concurrency?: number; skip?: (segment: string) => boolean } = {},
+  store: Store,
+  archive: SyntheticArchive,
+  now: Date,
+  opts: { concurrency?: number; skip?: (segment: string) => boolean } = {},
 ): Promise<void> {
   const { cluster, keyOf } = archive;
-  const identity = { format: CLUSTER_JSON_FORMAT, cluster, systemIdentifier: '7000000000000000001', pgVersion: 17, segmentSize: SEGMENT_SIZE, createdAt: now.toISOString() };
+  const identity = {
+    format: CLUSTER_JSON_FORMAT,
+    cluster,
+    systemIdentifier: '7000000000000000001',
+    pgVersion: 17,
+    segmentSize: SEGMENT_SIZE,
+    createdAt: now.toISOString(),
+  };
   const put = async (key: string, text: string) => {
     const o = await objectOf(text);
     await store.putNew(key, o.body, o.meta);
   };
   const putRaw = async (key: string, raw: Buffer) =>
-    store.putNew(key, raw, { codec: 'none', rawSize: raw.length, sha256: createHash('sha256').update(raw).digest('hex') });
+    store.putNew(key, raw, {
+      codec: 'none',
+      rawSize: raw.length,
+      sha256: createHash('sha256').update(raw).digest('hex'),
+    });
   await putRaw(clusterJsonKey(cluster), Buffer.from(JSON.stringify(identity)));
   const half = Math.floor(archive.segments.length / 2);
   const manifests = [
@@ -61,21 +78,41 @@ export async function writeSyntheticArchive(
   for (const m of manifests) {
     const stop = new Date(now.getTime() - m.stoppedDaysAgo * DAY).toISOString();
     const manifest = {
-      format: MANIFEST_FORMAT, cluster, backupId: m.id, label: m.id, timeline: 1,
-      startLsn: formatLsn(segmentStartLsn(BigInt(m.segno), SEGMENT_SIZE)), stopLsn: formatLsn(segmentStartLsn(BigInt(m.segno), SEGMENT_SIZE) + 1n),
-      startWal: segmentName(1, BigInt(m.segno), SEGMENT_SIZE), stopWal: segmentName(1, BigInt(m.segno), SEGMENT_SIZE),
-      startTime: stop, stopTime: stop, pgVersion: 17, pgVersionText: '17', systemIdentifier: identity.systemIdentifier,
-      segmentSize: SEGMENT_SIZE, codec: 'zstd', fileCount: 0, rawSize: 0, storedSize: 0, stores: [store.name], seconds: 0,
-      hostId: 'synthetic', walArchivedAt: stop, files: [],
+      format: MANIFEST_FORMAT,
+      cluster,
+      backupId: m.id,
+      label: m.id,
+      timeline: 1,
+      startLsn: formatLsn(segmentStartLsn(BigInt(m.segno), SEGMENT_SIZE)),
+      stopLsn: formatLsn(segmentStartLsn(BigInt(m.segno), SEGMENT_SIZE) + 1n),
+      startWal: segmentName(1, BigInt(m.segno), SEGMENT_SIZE),
+      stopWal: segmentName(1, BigInt(m.segno), SEGMENT_SIZE),
+      startTime: stop,
+      stopTime: stop,
+      pgVersion: 17,
+      pgVersionText: '17',
+      systemIdentifier: identity.systemIdentifier,
+      segmentSize: SEGMENT_SIZE,
+      codec: 'zstd',
+      fileCount: 0,
+      rawSize: 0,
+      storedSize: 0,
+      stores: [store.name],
+      seconds: 0,
+      hostId: 'synthetic',
+      walArchivedAt: stop,
+      files: [],
     };
     await putRaw(`${backupPrefix(cluster, m.id)}manifest.json`, Buffer.from(JSON.stringify(manifest)));
   }
   const queue = archive.segments.filter((s) => !opts.skip?.(s));
   let next = 0;
-  await Promise.all(Array.from({ length: opts.concurrency ?? 16 }, async () => {
-    while (next < queue.length) {
-      const segment = queue[next++];
-      await put(keyOf(segment), segment);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: opts.concurrency ?? 16 }, async () => {
+      while (next < queue.length) {
+        const segment = queue[next++];
+        await put(keyOf(segment), segment);
+      }
+    }),
+  );
 }

@@ -5,17 +5,33 @@ import { parseArchiveCommand, shellWords } from '../../lib/archivecommand';
 
 describe('archive_command', () => {
   test('splits words as a shell does: quotes and escapes, no expansions', () => {
-    assert.deepEqual(shellWords(`/opt/walflow/bin/walflow push "%p" '%f' --env-file /etc/my\\ walflow.env`),
-      ['/opt/walflow/bin/walflow', 'push', '%p', '%f', '--env-file', '/etc/my walflow.env']);
+    assert.deepEqual(shellWords(`/opt/walflow/bin/walflow push "%p" '%f' --env-file /etc/my\\ walflow.env`), [
+      '/opt/walflow/bin/walflow',
+      'push',
+      '%p',
+      '%f',
+      '--env-file',
+      '/etc/my walflow.env',
+    ]);
     assert.deepEqual(shellWords(`a "b \\"c\\"" ''`), ['a', 'b "c"', '']);
   });
 
   test('finds the walflow call, with --env-file F or --env-file=F', () => {
-    assert.deepEqual(parseArchiveCommand('/opt/walflow/bin/walflow push %p %f --env-file /etc/walflow/walflow.env'),
-      { program: '/opt/walflow/bin/walflow', pushes: true, envFile: '/etc/walflow/walflow.env' });
-    assert.deepEqual(parseArchiveCommand('walflow --env-file=/etc/w.env push %p %f'), { program: 'walflow', pushes: true, envFile: '/etc/w.env' });
-    assert.deepEqual(parseArchiveCommand('WALFLOW_ENV_FILE=/etc/w.env /usr/local/bin/walflow push %p'),
-      { program: '/usr/local/bin/walflow', pushes: true, envFile: undefined });
+    assert.deepEqual(parseArchiveCommand('/opt/walflow/bin/walflow push %p %f --env-file /etc/walflow/walflow.env'), {
+      program: '/opt/walflow/bin/walflow',
+      pushes: true,
+      envFile: '/etc/walflow/walflow.env',
+    });
+    assert.deepEqual(parseArchiveCommand('walflow --env-file=/etc/w.env push %p %f'), {
+      program: 'walflow',
+      pushes: true,
+      envFile: '/etc/w.env',
+    });
+    assert.deepEqual(parseArchiveCommand('WALFLOW_ENV_FILE=/etc/w.env /usr/local/bin/walflow push %p'), {
+      program: '/usr/local/bin/walflow',
+      pushes: true,
+      envFile: undefined,
+    });
   });
 
   test('anything else is not walflow, or not a push', () => {

@@ -16,7 +16,10 @@ const json = (o: unknown) => Buffer.from(JSON.stringify(o));
 describe('formats', () => {
   test('manifest.json: format 1 reads, anything else is refused', () => {
     assert.equal(parseManifest(json({ format: 1, backupId: 'b' }), 'b').backupId, 'b');
-    assert.throws(() => parseManifest(json({ format: 2, backupId: 'b' }), 'b'), /^UnknownFormat: manifest.json of backup b is in format 2/);
+    assert.throws(
+      () => parseManifest(json({ format: 2, backupId: 'b' }), 'b'),
+      /^UnknownFormat: manifest.json of backup b is in format 2/,
+    );
     assert.throws(() => parseManifest(json({ backupId: 'b' }), 'b'), /in format undefined/);
   });
 
@@ -33,7 +36,10 @@ describe('formats', () => {
     assert.deepEqual(metaFromHeaders(headers, 'k'), meta);
     const { 'walflow-format': _, ...unmarked } = headers;
     assert.deepEqual(metaFromHeaders(unmarked, 'k'), meta);
-    assert.throws(() => metaFromHeaders({ ...headers, 'walflow-format': '2' }, 'c/wal/x.zst'), /the walflow metadata of c\/wal\/x\.zst is in format 2/);
+    assert.throws(
+      () => metaFromHeaders({ ...headers, 'walflow-format': '2' }, 'c/wal/x.zst'),
+      /the walflow metadata of c\/wal\/x\.zst is in format 2/,
+    );
   });
 
   test('folder store metadata: format 2 is refused by head', async () => {

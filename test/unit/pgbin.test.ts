@@ -14,9 +14,13 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 function binDir(name: string, version: string, tools = ['pg_ctl', 'pg_verifybackup']): string {
   const dir = path.join(root, name, 'bin');
   fs.mkdirSync(dir, { recursive: true });
-  for (const t of tools) fs.writeFileSync(path.join(dir, t), `#!/bin/sh\necho "${t} (PostgreSQL) ${version}"\n`, { mode: 0o755 });
-  fs.writeFileSync(path.join(dir, 'pg_config'),
-    `#!/bin/sh\ncase "$1" in --bindir) echo ${dir} ;; *) echo "PostgreSQL ${version}" ;; esac\n`, { mode: 0o755 });
+  for (const t of tools)
+    fs.writeFileSync(path.join(dir, t), `#!/bin/sh\necho "${t} (PostgreSQL) ${version}"\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(dir, 'pg_config'),
+    `#!/bin/sh\ncase "$1" in --bindir) echo ${dir} ;; *) echo "PostgreSQL ${version}" ;; esac\n`,
+    { mode: 0o755 },
+  );
   return dir;
 }
 
@@ -53,16 +57,24 @@ describe('PostgreSQL binaries by major version', () => {
     assert.equal(pgTool('pg_ctl', 17, env, layouts), path.join(custom17, 'pg_ctl'));
     assert.equal(pgTool('pg_ctl', 14, env, layouts), path.join(custom14, 'pg_ctl'));
     // 15 is installed in the Debian folder, but the operator said where to look.
-    assert.throws(() => pgTool('pg_ctl', 15, env, layouts),
-      /^PgBinariesMissing: PostgreSQL 15's pg_ctl is not in WALFLOW_PG_BINDIR \(.*custom14\/bin: PostgreSQL 14, .*custom17\/bin: PostgreSQL 17\); add PostgreSQL 15's bin folder to WALFLOW_PG_BINDIR$/);
+    assert.throws(
+      () => pgTool('pg_ctl', 15, env, layouts),
+      /^PgBinariesMissing: PostgreSQL 15's pg_ctl is not in WALFLOW_PG_BINDIR \(.*custom14\/bin: PostgreSQL 14, .*custom17\/bin: PostgreSQL 17\); add PostgreSQL 15's bin folder to WALFLOW_PG_BINDIR$/,
+    );
   });
 
   test('a missing major version is one line naming the version, what to install and what to set', () => {
-    assert.throws(() => pgTool('pg_verifybackup', 13, noPath, layouts), (e: Error) => {
-      assert.equal(e.message.split('\n').length, 1);
-      assert.match(e.message, /^PostgreSQL 13 is not installed on this host \(no pg_verifybackup in .*debian\/13\/bin, .*pgsql-13\/bin\): install PostgreSQL 13 \(Debian: postgresql-13, RHEL: postgresql13-server\) or set WALFLOW_PG_BINDIR to its bin folder$/);
-      return true;
-    });
+    assert.throws(
+      () => pgTool('pg_verifybackup', 13, noPath, layouts),
+      (e: Error) => {
+        assert.equal(e.message.split('\n').length, 1);
+        assert.match(
+          e.message,
+          /^PostgreSQL 13 is not installed on this host \(no pg_verifybackup in .*debian\/13\/bin, .*pgsql-13\/bin\): install PostgreSQL 13 \(Debian: postgresql-13, RHEL: postgresql13-server\) or set WALFLOW_PG_BINDIR to its bin folder$/,
+        );
+        return true;
+      },
+    );
   });
 
   test('a folder named for one version but holding another is not used', () => {

@@ -20,7 +20,13 @@ function tree(dir: string): Record<string, string> {
   const walk = (rel: string) => {
     for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
       const r = path.join(rel, e.name);
-      if (e.isDirectory()) { out[r + '/'] = 'dir'; walk(r); } else out[r] = createHash('sha256').update(fs.readFileSync(path.join(dir, r))).digest('hex');
+      if (e.isDirectory()) {
+        out[r + '/'] = 'dir';
+        walk(r);
+      } else
+        out[r] = createHash('sha256')
+          .update(fs.readFileSync(path.join(dir, r)))
+          .digest('hex');
     }
   };
   walk('');
@@ -42,7 +48,8 @@ before(() => {
   }
   tar = execFileSync('tar', ['-c', '-f', '-', '-C', src, '.'], { maxBuffer: 64 << 20 });
   chunks = [];
-  for (let off = 0, step = 100_003; off < tar.length; off += step, step = (step * 5) % 150_000 + 30_000) chunks.push(tar.subarray(off, off + step));
+  for (let off = 0, step = 100_003; off < tar.length; off += step, step = ((step * 5) % 150_000) + 30_000)
+    chunks.push(tar.subarray(off, off + step));
 });
 
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -53,7 +60,8 @@ describe('tar scanner member starts', () => {
     const starts: number[] = [];
     for (const c of chunks) {
       scanner.feed(c);
-      if (scanner.lastMemberStart !== undefined && scanner.lastMemberStart !== starts[starts.length - 1]) starts.push(scanner.lastMemberStart);
+      if (scanner.lastMemberStart !== undefined && scanner.lastMemberStart !== starts[starts.length - 1])
+        starts.push(scanner.lastMemberStart);
     }
     assert.ok(starts.length >= 3);
     for (const s of starts) assert.equal(tar.subarray(s + 257, s + 262).toString(), 'ustar', `a header at ${s}`);
@@ -105,6 +113,9 @@ describe('resumable untar', () => {
     const out = path.join(root, 'bad');
     fs.mkdirSync(out);
     const untar = new ResumableUntar(out);
-    await assert.rejects(async () => { await untar.write(Buffer.alloc(4096, 0x41)); await untar.end(); }, /tar -x into .* exited with 2/);
+    await assert.rejects(async () => {
+      await untar.write(Buffer.alloc(4096, 0x41));
+      await untar.end();
+    }, /tar -x into .* exited with 2/);
   });
 });

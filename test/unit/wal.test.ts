@@ -16,18 +16,27 @@ const MiB = 1024 * 1024;
 describe('WAL file names', () => {
   test('segment', () => {
     assert.deepEqual(parseWalName('000000010000000A000000FF', 16 * MiB), {
-      name: '000000010000000A000000FF', kind: 'segment', timeline: 1, segno: 0xan * 0x100n + 0xffn,
+      name: '000000010000000A000000FF',
+      kind: 'segment',
+      timeline: 1,
+      segno: 0xan * 0x100n + 0xffn,
     });
     assert.equal(parseWalName('0000000200000000000000A3')!.timeline, 2);
   });
 
   test('.partial, .history, .backup', () => {
     assert.deepEqual(parseWalName('000000010000000000000003.partial', 16 * MiB), {
-      name: '000000010000000000000003.partial', kind: 'partial', timeline: 1, segno: 3n,
+      name: '000000010000000000000003.partial',
+      kind: 'partial',
+      timeline: 1,
+      segno: 3n,
     });
     assert.deepEqual(parseWalName('0000000A.history'), { name: '0000000A.history', kind: 'history', timeline: 10 });
     assert.deepEqual(parseWalName('000000010000000000000002.00000028.backup', 16 * MiB), {
-      name: '000000010000000000000002.00000028.backup', kind: 'backup', timeline: 1, segno: 2n,
+      name: '000000010000000000000002.00000028.backup',
+      kind: 'backup',
+      timeline: 1,
+      segno: 2n,
     });
   });
 
@@ -56,7 +65,11 @@ describe('WAL file names', () => {
   });
 
   test('without a segment size: any name valid for some size, and no segment number', () => {
-    assert.deepEqual(parseWalName('000000010000000000000FFF'), { name: '000000010000000000000FFF', kind: 'segment', timeline: 1 });
+    assert.deepEqual(parseWalName('000000010000000000000FFF'), {
+      name: '000000010000000000000FFF',
+      kind: 'segment',
+      timeline: 1,
+    });
     assert.equal(parseWalName('000000010000000000000FFF', 16 * MiB), undefined);
     assert.equal(parseWalName('000000010000000000000FFF', 1 * MiB)!.segno, 0xfffn);
     assert.equal(parseWalName('000000010000000100000000', 1 * MiB)!.segno, 0x1000n);
@@ -121,7 +134,7 @@ describe('LSNs', () => {
     assert.notEqual(Number(big), Number(big - 1n) + 2); // what a number would get wrong
     assert.ok(parseLsn('200000/2') > big);
     assert.equal(formatLsn(big + 0xffffffffn), '200001/0');
-    assert.equal(segmentNumberOf(max, 16 * MiB), (2n ** 64n) / (16n * 2n ** 20n) - 1n);
+    assert.equal(segmentNumberOf(max, 16 * MiB), 2n ** 64n / (16n * 2n ** 20n) - 1n);
     assert.equal(formatLsn(segmentStartLsn(segmentNumberOf(max, 16 * MiB), 16 * MiB)), 'FFFFFFFF/FF000000');
     assert.equal(segmentName(1, segmentNumberOf(max, 16 * MiB), 16 * MiB), '00000001FFFFFFFF000000FF');
     assert.equal(segmentNumberOf(parseLsn('A/FF123456'), 16 * MiB), 0xan * 0x100n + 0xffn);
@@ -132,7 +145,17 @@ describe('LSNs', () => {
 });
 
 describe('segment header', () => {
-  function header(o: { magic?: number; info?: number; tli?: number; addr?: bigint; sysid?: bigint; segSize?: number; blcksz?: number } = {}): Buffer {
+  function header(
+    o: {
+      magic?: number;
+      info?: number;
+      tli?: number;
+      addr?: bigint;
+      sysid?: bigint;
+      segSize?: number;
+      blcksz?: number;
+    } = {},
+  ): Buffer {
     const b = Buffer.alloc(8192);
     b.writeUInt16LE(o.magic ?? 0xd116, 0);
     b.writeUInt16LE(o.info ?? 0x0002, 2);
@@ -148,8 +171,13 @@ describe('segment header', () => {
   test('parses a long page header', () => {
     assert.equal(LONG_HEADER_SIZE, 40);
     assert.deepEqual(parseSegmentHeader(header({ tli: 3, addr: parseLsn('A/FF000000') })), {
-      magic: 0xd116, pgVersion: 17, timeline: 3, pageAddress: parseLsn('A/FF000000'),
-      systemIdentifier: '7412345678901234567', segmentSize: 16 * MiB, blockSize: 8192,
+      magic: 0xd116,
+      pgVersion: 17,
+      timeline: 3,
+      pageAddress: parseLsn('A/FF000000'),
+      systemIdentifier: '7412345678901234567',
+      segmentSize: 16 * MiB,
+      blockSize: 8192,
     });
     // A system identifier above 2^63 stays exact (a string from a u64, never a number).
     assert.equal(parseSegmentHeader(header({ sysid: 2n ** 64n - 1n }))!.systemIdentifier, '18446744073709551615');
@@ -171,7 +199,11 @@ describe('segment header', () => {
 });
 
 describe('codecs', () => {
-  const raw = Buffer.concat([Buffer.alloc(64 * 1024), Buffer.from('walflow '.repeat(5000)), Buffer.from([0, 1, 2, 255])]);
+  const raw = Buffer.concat([
+    Buffer.alloc(64 * 1024),
+    Buffer.from('walflow '.repeat(5000)),
+    Buffer.from([0, 1, 2, 255]),
+  ]);
 
   for (const spec of ['zstd', 'zstd:1', 'zstd:19', 'gzip', 'gzip:1', 'gzip:9', 'none']) {
     test(`${spec} round trip`, async () => {
@@ -212,17 +244,30 @@ describe('codecs', () => {
 
   test('bad specs name WALFLOW_COMPRESSION and say what is allowed', () => {
     for (const [spec, why] of [
-      ['zstd:0', /1-19/], ['zstd:20', /1-19/], ['zstd:1.5', /1-19/], ['zstd:x', /1-19/], ['zstd:', /1-19/],
-      ['gzip:0', /1-9/], ['gzip:10', /1-9/], ['gzip:fast', /1-9/],
+      ['zstd:0', /1-19/],
+      ['zstd:20', /1-19/],
+      ['zstd:1.5', /1-19/],
+      ['zstd:x', /1-19/],
+      ['zstd:', /1-19/],
+      ['gzip:0', /1-9/],
+      ['gzip:10', /1-9/],
+      ['gzip:fast', /1-9/],
       ['none:1', /no level/],
-      ['lz4', /zstd, zstd:<level>, gzip:<level> or none/], ['ZSTD', /use zstd/], ['', /use zstd/], ['gz', /use zstd/],
+      ['lz4', /zstd, zstd:<level>, gzip:<level> or none/],
+      ['ZSTD', /use zstd/],
+      ['', /use zstd/],
+      ['gz', /use zstd/],
       ['zstd:3:4', /WALFLOW_COMPRESSION/],
     ] as const) {
-      assert.throws(() => parseCompression(spec), (e: Error) => {
-        assert.match(e.message, /^WALFLOW_COMPRESSION="/, spec);
-        assert.match(e.message, why, spec);
-        return true;
-      }, spec);
+      assert.throws(
+        () => parseCompression(spec),
+        (e: Error) => {
+          assert.match(e.message, /^WALFLOW_COMPRESSION="/, spec);
+          assert.match(e.message, why, spec);
+          return true;
+        },
+        spec,
+      );
     }
   });
 
@@ -237,16 +282,26 @@ describe('codecs', () => {
 
 describe('object keys', () => {
   test('segments per timeline with the codec suffix; history files plain', () => {
-    assert.equal(walKey('main', parseWalName('000000020000000000000003')!, '.zst'), 'main/wal/00000002/000000020000000000000003.zst');
-    assert.equal(walKey('main', parseWalName('000000020000000000000003.partial')!, '.gz'), 'main/wal/00000002/000000020000000000000003.partial.gz');
+    assert.equal(
+      walKey('main', parseWalName('000000020000000000000003')!, '.zst'),
+      'main/wal/00000002/000000020000000000000003.zst',
+    );
+    assert.equal(
+      walKey('main', parseWalName('000000020000000000000003.partial')!, '.gz'),
+      'main/wal/00000002/000000020000000000000003.partial.gz',
+    );
     assert.equal(walKey('main', parseWalName('00000002.history')!, '.zst'), 'main/wal/00000002.history');
   });
 });
 
 describe('configuration', () => {
   const base = {
-    WALFLOW_CLUSTER: 'main', WALFLOW_SPOOL_DIR: '/var/spool/walflow', WALFLOW_CATALOG_URL: 'postgres://u@db/walflow',
-    WALFLOW_STORES: 'local', WALFLOW_STORE_LOCAL_TYPE: 'fs', WALFLOW_STORE_LOCAL_PATH: '/srv/wal',
+    WALFLOW_CLUSTER: 'main',
+    WALFLOW_SPOOL_DIR: '/var/spool/walflow',
+    WALFLOW_CATALOG_URL: 'postgres://u@db/walflow',
+    WALFLOW_STORES: 'local',
+    WALFLOW_STORE_LOCAL_TYPE: 'fs',
+    WALFLOW_STORE_LOCAL_PATH: '/srv/wal',
   };
 
   function configError(env: Record<string, string | undefined>): UserError {
@@ -273,20 +328,31 @@ describe('configuration', () => {
 
   test('S3 stores', () => {
     const c = loadConfig({
-      ...base, WALFLOW_STORES: 'r2, b2-eu', WALFLOW_STORE_R2_TYPE: 's3', WALFLOW_STORE_R2_BUCKET: 'wal',
-      WALFLOW_STORE_R2_ACCESS_KEY_ID: 'k', WALFLOW_STORE_R2_SECRET_ACCESS_KEY: 's',
+      ...base,
+      WALFLOW_STORES: 'r2, b2-eu',
+      WALFLOW_STORE_R2_TYPE: 's3',
+      WALFLOW_STORE_R2_BUCKET: 'wal',
+      WALFLOW_STORE_R2_ACCESS_KEY_ID: 'k',
+      WALFLOW_STORE_R2_SECRET_ACCESS_KEY: 's',
       WALFLOW_STORE_R2_ENDPOINT: 'https://acct.r2.cloudflarestorage.com',
-      WALFLOW_STORE_B2_EU_TYPE: 's3', WALFLOW_STORE_B2_EU_BUCKET: 'wal2', WALFLOW_STORE_B2_EU_REGION: 'eu-central-003',
-      WALFLOW_STORE_B2_EU_ACCESS_KEY_ID: 'k2', WALFLOW_STORE_B2_EU_SECRET_ACCESS_KEY: 's2',
-      WALFLOW_STORE_B2_EU_FORCE_PATH_STYLE: 'true', WALFLOW_STORE_B2_EU_RETENTION_DAYS: '40',
+      WALFLOW_STORE_B2_EU_TYPE: 's3',
+      WALFLOW_STORE_B2_EU_BUCKET: 'wal2',
+      WALFLOW_STORE_B2_EU_REGION: 'eu-central-003',
+      WALFLOW_STORE_B2_EU_ACCESS_KEY_ID: 'k2',
+      WALFLOW_STORE_B2_EU_SECRET_ACCESS_KEY: 's2',
+      WALFLOW_STORE_B2_EU_FORCE_PATH_STYLE: 'true',
+      WALFLOW_STORE_B2_EU_RETENTION_DAYS: '40',
     });
-    assert.deepEqual(c.stores.map((s) => s.name), ['r2', 'b2-eu']);
+    assert.deepEqual(
+      c.stores.map((s) => s.name),
+      ['r2', 'b2-eu'],
+    );
     const [r2, b2] = c.stores;
     assert.ok(r2.type === 's3' && b2.type === 's3');
     assert.equal(r2.region, 'auto');
     assert.equal(r2.conditionalPut, true);
     assert.equal(b2.forcePathStyle, true);
-    assert.deepEqual(c.policy.retention.storeDays, { 'b2-eu': 40 }, 'a store\'s own retention is part of the policy');
+    assert.deepEqual(c.policy.retention.storeDays, { 'b2-eu': 40 }, "a store's own retention is part of the policy");
   });
 
   test('missing WALFLOW_CLUSTER', () => {
@@ -334,7 +400,10 @@ describe('configuration', () => {
   test('bad compression, duration and numbers', () => {
     assert.match(configError({ ...base, WALFLOW_COMPRESSION: 'zstd:99' }).message, /WALFLOW_COMPRESSION.*1-19/);
     assert.match(configError({ ...base, WALFLOW_COMPRESSION: 'brotli' }).message, /WALFLOW_COMPRESSION/);
-    assert.match(configError({ ...base, WALFLOW_ARCHIVE_EVERY: 'often' }).message, /WALFLOW_ARCHIVE_EVERY.*not a duration/);
+    assert.match(
+      configError({ ...base, WALFLOW_ARCHIVE_EVERY: 'often' }).message,
+      /WALFLOW_ARCHIVE_EVERY.*not a duration/,
+    );
     assert.match(configError({ ...base, WALFLOW_RETENTION_DAYS: '-1' }).message, /WALFLOW_RETENTION_DAYS/);
   });
 });

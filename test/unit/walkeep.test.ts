@@ -11,7 +11,8 @@ const wal = (name: string, segmentSize = 16 * MiB): WalName => parseWalName(name
 
 describe('timeline history files', () => {
   test('one switch per ancestor, oldest first; comments and blank lines skipped', () => {
-    const text = '# made by hand\n1\t0/4800000\tno recovery target specified\n\n2\t0/A0000D8\tbefore 2026-11-23 12:00:00+00\n';
+    const text =
+      '# made by hand\n1\t0/4800000\tno recovery target specified\n\n2\t0/A0000D8\tbefore 2026-11-23 12:00:00+00\n';
     assert.deepEqual(parseHistory(text), [
       { timeline: 1, switchLsn: parseLsn('0/4800000') },
       { timeline: 2, switchLsn: parseLsn('0/A0000D8') },
@@ -19,10 +20,13 @@ describe('timeline history files', () => {
   });
 
   test('a line PostgreSQL would refuse is an error naming it', () => {
-    assert.throws(() => parseHistory('1\tnot-an-lsn\treason\n'), /not a timeline history line: "1\tnot-an-lsn\treason"/);
+    assert.throws(
+      () => parseHistory('1\tnot-an-lsn\treason\n'),
+      /not a timeline history line: "1\tnot-an-lsn\treason"/,
+    );
   });
 
-  test('a backup is on a timeline\'s path when that timeline left the backup\'s timeline at or after its start', () => {
+  test("a backup is on a timeline's path when that timeline left the backup's timeline at or after its start", () => {
     const history2 = parseHistory('1\t0/4800000\tx\n');
     assert.equal(onPathOf(1, undefined, 1, parseLsn('0/9000028')), true, 'its own timeline');
     assert.equal(onPathOf(2, history2, 1, parseLsn('0/3000028')), true, 'started before the switch');
@@ -45,18 +49,28 @@ describe('WAL keep rule', () => {
     assert.deepEqual(keep(wal('000000020000000000000005')), { keep: true, reason: 'backup B2 on timeline 2' });
     assert.deepEqual(keep(wal('000000020000000000000007')), { keep: true, reason: 'backup B2 on timeline 2' });
     assert.deepEqual(keep(wal('000000010000000000000009')), { keep: true, reason: 'backup B1 on timeline 1' });
-    assert.deepEqual(keep(wal('000000010000000000000009.00000028.backup')), { keep: true, reason: 'backup B1 on timeline 1' });
+    assert.deepEqual(keep(wal('000000010000000000000009.00000028.backup')), {
+      keep: true,
+      reason: 'backup B1 on timeline 1',
+    });
   });
 
-  test('what no kept backup needs stays while it is not before every kept backup\'s start', () => {
+  test("what no kept backup needs stays while it is not before every kept backup's start", () => {
     const v = keep(wal('000000010000000000000006'));
     assert.equal(v.keep, true);
-    assert.match(v.reason, /no kept backup needs it, but it is not before 0\/5000060, where the earliest kept backup B2 starts/);
+    assert.match(
+      v.reason,
+      /no kept backup needs it, but it is not before 0\/5000060, where the earliest kept backup B2 starts/,
+    );
   });
 
-  test('before every kept backup\'s start it goes, on any timeline', () => {
+  test("before every kept backup's start it goes, on any timeline", () => {
     for (const name of ['000000010000000000000003', '000000010000000000000004.partial', '000000020000000000000004']) {
-      assert.deepEqual(keep(wal(name)), { keep: false, reason: 'WAL before 0/5000060, where the earliest kept backup B2 starts' }, name);
+      assert.deepEqual(
+        keep(wal(name)),
+        { keep: false, reason: 'WAL before 0/5000060, where the earliest kept backup B2 starts' },
+        name,
+      );
     }
   });
 
@@ -71,8 +85,14 @@ describe('WAL keep rule', () => {
       [3, parseHistory('1\t0/6000000\tx\n2\t0/8000000\ty\n')],
     ]);
     const k = walKeepRule([b], h, 16 * MiB);
-    assert.deepEqual(k(wal('000000020000000000000006')), { keep: true, reason: 'backup B on timeline 1, which timeline 2 descends from' });
-    assert.deepEqual(k(wal('000000030000000000000008')), { keep: true, reason: 'backup B on timeline 1, which timeline 3 descends from' });
+    assert.deepEqual(k(wal('000000020000000000000006')), {
+      keep: true,
+      reason: 'backup B on timeline 1, which timeline 2 descends from',
+    });
+    assert.deepEqual(k(wal('000000030000000000000008')), {
+      keep: true,
+      reason: 'backup B on timeline 1, which timeline 3 descends from',
+    });
     assert.equal(k(wal('000000010000000000000002')).keep, false);
   });
 
@@ -95,14 +115,32 @@ describe('WAL keep rule', () => {
     assert.equal(k(wal('000000010000000000000001', 64 * MiB)).keep, false);
   });
 
-  test('the dry run\'s ranges: one per timeline and reason, from the first file to the last', () => {
+  test("the dry run's ranges: one per timeline and reason, from the first file to the last", () => {
     const ranges: KeptWal[] = [];
-    for (const name of ['000000020000000000000007', '000000020000000000000005', '000000020000000000000006', '000000010000000000000009', '00000001000000000000000A']) {
+    for (const name of [
+      '000000020000000000000007',
+      '000000020000000000000005',
+      '000000020000000000000006',
+      '000000010000000000000009',
+      '00000001000000000000000A',
+    ]) {
       tallyKept(ranges, wal(name), keep(wal(name)).reason);
     }
     assert.deepEqual(ranges, [
-      { timeline: 2, from: '000000020000000000000005', to: '000000020000000000000007', files: 3, reason: 'backup B2 on timeline 2' },
-      { timeline: 1, from: '000000010000000000000009', to: '00000001000000000000000A', files: 2, reason: 'backup B1 on timeline 1' },
+      {
+        timeline: 2,
+        from: '000000020000000000000005',
+        to: '000000020000000000000007',
+        files: 3,
+        reason: 'backup B2 on timeline 2',
+      },
+      {
+        timeline: 1,
+        from: '000000010000000000000009',
+        to: '00000001000000000000000A',
+        files: 2,
+        reason: 'backup B1 on timeline 1',
+      },
     ]);
   });
 });

@@ -12,7 +12,13 @@ import { stopPostgres } from '../../lib/devstack/stack';
 import { XLP_FIRST_IS_CONTRECORD } from '../../lib/wal/format';
 import { carriesEvent, eventOf, pgTimestampToIso, WalEvent } from '../../lib/wal/events';
 import { decodeRecord, SegmentWalk, walkSegment, WalRecord } from '../../lib/wal/records';
-import { decodeIndex, encodeIndex, indexSegment, INDEX_METADATA_BUDGET, SegmentIndex } from '../../lib/wal/segmentindex';
+import {
+  decodeIndex,
+  encodeIndex,
+  indexSegment,
+  INDEX_METADATA_BUDGET,
+  SegmentIndex,
+} from '../../lib/wal/segmentindex';
 import { archivedSegments, DumpedRecord, pgWaldump, startWalSource, waldumpTime, WalSource } from '../support/realwal';
 
 const SEGMENT = 1 << 20;
@@ -22,18 +28,29 @@ const RESTORE_POINTS = ['before-load', LONG_NAME, 'später-ünïcode'];
 let dir: string;
 let src: WalSource;
 
-interface SegmentRead { name: string; walk: SegmentWalk; records: (WalRecord & { recLength: number })[]; events: WalEvent[]; firstPageInfo: number; remLen: number }
+interface SegmentRead {
+  name: string;
+  walk: SegmentWalk;
+  records: (WalRecord & { recLength: number })[];
+  events: WalEvent[];
+  firstPageInfo: number;
+  remLen: number;
+}
 const reads = new Map<string, SegmentRead>();
 
 function readSegment(name: string): SegmentRead {
   const buf = fs.readFileSync(path.join(src.archiveDir, name));
   const records: SegmentRead['records'] = [];
   const events: WalEvent[] = [];
-  const walk = walkSegment(buf, (r, format) => {
-    const decoded = decodeRecord(r.bytes);
-    records.push({ ...r, bytes: Buffer.alloc(0), recLength: r.totalLength - decoded.imageBytes });
-    if (carriesEvent(r.rmid, r.info)) events.push(eventOf(r, format)!);
-  }, () => true);
+  const walk = walkSegment(
+    buf,
+    (r, format) => {
+      const decoded = decodeRecord(r.bytes);
+      records.push({ ...r, bytes: Buffer.alloc(0), recLength: r.totalLength - decoded.imageBytes });
+      if (carriesEvent(r.rmid, r.info)) events.push(eventOf(r, format)!);
+    },
+    () => true,
+  );
   return { name, walk, records, events, firstPageInfo: buf.readUInt16LE(2), remLen: buf.readUInt32LE(16) };
 }
 
@@ -58,7 +75,10 @@ before(async () => {
   await psql(pg, 'CREATE TABLE t (id int, pad text)');
   await psql(pg, "INSERT INTO t SELECT g, repeat('p', 100) FROM generate_series(1, 1000) g");
   await psql(pg, "BEGIN; INSERT INTO t VALUES (-1, 'rolled back'); ROLLBACK");
-  await psql(pg, "BEGIN; INSERT INTO t VALUES (-2); SAVEPOINT s; INSERT INTO t VALUES (-3); ROLLBACK TO s; INSERT INTO t VALUES (-4); COMMIT");
+  await psql(
+    pg,
+    'BEGIN; INSERT INTO t VALUES (-2); SAVEPOINT s; INSERT INTO t VALUES (-3); ROLLBACK TO s; INSERT INTO t VALUES (-4); COMMIT',
+  );
   await psql(pg, "BEGIN; INSERT INTO t VALUES (-5); PREPARE TRANSACTION 'gid-commit'");
   await psql(pg, "COMMIT PREPARED 'gid-commit'");
   await psql(pg, "BEGIN; INSERT INTO t VALUES (-6); PREPARE TRANSACTION 'gid-abort'");
@@ -83,7 +103,7 @@ before(async () => {
   chownToPostgres(path.join(pg.data, 'standby.signal'));
   await pg.start();
   await pg.query('SELECT pg_promote(true, 60)');
-  await psql(pg, "INSERT INTO t VALUES (-7)");
+  await psql(pg, 'INSERT INTO t VALUES (-7)');
   await switchAndWait(pg);
   await pg.stop();
   for (const name of archivedSegments(src.archiveDir)) reads.set(name, readSegment(name));
@@ -127,14 +147,17 @@ describe('WAL reader against pg_waldump', () => {
         assert.ok(r, `record at ${d.lsn} (${d.rmgr} ${d.desc.slice(0, 60)}) missing from the reader`);
         assert.deepEqual(
           { tot: r.totalLength, rec: r.recLength, xid: r.xid, prev: r.prev },
-          { tot: d.totalLength, rec: d.recLength, xid: d.xid, prev: d.prev }, `record at ${d.lsn}`);
+          { tot: d.totalLength, rec: d.recLength, xid: d.xid, prev: d.prev },
+          `record at ${d.lsn}`,
+        );
         if (d.rmgr in RMGR_IDS) assert.equal(r.rmid, RMGR_IDS[d.rmgr], `rmgr of ${d.lsn}`);
       }
       if (tli === 1) assert.ok(crossing > 0, 'the workload has records crossing segment boundaries');
       assert.ok(ours.size > (tli === 1 ? 10_000 : 5), `${ours.size} records read`);
       // The reader finds nothing pg_waldump does not: it stops where the valid WAL stops.
       const dumpedLsns = new Set(dumped.map((d) => d.lsn));
-      for (const lsn of ours.keys()) assert.ok(dumpedLsns.has(lsn), `reader found a record at ${lsn} that pg_waldump does not list`);
+      for (const lsn of ours.keys())
+        assert.ok(dumpedLsns.has(lsn), `reader found a record at ${lsn} that pg_waldump does not list`);
     });
   }
 
@@ -148,7 +171,10 @@ describe('WAL reader against pg_waldump', () => {
         const e = events.get(d.lsn);
         const crosses = d.lsn / BigInt(SEGMENT) !== (d.lsn + BigInt(d.totalLength) - 1n) / BigInt(SEGMENT);
         if (crosses) continue;
-        if (d.rmgr === 'Transaction' && ['COMMIT', 'ABORT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'].includes(op)) {
+        if (
+          d.rmgr === 'Transaction' &&
+          ['COMMIT', 'ABORT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'].includes(op)
+        ) {
           assert.ok(e && 'time' in e && 'xid' in e, `${op} at ${d.lsn}`);
           const kind = op.toLowerCase().replace('_', '-');
           assert.equal(e.kind, kind);
@@ -164,7 +190,10 @@ describe('WAL reader against pg_waldump', () => {
         } else if (d.rmgr === 'XLOG' && op === 'END_OF_RECOVERY') {
           assert.ok(e && e.kind === 'end-of-recovery');
           const m = /tli (\d+); prev tli (\d+); time (.*)$/.exec(d.desc)!;
-          assert.deepEqual([e.timeline, e.prevTimeline, pgTimestampToIso(e.time)], [Number(m[1]), Number(m[2]), waldumpTime(m[3])]);
+          assert.deepEqual(
+            [e.timeline, e.prevTimeline, pgTimestampToIso(e.time)],
+            [Number(m[1]), Number(m[2]), waldumpTime(m[3])],
+          );
           seen.add('end-of-recovery');
         } else if (d.rmgr === 'XLOG' && op === 'SWITCH') {
           assert.ok(e && e.kind === 'switch', `switch at ${d.lsn}`);
@@ -174,7 +203,16 @@ describe('WAL reader against pg_waldump', () => {
         }
       }
     }
-    assert.deepEqual([...seen].sort(), ['abort', 'abort-prepared', 'commit', 'commit-prepared', 'end-of-recovery', 'prepare', 'restore-point', 'switch']);
+    assert.deepEqual([...seen].sort(), [
+      'abort',
+      'abort-prepared',
+      'commit',
+      'commit-prepared',
+      'end-of-recovery',
+      'prepare',
+      'restore-point',
+      'switch',
+    ]);
     const names = [...events.values()].flatMap((e) => (e.kind === 'restore-point' ? [e.name] : []));
     assert.deepEqual(names, RESTORE_POINTS);
   });
@@ -182,7 +220,10 @@ describe('WAL reader against pg_waldump', () => {
   test('records crossing pages and segments: continuation skipped, a segment inside one record', () => {
     const all = [...reads.values()];
     const continued = all.filter((s) => s.firstPageInfo & XLP_FIRST_IS_CONTRECORD);
-    assert.ok(continued.some((s) => s.remLen > 8192), 'a segment starts with the rest of a record longer than a page');
+    assert.ok(
+      continued.some((s) => s.remLen > 8192),
+      'a segment starts with the rest of a record longer than a page',
+    );
     const inside = all.filter((s) => s.remLen >= SEGMENT);
     assert.ok(inside.length >= 1, 'the 2.5 MiB record fills a whole segment');
     for (const s of inside) assert.deepEqual([s.walk.records, s.walk.end], [0, 'continues'], s.name);
@@ -197,44 +238,79 @@ describe('segment index against pg_waldump', () => {
   test('counts, times, xid ranges, restore points and timeline start per segment', () => {
     for (const [name, s] of reads) {
       const segStart = s.walk.startLsn;
-      const mine = dumpOf(parseInt(name.slice(0, 8), 16))
-        .filter((d) => d.lsn >= segStart && d.lsn + BigInt(d.totalLength) <= segStart + BigInt(SEGMENT));
+      const mine = dumpOf(parseInt(name.slice(0, 8), 16)).filter(
+        (d) => d.lsn >= segStart && d.lsn + BigInt(d.totalLength) <= segStart + BigInt(SEGMENT),
+      );
       const index = indexSegment(fs.readFileSync(path.join(src.archiveDir, name)));
       const expected = expectedIndex(mine);
       assert.deepEqual(pickIndex(index), expected, name);
       assert.equal(index.records, s.walk.records, name);
-      assert.deepEqual(decodeIndex(encodeIndex(index)), index, `${name}: the index round-trips through its metadata text`);
+      assert.deepEqual(
+        decodeIndex(encodeIndex(index)),
+        index,
+        `${name}: the index round-trips through its metadata text`,
+      );
     }
-    const starts = [...reads.keys()].map((n) => indexSegment(fs.readFileSync(path.join(src.archiveDir, n))).timelineStart).filter(Boolean);
-    assert.deepEqual(starts.map((t) => [t!.prevTimeline, t!.timeline]), [[1, 2]]);
+    const starts = [...reads.keys()]
+      .map((n) => indexSegment(fs.readFileSync(path.join(src.archiveDir, n))).timelineStart)
+      .filter(Boolean);
+    assert.deepEqual(
+      starts.map((t) => [t!.prevTimeline, t!.timeline]),
+      [[1, 2]],
+    );
   });
 });
 
 function pickIndex(i: SegmentIndex) {
   return {
-    commits: i.commits, aborts: i.aborts, prepares: i.prepares, commitTimes: i.commitTimes, abortTimes: i.abortTimes,
-    commitXids: i.commitXids, abortXids: i.abortXids, restorePoints: i.restorePoints?.map((r) => r.name),
+    commits: i.commits,
+    aborts: i.aborts,
+    prepares: i.prepares,
+    commitTimes: i.commitTimes,
+    abortTimes: i.abortTimes,
+    commitXids: i.commitXids,
+    abortXids: i.abortXids,
+    restorePoints: i.restorePoints?.map((r) => r.name),
   };
 }
 
 function expectedIndex(records: DumpedRecord[]) {
-  let commits = 0, aborts = 0, prepares = 0;
-  const commitTimes: string[] = [], abortTimes: string[] = [], commitXids: number[] = [], abortXids: number[] = [];
+  let commits = 0,
+    aborts = 0,
+    prepares = 0;
+  const commitTimes: string[] = [],
+    abortTimes: string[] = [],
+    commitXids: number[] = [],
+    abortXids: number[] = [];
   const restorePoints: string[] = [];
   for (const d of records) {
     const op = /^(\S+)/.exec(d.desc)![1];
     const named = /^(?:COMMIT|ABORT)_PREPARED (\d+):/.exec(d.desc);
     const xid = named ? Number(named[1]) : d.xid;
-    if (d.rmgr === 'Transaction' && (op === 'COMMIT' || op === 'COMMIT_PREPARED')) { commits++; commitTimes.push(waldumpTime(d.desc)); commitXids.push(xid); }
-    if (d.rmgr === 'Transaction' && (op === 'ABORT' || op === 'ABORT_PREPARED')) { aborts++; abortTimes.push(waldumpTime(d.desc)); abortXids.push(xid); }
+    if (d.rmgr === 'Transaction' && (op === 'COMMIT' || op === 'COMMIT_PREPARED')) {
+      commits++;
+      commitTimes.push(waldumpTime(d.desc));
+      commitXids.push(xid);
+    }
+    if (d.rmgr === 'Transaction' && (op === 'ABORT' || op === 'ABORT_PREPARED')) {
+      aborts++;
+      abortTimes.push(waldumpTime(d.desc));
+      abortXids.push(xid);
+    }
     if (d.rmgr === 'Transaction' && op === 'PREPARE') prepares++;
     if (d.rmgr === 'XLOG' && op === 'RESTORE_POINT') restorePoints.push(d.desc.slice('RESTORE_POINT '.length));
   }
   const span = (xs: string[]) => (xs.length ? [xs[0], xs[xs.length - 1]] : undefined);
   const range = (xs: number[]) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined);
   return {
-    commits, aborts, prepares, commitTimes: span(commitTimes), abortTimes: span(abortTimes),
-    commitXids: range(commitXids), abortXids: range(abortXids), restorePoints: restorePoints.length ? restorePoints : undefined,
+    commits,
+    aborts,
+    prepares,
+    commitTimes: span(commitTimes),
+    abortTimes: span(abortTimes),
+    commitXids: range(commitXids),
+    abortXids: range(abortXids),
+    restorePoints: restorePoints.length ? restorePoints : undefined,
   };
 }
 
@@ -256,8 +332,17 @@ describe('segment index edge cases', () => {
 
   test('many restore points: the metadata text stays within its budget and still counts them all', () => {
     const index: SegmentIndex = {
-      v: 1, commits: 1, aborts: 0, prepares: 0, end: 'full', endLsn: '0/2000000',
-      restorePoints: Array.from({ length: 100 }, (_, i) => ({ name: `ünïcode  ${i}-${'n'.repeat(50)}`, time: '2026-11-23T13:45:01.123456Z', lsn: `0/${(i + 1).toString(16)}` })),
+      v: 1,
+      commits: 1,
+      aborts: 0,
+      prepares: 0,
+      end: 'full',
+      endLsn: '0/2000000',
+      restorePoints: Array.from({ length: 100 }, (_, i) => ({
+        name: `ünïcode  ${i}-${'n'.repeat(50)}`,
+        time: '2026-11-23T13:45:01.123456Z',
+        lsn: `0/${(i + 1).toString(16)}`,
+      })),
       restorePointCount: 100,
     };
     const text = encodeIndex(index);

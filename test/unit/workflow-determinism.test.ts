@@ -13,7 +13,9 @@ const PURE_LIB = /^\.\.\/lib\/[\w-]+$/;
 function runtimeImports(file: string): string[] {
   const src = fs.readFileSync(file, 'utf8');
   assert.doesNotMatch(src, /\brequire\(/, `${path.relative(SRC, file)} uses require()`);
-  return [...src.matchAll(/^(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'/gm)].filter((m) => !m[2]).map((m) => m[3]);
+  return [...src.matchAll(/^(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'/gm)]
+    .filter((m) => !m[2])
+    .map((m) => m[3]);
 }
 
 test('workflows import nothing with side effects', () => {
@@ -24,10 +26,17 @@ test('workflows import nothing with side effects', () => {
     for (const spec of runtimeImports(path.join(dir, f))) {
       if (PURE_LIB.test(spec)) {
         const lib = path.join(dir, `${spec}.ts`);
-        assert.deepEqual(runtimeImports(lib), [], `${f} imports '${spec}', which must import nothing at run time to stay usable in workflow code`);
+        assert.deepEqual(
+          runtimeImports(lib),
+          [],
+          `${f} imports '${spec}', which must import nothing at run time to stay usable in workflow code`,
+        );
         continue;
       }
-      assert.ok(ALLOWED.some((re) => re.test(spec)), `${f} imports '${spec}' at run time; import it as a type or move the work to an activity`);
+      assert.ok(
+        ALLOWED.some((re) => re.test(spec)),
+        `${f} imports '${spec}' at run time; import it as a type or move the work to an activity`,
+      );
     }
   }
 });
