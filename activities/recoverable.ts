@@ -1,7 +1,10 @@
 // What a restore can reach, from the catalog: complete backups and the segments' indexes.
+import { ApplicationFailure } from '@temporalio/activity';
 import { and, eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { backups, walFiles } from '../db/schema';
+import { RecoveryTarget, TARGET_UNREACHABLE } from '../lib/contracts';
+import { refuseTarget } from '../lib/wal/reach';
 import { asIndex } from '../lib/wal/segmentindex';
 import { recoverableWindows, summarizeWindows, TimelineWindows } from '../lib/wal/windows';
 
@@ -49,6 +52,20 @@ export function recoverableActivities(db: () => Catalog) {
     /** A few lines for a workflow's memo: bounded whatever the archive's size. */
     async recoverableSummary({ cluster }: { cluster: string }) {
       return summarizeWindows(await loadWindows(db(), cluster));
+    },
+
+    /** Before a restore downloads anything: a target outside every reachable window is refused. */
+    async checkRestoreTarget({
+      cluster,
+      target,
+      targetTimeline,
+    }: {
+      cluster: string;
+      target: RecoveryTarget;
+      targetTimeline: number | 'latest';
+    }): Promise<void> {
+      const refusal = refuseTarget(await loadWindows(db(), cluster), target, targetTimeline);
+      if (refusal) throw ApplicationFailure.nonRetryable(refusal, TARGET_UNREACHABLE);
     },
   };
 }

@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { and, asc, eq, gte, inArray } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, sql, SQL } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { DetailWriter, readDetails, runOf } from '../db/rundetails';
 import { runs, walFiles } from '../db/schema';
@@ -24,6 +24,7 @@ import { readFromAnyStore } from '../lib/verified';
 import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
+import { indexTime, timeMicros } from '../lib/wal/reach';
 import { parseHistory } from '../lib/wal/timeline';
 import {
   BackupFile,
@@ -409,7 +410,28 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       let upTo: bigint | undefined;
       if (target.kind === 'lsn') upTo = parseLsn(target.value);
       if (target.kind === 'immediate') upTo = parseLsn(manifest.stopLsn);
-      if (target.kind === 'time') {
+      const stop = stopCondition(target);
+      if (stop) {
+        // The segment whose index holds where recovery stops, and the next one in case that
+        // record runs into it: restore_command fetches from the stores whatever lies past them.
+        const [first] = await db()
+          .select({ startLsn: walFiles.startLsn })
+          .from(walFiles)
+          .where(
+            and(
+              eq(walFiles.cluster, cluster),
+              eq(walFiles.kind, 'segment'),
+              inArray(walFiles.timeline, path_),
+              gte(walFiles.startLsn, from),
+              stop,
+            ),
+          )
+          .orderBy(asc(walFiles.startLsn))
+          .limit(1);
+        if (first) upTo = first.startLsn! + BigInt(segSize);
+      }
+      if (upTo === undefined && target.kind === 'time') {
+        // Segments archived without an index: the first handed over after the target is as far as it can be.
         const t = new Date(target.value);
         const first = rows.find((r) => r.handedOverAt >= t);
         if (first) upTo = first.startLsn! + BigInt(segSize);
@@ -877,4 +899,19 @@ function serverEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(
     Object.entries(process.env).filter(([k]) => k === 'PATH' || k === 'TZ' || k === 'LANG' || k.startsWith('LC_')),
   );
+}
+
+/**
+ * Where a segment's index shows recovery stopping for a time or restore point target: a commit
+ * or abort later than the time (PostgreSQL stops at the first), or the restore point itself.
+ */
+function stopCondition(target: RecoveryTarget): SQL | undefined {
+  if (target.kind === 'name')
+    return sql`${walFiles.walIndex}->'restorePoints' @> jsonb_build_array(jsonb_build_object('name', ${target.value}::text))`;
+  if (target.kind !== 'time') return undefined;
+  const micros = timeMicros(target.value);
+  if (micros === null) return undefined;
+  // Index times are UTC with six fraction digits: they compare as text.
+  const t = indexTime(micros);
+  return sql`(${walFiles.walIndex}->'commitTimes'->>1 > ${t} OR ${walFiles.walIndex}->'abortTimes'->>1 > ${t})`;
 }

@@ -364,3 +364,5 @@ export const RECOVERY_FAILED = 'RecoveryFailed';
 export const BAD_INPUT = 'BadInput';
 /** A WAL file the catalog records as archived is in no store. */
 export const WAL_MISSING = 'WalMissing';
+/** A recovery target outside every window the archive can reach. */
+export const TARGET_UNREACHABLE = 'TargetUnreachable';

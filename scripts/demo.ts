@@ -152,6 +152,17 @@ async function main(): Promise<void> {
   step('what a restore can reach (walflow recoverable): T lies inside the window');
   process.stdout.write(walflow(stack, ['recoverable']).replace(/^(?=.)/gm, '   '));
 
+  step('a target past the archive is refused before anything is downloaded');
+  const future = new Date(Date.now() + 3_600_000).toISOString();
+  const refused = spawnSync(
+    path.join(ROOT, 'bin', 'walflow'),
+    ['restore', '--target-time', future, '--pgdata', path.join(DIR, 'never'), '--wait', '--env-file', stack.envFile],
+    { encoding: 'utf8' },
+  );
+  if (refused.status === 0 || fs.existsSync(path.join(DIR, 'never')))
+    throw new Error(`a restore to ${future} was not refused up front: ${refused.stdout}${refused.stderr}`);
+  process.stdout.write(`   ${refused.stderr.trim().split('\n').pop()}\n`);
+
   step(`restore to T into a new data folder, start it and wait for promotion`);
   const restoresDir = path.join(DIR, 'restores');
   fs.mkdirSync(restoresDir, { recursive: true });

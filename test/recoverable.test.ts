@@ -2,11 +2,15 @@
 // segments' indexes; a lost segment splits the archive, and only a backup after it opens the
 // next window.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
+import { parseWalName } from '../lib/wal/name';
 import type { RecoverableSummary, TimelineWindows } from '../lib/wal/windows';
+
+const SEGMENT_SIZE = 16 << 20;
 import { backupWorkflowId, SHARED_QUEUE } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
@@ -158,5 +162,83 @@ test(
     const bad = env.walflow(['recoverable', '--timeline', 'two']);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /--timeline two: give a timeline number/);
+  },
+);
+
+test(
+  'a restore refuses an unreachable target before it writes anything, and plans WAL only up to its stop',
+  { timeout: 400_000 },
+  async () => {
+    // The archive now: window 1 ends at commit b, a gap, window 2 from the second backup to e.
+    const [tl1] = windows();
+    const [w1, w2] = tl1.windows;
+    const data = path.join(env.dir, 'refused');
+    const refused = (args: string[], message: RegExp) => {
+      const r = env.walflow(['restore', ...args, '--pgdata', data, '--wait']);
+      assert.notEqual(r.status, 0, r.stdout);
+      assert.match(r.stderr, message);
+      assert.equal(fs.existsSync(data), false, 'nothing written');
+    };
+    const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const inGap = new Date(Date.parse(w1.to.lastEvent!) + 1).toISOString();
+    refused(
+      ['--target-time', inGap],
+      new RegExp(
+        `target time ${escape(inGap)} is in a gap in the archive: latest reachable on timeline 1: before ` +
+          `${escape(w1.to.lastEvent!)} \\(the last archived commit\\); next after the gap: ${escape(w2.from.time!.replace('Z', ''))}\\d*Z ` +
+          `\\(end of backup ${w2.from.backupId} on timeline 1\\)`,
+      ),
+    );
+    const late = new Date(Date.parse(w2.to.lastEvent!) + 3_600_000).toISOString();
+    refused(['--target-time', late], /is past the last archived WAL: latest reachable on timeline 1: before /);
+    refused(['--target-time', '2001-01-01T00:00:00Z'], /is before the end of the oldest backup: earliest reachable: /);
+    refused(
+      ['--target-name', 'never-made'],
+      /restore point "never-made" is in no reachable window; reachable restore points: "before-b"/,
+    );
+    refused(
+      ['--target-xid', '4000000000'],
+      /transaction 4000000000 ended in no reachable window; reachable transactions: \d+\.\.\d+ on timeline 1/,
+    );
+    const [run] = await catalogQuery<{ summary: { phases: { phase: string; state: string }[] } }>(
+      env.config.catalogUrl,
+      "SELECT summary FROM runs WHERE cluster = 'recoverable' AND kind = 'restore' ORDER BY id DESC LIMIT 1",
+    );
+    assert.deepEqual(
+      run.summary.phases.map((p) => [p.phase, p.state]),
+      [['reach', 'failed']],
+      'refused before any host or store work',
+    );
+
+    // A long archive after the second backup: a time in its middle needs the WAL up to the
+    // segment of the first commit after it, and one more, not the rest.
+    const segments: string[] = [];
+    let middle = '';
+    for (let i = 0; i < 8; i++) {
+      const at = await commit(100 + i);
+      if (i === 2) {
+        middle = new Date(Date.parse(at) - 1).toISOString(); // just before commit 102
+        await pg.query("SELECT pg_create_restore_point('middle')");
+      }
+      segments.push(await switchArchived());
+    }
+    const plan = (args: string[]) => {
+      const r = env.walflow(['restore', ...args, '--plan-only', '--wait']);
+      assert.equal(r.status, 0, r.stderr);
+      const m = /^ {2}plan .* (\d+) WAL file\(s\) {2}timeline 1 \(path 1\), (\w{24}) \.\. (\w{24})$/m.exec(r.stdout);
+      assert.ok(m, r.stdout);
+      return { count: Number(m[1]), first: m[2], last: m[3] };
+    };
+    const segno = (name: string) => parseWalName(name, SEGMENT_SIZE)!.segno!;
+    const whole = plan([]);
+    assert.equal(whole.last, segments[7]);
+    const upToMiddle = plan(['--target-time', middle]);
+    assert.equal(upToMiddle.first, whole.first);
+    // Commit 102 went into segments[2]: the plan ends one segment later, not where the archive does.
+    assert.equal(segno(upToMiddle.last), segno(segments[2]) + 1n, `planned ${upToMiddle.first} .. ${upToMiddle.last}`);
+    assert.equal(BigInt(whole.count - upToMiddle.count), segno(whole.last) - segno(upToMiddle.last));
+    // A restore point: up to the segment that holds it, and one more.
+    const upToPoint = plan(['--target-name', 'middle']);
+    assert.equal(segno(upToPoint.last), segno(segments[2]) + 1n, `planned ${upToPoint.first} .. ${upToPoint.last}`);
   },
 );

@@ -207,7 +207,10 @@ test('a target before every backup is refused with a clear message', { timeout: 
   const data = path.join(env.dir, 'too-early');
   const r = runRestore(env, ['--target-time', '2001-01-01T00:00:00Z', '--pgdata', data]);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /no complete backup of restore ends before 2001-01-01/);
+  assert.match(
+    r.stderr,
+    /target time 2001-01-01T00:00:00Z is before the end of the oldest backup: earliest reachable: /,
+  );
   const [row] = await catalogQuery<{ outcome: string }>(
     env.config.catalogUrl,
     "SELECT outcome FROM runs WHERE cluster = 'restore' AND kind = 'restore' ORDER BY id DESC LIMIT 1",

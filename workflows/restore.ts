@@ -27,6 +27,7 @@ import {
   RESTORE_PROGRESS_QUERY,
   RestoreInput,
   RestoreProgress,
+  TARGET_UNREACHABLE,
   targetOf,
   WAL_MISSING,
 } from '../lib/contracts';
@@ -35,7 +36,7 @@ type Activities = ReturnType<typeof createActivities>;
 
 export const progressQuery = defineQuery<RestoreProgress>(RESTORE_PROGRESS_QUERY);
 
-const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED, WAL_MISSING];
+const NON_RETRYABLE = [DATA_DIR_NOT_EMPTY, NO_BACKUP, RECOVERY_FAILED, WAL_MISSING, TARGET_UNREACHABLE];
 
 const shared = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -124,6 +125,13 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   }
 
   try {
+    // Before anything is written or downloaded. patched: restores already past this point replay without it.
+    if (target.kind !== 'end' && target.kind !== 'immediate' && patched('restore-checks-target'))
+      await phase(
+        'reach',
+        () => shared.checkRestoreTarget({ cluster, target, targetTimeline }),
+        () => ({ detail: 'inside a reachable window, or not provably outside one' }),
+      );
     // A plan-only run answers "which backup, which WAL" and touches no host.
     const dirs = input.planOnly
       ? undefined

@@ -44,9 +44,10 @@ export interface SegmentIndex {
 }
 
 /** Modular xid order, as PostgreSQL's TransactionIdPrecedes. */
-const precedes = (a: number, b: number) => ((a - b) | 0) < 0;
+export const precedes = (a: number, b: number) => ((a - b) | 0) < 0;
 
-function widen(range: [number, number] | undefined, xid: number): [number, number] {
+/** The smallest xid range (in modular order) holding `range` and `xid`; updates `range` in place. */
+export function widen(range: [number, number] | undefined, xid: number): [number, number] {
   if (!range) return [xid, xid];
   if (precedes(xid, range[0])) range[0] = xid;
   if (precedes(range[1], xid)) range[1] = xid;

@@ -4,7 +4,7 @@
 // backup that ends after the gap opens the next one.
 import { formatLsn, Lsn, parseLsn } from './lsn';
 import { segmentName } from './name';
-import type { SegmentIndex } from './segmentindex';
+import { widen, type SegmentIndex } from './segmentindex';
 
 export interface ArchivedSegment {
   timeline: number;
@@ -30,8 +30,13 @@ export interface Window {
   timeline: number;
   /** Where replay first becomes consistent: the end of a backup, or where this timeline branched off. */
   from: { lsn: string; time: string | null; backupId?: string; parentTimeline?: number };
-  /** The last commit the window holds, and where its WAL ends. */
-  to: { lsn: string; lastCommit: string | null; segment: string };
+  /**
+   * The last commit the window holds, and where its WAL ends. lastEvent: the last commit, abort
+   * or restore point, the records a time target stops at (a time target needs one after it).
+   */
+  to: { lsn: string; lastCommit: string | null; lastEvent: string | null; segment: string };
+  /** Lowest and highest xid (modular order) that committed or aborted in the window's segments. */
+  xids: [number, number] | null;
   segments: number;
   restorePoints: RestorePoint[];
   /** Restore points in the window that their segment's index only counted (metadata budget). */
@@ -165,12 +170,20 @@ function reaches(w: Window, childFirst: ArchivedSegment, size: bigint): boolean 
 function windowOf(timeline: number, segs: ArchivedSegment[], from: Window['from']): Window {
   const fromLsn = parseLsn(from.lsn);
   let lastCommit: string | null = null;
+  let lastEvent: string | null = null;
+  let xids: [number, number] | null = null;
   let uncounted = 0;
   const restorePoints: RestorePoint[] = [];
   for (const s of segs) {
     const idx = s.index;
     // In LSN order, as recovery meets them (commit times may step back a little between backends).
     if (idx?.commitTimes) lastCommit = idx.commitTimes[1];
+    const times = [idx?.commitTimes?.[1], idx?.abortTimes?.[1], idx?.restorePoints?.at(-1)?.time].filter(
+      (t): t is string => t !== undefined,
+    );
+    if (times.length) lastEvent = times.reduce((a, b) => (a > b ? a : b));
+    for (const range of [idx?.commitXids, idx?.abortXids])
+      if (range) xids = widen(widen(xids ?? [range[0], range[0]], range[0]), range[1]);
     const points = (idx?.restorePoints ?? []).filter((p) => parseLsn(p.lsn) >= fromLsn);
     restorePoints.push(...points);
     uncounted += Math.max(0, (idx?.restorePointCount ?? 0) - (idx?.restorePoints?.length ?? 0));
@@ -179,7 +192,8 @@ function windowOf(timeline: number, segs: ArchivedSegment[], from: Window['from'
   return {
     timeline,
     from,
-    to: { lsn: last.index?.endLsn ?? formatLsn(last.startLsn), lastCommit, segment: last.name },
+    to: { lsn: last.index?.endLsn ?? formatLsn(last.startLsn), lastCommit, lastEvent, segment: last.name },
+    xids,
     segments: segs.length,
     restorePoints,
     restorePointsUncounted: uncounted,
