@@ -96,7 +96,7 @@ test('restore to a time: rows committed before it are there, rows after it are n
   assert.equal(runsRows[0].summary.backupId, backup.backupId);
   assert.deepEqual(
     runsRows[0].summary.phases.map((p) => p.phase),
-    ['check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover'],
+    ['reach', 'check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover'],
   );
 });
 
