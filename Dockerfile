@@ -5,14 +5,14 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG POSTGRES_IMAGE=postgres:17-bookworm
 
-# --- build: npm dependencies and tsc ---------------------------------------------------------
+# --- build: npm dependencies, tsc and the workflow bundle -----------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # `npm install` with the lock file rather than `npm ci` (see scripts/bootstrap for why).
 RUN npm install --no-audit --no-fund --loglevel=error
 COPY . .
-RUN npx tsc -p . && npm prune --omit=dev --no-audit --no-fund
+RUN npx tsc -p . && node dist/scripts/build-workflow-bundle.js && npm prune --omit=dev --no-audit --no-fund
 
 # --- runtime: the official PostgreSQL image plus Node and walflow ----------------------------
 FROM ${NODE_IMAGE} AS node

@@ -3,7 +3,7 @@
 // watcher and this host's archive-sweep Schedule (the cluster-wide ones belong to
 // `walflow schedules apply`). Stops gracefully on SIGTERM/SIGINT. Survives Temporal restarts by reconnecting.
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { Catalog, migrateCatalog, openCatalog } from '../db/client';
 import type { Config } from '../lib/config';
@@ -13,6 +13,8 @@ import { freePort } from '../lib/ports';
 import type { ClusterPolicy } from '../lib/clusterpolicy';
 import { openStores } from '../lib/stores/registry';
 import { hostQueue, SHARED_QUEUE } from '../lib/contracts';
+import { loadWorkflowBundle } from './bundle';
+import { installRuntime } from './runtime';
 import { appliedPolicy, ensureHostSweep } from './schedules';
 import { serveMetrics } from './metrics';
 import { SpoolWatcher } from './watcher';
@@ -24,16 +26,6 @@ const RECONNECT_MS = 3_000;
  * redo up to 48 s of download after a crash.
  */
 const HEARTBEAT_THROTTLE_MS = 2_000;
-
-/** webpack's report of the workflow bundle is noise in the worker log; warnings still show. */
-const quietBundler = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
-  error: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
-};
 
 async function retry<T>(
   what: string,
@@ -82,10 +74,7 @@ export async function runWorker(config: Config): Promise<void> {
   };
   // The SDK exports its metrics on a loopback port of its own; /metrics relays them.
   const sdkMetrics = config.metricsAddress ? `127.0.0.1:${await freePort()}` : undefined;
-  Runtime.install({
-    shutdownSignals: [], // we handle signals ourselves, across reconnects
-    ...(sdkMetrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetrics } } } } : {}),
-  });
+  installRuntime(log, sdkMetrics);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
@@ -101,11 +90,8 @@ export async function runWorker(config: Config): Promise<void> {
     await serveMetrics(config, config.metricsAddress, sdkMetrics, getCatalog, log);
 
   const activities = createActivities({ config, stores: openStores(config.stores), catalog: getCatalog, log });
-  // Bundled once for both queues and every reconnect.
-  const workflowBundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
-    logger: quietBundler,
-  });
+  // Loaded once for both queues and every reconnect.
+  const workflowBundle = await loadWorkflowBundle(log);
   let client: Client | undefined;
   let policyReported = false;
   const watcher = new SpoolWatcher(() => client, config, log);

@@ -5,6 +5,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  log,
   ParentClosePolicy,
   proxyActivities,
   proxyLocalActivities,
@@ -95,6 +96,7 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     const type = failureType(e);
     if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw e;
     const message = (e as ActivityFailure).cause?.message ?? String(e);
+    log.error(`${name} refused: ${message}`, { file: name, refusal: type });
     await local.raiseAlert({
       cluster,
       key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
@@ -129,7 +131,10 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
     details: { store, file: staged.name },
   };
   const watch = condition(() => settled, staged.alertUploadFailingMs).then(async (inTime) => {
-    if (!inTime) await local.raiseAlert(alert);
+    if (!inTime) {
+      log.warn(alert.message, { store, file: staged.name });
+      await local.raiseAlert(alert);
+    }
     return inTime;
   });
   const result = await uploaded;

@@ -194,17 +194,21 @@ export class Stack {
   }
 }
 
-/** Starts `walflow worker` as postgres and waits until it polls its task queues. */
+/**
+ * Starts `walflow worker` as postgres and waits until it polls its task queues. `root`: the
+ * installation to run it from (another build of walflow, in upgrade tests).
+ */
 export async function startWorker(
   envFile: string,
   logFile: string,
   pidFile: string,
   timeoutMs = 120_000,
+  root = ROOT,
 ): Promise<void> {
   const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const pid = startBackground({
     name: 'worker',
-    cmd: path.join(ROOT, 'bin', 'walflow'),
+    cmd: path.join(root, 'bin', 'walflow'),
     logFile,
     pidFile,
     args: ['worker', '--env-file', envFile],

@@ -59,9 +59,14 @@ export class TestEnv {
     return path.join(this.dir, 'pids', 'worker.pid');
   }
 
-  /** Starts this env's worker and waits until it polls its task queues. */
-  async startWorker(): Promise<void> {
-    await startWorker(this.envFile, this.workerLog, this.workerPid);
+  /** Starts this env's worker (from another installation: `root`) and waits until it polls its task queues. */
+  async startWorker(root?: string): Promise<void> {
+    await startWorker(this.envFile, this.workerLog, this.workerPid, undefined, root);
+  }
+
+  /** The pid of this env's running worker. */
+  get workerProcess(): number {
+    return Number(fs.readFileSync(this.workerPid, 'utf8'));
   }
 
   async stopWorker(): Promise<void> {
@@ -69,8 +74,7 @@ export class TestEnv {
   }
 
   killWorker(): void {
-    const pid = Number(fs.readFileSync(this.workerPid, 'utf8'));
-    process.kill(pid, 'SIGKILL');
+    process.kill(this.workerProcess, 'SIGKILL');
   }
 
   async createCluster(extraConf: string[] = [], dirName = 'pg'): Promise<PgCluster> {
