@@ -2,10 +2,9 @@
 // Checked against PostgreSQL's headers (access/xlog_internal.h, xlogrecord.h, xact.h,
 // rmgrlist.h, catalog/pg_control.h) for 15 to 18; pg_waldump is the test oracle.
 
-/** XLOG_PAGE_MAGIC (the first two bytes of every page) per PostgreSQL major version. */
+/** XLOG_PAGE_MAGIC (the first two bytes of every page) per PostgreSQL major version, from 12 on. */
 export const PAGE_MAGIC_TO_VERSION: Readonly<Record<number, number>> = {
-  0xd101: 11,
-  0xd104: 12,
+  0xd101: 12,
   0xd106: 13,
   0xd10d: 14,
   0xd110: 15,
