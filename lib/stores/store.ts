@@ -36,6 +36,11 @@ export interface Store {
   readonly location: string;
 }
 
+/** An S3 store's key prefix: empty, or ending in one slash. */
+export const s3KeyPrefix = (prefix: string) => (prefix ? prefix.replace(/\/+$/, '') + '/' : '');
+/** An S3 store's location for messages, known before its driver is loaded. */
+export const s3Location = (bucket: string, prefix: string) => `s3://${bucket}/${s3KeyPrefix(prefix)}`;
+
 /**
  * Create-only put: an object already there with the same SHA-256 is success, one with a
  * different SHA-256 is a ConflictError, never an overwrite.
