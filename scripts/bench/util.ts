@@ -61,10 +61,10 @@ export function runAsPostgres(cmd: string, args: string[]): Promise<{ code: numb
     const child = spawn(cmd, args, { ...asPostgresOpts({ PATH: '/usr/bin:/bin' }), stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child.pid!);
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
     });
-    child.stderr!.on('data', (d) => {
+    child.stderr.on('data', (d) => {
       out += d;
     });
     child.on('error', reject);
