@@ -82,6 +82,9 @@ export async function collectStatus(config: Config) {
   }
 }
 
+/** What `walflow status --json` prints. */
+export type StatusReport = Awaited<ReturnType<typeof collectStatus>>;
+
 export async function status(config: Config, o: { json?: boolean }): Promise<void> {
   const s = await collectStatus(config);
   if (o.json) {
