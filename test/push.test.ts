@@ -1,4 +1,4 @@
-// The archive_command contract (DESIGN.md): durable, idempotent, refuses what it must.
+// The archive_command contract: durable, idempotent, refuses what it must.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';

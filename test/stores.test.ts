@@ -233,8 +233,8 @@ after(async () => {
 conformance('fs', () => ({ store: new FsStore('local', path.join(fsRoot, 'store')), tmpDir: fsRoot }));
 
 // versitygw v1.7.0 (the test stack's S3 server) checks If-None-Match before it writes, not
-// atomically with the write (backend/posix PutObjectWithPostFunc: precondition, upload, then
-// link over the key), so two concurrent conditional PUTs can both succeed. R2 and AWS S3
+// atomically with the write (it checks, uploads, then links the upload over the key), so two
+// concurrent conditional PUTs can both succeed. R2 and AWS S3
 // resolve them atomically (one 200, the rest 412/409). walflow's upload activity reads every
 // copy back and compares its SHA-256, which turns such a lost race into a retry and then a
 // ConflictError; the strict one-winner count is asserted for drivers that guarantee it.

@@ -1,4 +1,5 @@
-// One contract for every object store (WAL-G's Folder, pgBackRest's storage driver).
+// One contract for every object store: the S3 and folder drivers implement it, and walflow reaches
+// objects through nothing else.
 import type { Readable } from 'node:stream';
 import { ConflictError } from '../errors';
 import { METADATA_FORMAT, requireKnownFormat } from '../formats';

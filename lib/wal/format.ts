@@ -1,6 +1,5 @@
-// PostgreSQL's WAL format facts that walflow's reader depends on, per major version.
-// Checked against PostgreSQL's headers (access/xlog_internal.h, xlogrecord.h, xact.h,
-// rmgrlist.h, catalog/pg_control.h) for 15 to 18; pg_waldump is the test oracle.
+// PostgreSQL's WAL format facts that walflow's reader depends on, per major version (records:
+// 15 to 18). The unit tests compare the reader with pg_waldump on real WAL.
 
 /** XLOG_PAGE_MAGIC (the first two bytes of every page) per PostgreSQL major version, from 12 on. */
 export const PAGE_MAGIC_TO_VERSION: Readonly<Record<number, number>> = {
