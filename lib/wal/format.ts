@@ -44,8 +44,6 @@ export const RECORD_HEADER = 24;
 /** Largest record PostgreSQL writes (XLogRecordMaxSize). */
 export const MAX_RECORD = 1020 * 1024 * 1024;
 export const XLR_INFO_MASK = 0x0f;
-/** Highest resource manager id (RM_MAX_ID): built-in and custom ones. */
-export const RM_MAX_ID = 255;
 
 // Headers between the record header and the data (XLogRecordBlockHeader and friends).
 export const XLR_MAX_BLOCK_ID = 32;

@@ -16,7 +16,6 @@ export function pct(xs: number[], p: number): number {
 
 export const median = (xs: number[]) => pct(xs, 50);
 export const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-export const mean = (xs: number[]) => (xs.length ? sum(xs) / xs.length : NaN);
 
 /** Milliseconds since an hrtime start. */
 export function msSince(t0: bigint): number {
