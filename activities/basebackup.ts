@@ -40,18 +40,21 @@ async function serverIdentity(url: string) {
   const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await pg.connect();
   try {
-    const r =
-      await pg.query(`SELECT system_identifier::text AS sysid, current_setting('server_version_num')::int AS num,
+    const r = await pg.query<{
+      sysid: string;
+      num: number;
+      text: string;
+      seg: string;
+    }>(`SELECT system_identifier::text AS sysid, current_setting('server_version_num')::int AS num,
       current_setting('server_version') AS text,
       (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') AS seg FROM pg_control_system()`);
     const row = r.rows[0];
-    // pg_settings reports wal_segment_size in bytes from PostgreSQL 11 on.
-    const segmentSize = Number(row.seg);
+    // pg_settings reports wal_segment_size in bytes from PostgreSQL 11 on; bigint arrives as text.
     return {
-      systemIdentifier: row.sysid as string,
-      pgVersion: row.num as number,
-      pgVersionText: row.text as string,
-      segmentSize,
+      systemIdentifier: row.sysid,
+      pgVersion: row.num,
+      pgVersionText: row.text,
+      segmentSize: Number(row.seg),
     };
   } finally {
     await pg.end().catch(() => undefined);

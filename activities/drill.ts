@@ -38,7 +38,7 @@ export function drillActivities(config: Config) {
       });
       await c.connect();
       try {
-        const r = await c.query(sql);
+        const r = await c.query<Record<string, unknown>>(sql);
         return { query: sql, rows: r.rowCount ?? 0, first: r.rows[0] ?? null };
       } finally {
         await c.end();

@@ -39,12 +39,13 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 /** A UserError names what a human must change first (install, upgrade, configure): retries cannot help. */
-function failFastOnUserErrors<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+function failFastOnUserErrors<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
   const wrapped = Object.entries(activities).map(([name, run]) => [
     name,
     async (...args: unknown[]) => {
       try {
-        return await run(...args);
+        // The arguments pass through as Temporal decoded them, to the activity they were sent to.
+        return await (run as (...a: unknown[]) => Promise<unknown>)(...args);
       } catch (e) {
         if (e instanceof UserError) throw ApplicationFailure.nonRetryable(e.message, e.name);
         throw e;

@@ -117,8 +117,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
 
   return {
     /** The cluster and host of the worker that picks this up, for inputs that leave them out. */
-    async restoreDefaults(): Promise<{ cluster: string; hostId: string }> {
-      return { cluster: config.cluster, hostId: config.hostId };
+    restoreDefaults(): Promise<{ cluster: string; hostId: string }> {
+      return Promise.resolve({ cluster: config.cluster, hostId: config.hostId });
     },
 
     /** Host: the data directory must be absent or empty, and nothing may run in it. */
@@ -127,7 +127,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         throw ApplicationFailure.nonRetryable(`pgdata must be an absolute path, not "${pgdata}"`, DATA_DIR_NOT_EMPTY);
       let entries: string[] = [];
       try {
-        entries = fs.readdirSync(pgdata);
+        entries = await fs.promises.readdir(pgdata);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }

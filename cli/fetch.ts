@@ -38,7 +38,9 @@ export async function fetchCommand(argv: string[]): Promise<number> {
     return (await fetchWal(args[0], args[1], { standby })) === 'missing' ? EXIT_NOT_FOUND : 0;
   } catch (e) {
     const message =
-      e instanceof UserError ? e.message : `internal error (a bug, please report it): ${(e as Error)?.stack ?? e}`;
+      e instanceof UserError
+        ? e.message
+        : `internal error (a bug, please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
     process.stderr.write(`walflow fetch${name ? ` ${name}` : ''}: ${oneLine(message)}\n`);
     return standby ? EXIT_NOT_FOUND : EXIT_ABORT_RECOVERY;
   }
@@ -53,9 +55,11 @@ export async function fetchWal(name: string, dest: string, { standby = false } =
   const cluster = requireEnv('WALFLOW_CLUSTER', 'name the cluster to restore from, e.g. WALFLOW_CLUSTER=main');
   const giveUpMs = giveUpAfter();
   // Loaded only now: the prefetched path above must not pay for the store drivers.
-  const { storesFromEnv } = require('../lib/stores/fromenv') as typeof import('../lib/stores/fromenv');
-  const { readFromAnyStore } = require('../lib/verified') as typeof import('../lib/verified');
-  const { walKeyCandidates } = require('../lib/walkeys') as typeof import('../lib/walkeys');
+  const [{ storesFromEnv }, { readFromAnyStore }, { walKeyCandidates }] = await Promise.all([
+    import('../lib/stores/fromenv'),
+    import('../lib/verified'),
+    import('../lib/walkeys'),
+  ]);
   const stores = storesFromEnv();
   const keys = walKeyCandidates(cluster, wal, process.env.WALFLOW_COMPRESSION);
   const started = Date.now();

@@ -9,7 +9,9 @@ function fail(e: unknown): never {
     process.stderr.write(`walflow: ${e.message}\n`);
     process.exit(e.exitCode);
   }
-  process.stderr.write(`walflow: internal error (a bug, please report it): ${(e as Error)?.stack ?? e}\n`);
+  process.stderr.write(
+    `walflow: internal error (a bug, please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
   process.exit(2);
 }
 
@@ -17,7 +19,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === 'fetch') {
     // restore_command: its exit status is its contract with PostgreSQL, so fetch maps every
     // outcome itself, a bad --env-file included.
-    const { fetchCommand } = require('./fetch') as typeof import('./fetch');
+    const { fetchCommand } = await import('./fetch');
     process.exit(await fetchCommand(process.argv.slice(3)));
   }
   const argv = applyEnvFile(process.argv.slice(2));
@@ -25,7 +27,7 @@ async function main(): Promise<void> {
     const args = argv.slice(1).filter((a) => a !== '--');
     if (args.length < 1 || args.length > 2)
       throw new UserError("usage: walflow push <path> [name]   (archive_command = 'walflow push %p %f')");
-    const { push } = require('./push') as typeof import('./push');
+    const { push } = await import('./push');
     push(args[0], args[1]);
     return;
   }
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
     const args = argv.slice(1).filter((a) => a !== '--');
     if (args.length > 1)
       throw new UserError('usage: walflow recovery-end [pgdata]   (recovery_end_command, written by walflow restore)');
-    const { recoveryEnd } = require('./recoveryend') as typeof import('./recoveryend');
+    const { recoveryEnd } = await import('./recoveryend');
     await recoveryEnd(args[0]);
     return;
   }

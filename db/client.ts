@@ -13,7 +13,7 @@ export function openCatalog(url: string): Catalog {
   pool.on('error', () => {
     /* idle client lost: the next query reconnects */
   });
-  return drizzle(pool, { schema }) as Catalog;
+  return drizzle(pool, { schema });
 }
 
 const MIGRATIONS = path.resolve(__dirname, '..', '..', 'db', 'migrations');
@@ -37,7 +37,9 @@ export async function pendingMigrations(db: Catalog): Promise<string[]> {
   };
   let applied = -1;
   try {
-    const r = await db.$client.query('SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations');
+    const r = await db.$client.query<{ last: string | null }>(
+      'SELECT max(created_at)::text AS last FROM drizzle.__drizzle_migrations',
+    );
     applied = Number(r.rows[0]?.last ?? -1);
   } catch (e) {
     // 3F000: no drizzle schema, 42P01: no migrations table; either way nothing was applied.

@@ -1,7 +1,7 @@
 // Codec table: a codec name maps to an object-name suffix and (de)compressors.
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import type { Transform } from 'node:stream';
+import { PassThrough, type Transform } from 'node:stream';
 
 export type CodecName = 'zstd' | 'gzip' | 'none';
 
@@ -49,13 +49,12 @@ function gz(level = 6): Codec {
 }
 
 function none(): Codec {
-  const { PassThrough } = require('node:stream') as typeof import('node:stream');
   return {
     name: 'none',
     level: undefined,
     suffix: CODEC_SUFFIXES.none,
-    compress: async (raw) => raw,
-    decompress: async (stored) => stored,
+    compress: (raw) => Promise.resolve(raw),
+    decompress: (stored) => Promise.resolve(stored),
     compressStream: () => new PassThrough(),
     decompressStream: () => new PassThrough(),
   };

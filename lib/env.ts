@@ -20,7 +20,7 @@ export function applyEnvFile(argv: string[]): string[] {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       throw new UserError(
-        `cannot read env file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; check the path and that this user may read it`,
+        `cannot read env file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; check the path and that this user may read it`,
       );
     }
     for (const [k, v] of Object.entries(parseEnv(text))) {

@@ -1,4 +1,5 @@
-// The object layout from DESIGN.md, in one place. Keys are relative to a store's prefix.
+// Where every object lives in a store, in one place: <cluster>/cluster.json, <cluster>/wal/ (history
+// files, and segments per timeline), <cluster>/backups/<backup id>/. Keys are relative to a store's prefix.
 import type { WalName } from './wal/name';
 import { timelineHex } from './wal/name';
 

@@ -613,7 +613,7 @@ async function main(): Promise<number> {
     ok = true;
     return 0;
   } catch (e) {
-    process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   } finally {
     await cleanup();

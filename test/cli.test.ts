@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import type { StatusReport } from '../cli/commands/status';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { TestEnv, waitFor } from './support/env';
 
@@ -45,7 +46,7 @@ test(
     await waitFor('backlog in the spool', () => names.every((n) => env.spoolFiles().includes(n)), 30_000);
     const st = env.walflow(['status', '--json']);
     assert.equal(st.status, 0, st.stderr);
-    const before = JSON.parse(st.stdout);
+    const before = JSON.parse(st.stdout) as StatusReport;
     assert.ok(before.spool.waiting >= 2, JSON.stringify(before.spool));
 
     await env.startWorker();

@@ -80,7 +80,7 @@ test(
   },
 );
 
-test('a drill restores, starts and checks this cluster', { timeout: 300_000 }, async () => {
+test('a drill restores, starts and checks this cluster', { timeout: 300_000 }, () => {
   const r = env.walflow(['drill', '--json']);
   assert.equal(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout) as DrillResult;

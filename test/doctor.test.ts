@@ -41,10 +41,10 @@ function walflowAsync(args: string[]): Promise<{ status: number; stdout: string;
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
+    stdout += d.toString();
   });
   child.stderr.on('data', (d: Buffer) => {
-    stderr += d;
+    stderr += d.toString();
   });
   return new Promise((resolve) => child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr })));
 }

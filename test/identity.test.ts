@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { parseClusterJson } from '../lib/clusterjson';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
@@ -71,7 +72,7 @@ test('WAL from another system under the same cluster name is refused by the stor
     'SELECT system_identifier::text AS sysid FROM pg_control_system()',
   );
   for (const store of ['r2', 'b2']) {
-    const identity = JSON.parse((await a.stores.get(store)!.get('identity-a/cluster.json')).toString());
+    const identity = parseClusterJson(await a.stores.get(store)!.get('identity-a/cluster.json'), 'identity-a');
     assert.equal(identity.systemIdentifier, sysid, `${store} still belongs to cluster A`);
   }
   const [{ sysidB }] = await pgB.query<{ sysidB: string }>(

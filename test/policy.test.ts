@@ -70,7 +70,7 @@ async function scheduledRun(): Promise<{ workflowId: string; result: RetentionRe
 }
 
 /** Runs `run` with both workers polling, then with each one alone. */
-async function whicheverWorker(run: (who: string) => Promise<void>): Promise<void> {
+async function whicheverWorker(run: (who: string) => void | Promise<void>): Promise<void> {
   for (let i = 0; i < 3; i++) await run('both workers');
   await operator.stopWorker();
   for (let i = 0; i < 2; i++) await run(`only ${other.name}`);
@@ -84,7 +84,7 @@ test(
   'walflow prune applies the policy of the CLI that runs it, whichever worker plans it',
   { timeout: 300_000 },
   async () => {
-    await whicheverWorker(async (who) => {
+    await whicheverWorker((who) => {
       assert.deepEqual(applied(prune(['--dry-run'])), { minBackups: 1, days: { r2: 20, b2: 20 } }, `prune with ${who}`);
     });
     assert.deepEqual(

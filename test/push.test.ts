@@ -1,4 +1,4 @@
-// The archive_command contract (DESIGN.md): durable, idempotent, refuses what it must.
+// The archive_command contract: durable, idempotent, refuses what it must.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -68,9 +68,9 @@ test('a truncated segment, a bad name, a missing file and a path as name are ref
   ];
   for (const [args, re] of cases) {
     const r = env.walflow(['push', ...args]);
-    assert.notEqual(r.status, 0, `${args} accepted`);
+    assert.notEqual(r.status, 0, `${args.join(' ')} accepted`);
     assert.match(r.stderr, re);
-    assert.equal(r.stderr.trim().split('\n').length, 1, `one-line error for ${args}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one-line error for ${args.join(' ')}: ${r.stderr}`);
   }
   for (const n of ['000000010000000000000063', '000000010000000000000064', '000000010000000000000066']) {
     assert.equal(fs.existsSync(spooled(n)), false, `${n} must not be spooled`);

@@ -1,6 +1,7 @@
 // Faults from real components: a store down, the worker killed, Temporal stopped. Nothing is lost.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { StatusReport } from '../cli/commands/status';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
@@ -65,10 +66,10 @@ test(
         async () => (await openAlerts('store-failing')).some((a) => a.key === 'store-failing:b2' && !a.resolved_at),
         60_000,
       );
-      const s = JSON.parse(env.walflow(['status', '--json']).stdout);
+      const s = JSON.parse(env.walflow(['status', '--json']).stdout) as StatusReport;
       assert.ok(s.spool.waiting >= 3, `status shows the backlog: ${JSON.stringify(s.spool)}`);
       assert.ok(
-        s.alerts.some((a: { kind: string }) => a.kind === 'store-failing'),
+        s.alerts.some((a) => a.kind === 'store-failing'),
         'status shows the alert',
       );
     } finally {

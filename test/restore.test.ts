@@ -82,7 +82,7 @@ test('restore to a time: rows committed before it are there, rows after it are n
   assert.ok(phase('prefetch').segments! >= 2, `prefetched ${phase('prefetch').segments}`);
   assert.ok(progress.reachedLsn && progress.reachedTime, JSON.stringify(progress));
   assert.ok(
-    new Date(progress.reachedTime!) <= t,
+    new Date(progress.reachedTime) <= t,
     `last replayed commit ${progress.reachedTime} is not after the target ${t.toISOString()}`,
   );
   const memo = (await handle.describe()).memo as Record<string, unknown>;
@@ -193,7 +193,7 @@ test(
   },
 );
 
-test('a non-empty data directory is refused with a clear message', { timeout: 120_000 }, async () => {
+test('a non-empty data directory is refused with a clear message', { timeout: 120_000 }, () => {
   const data = path.join(env.dir, 'not-empty');
   fs.mkdirSync(data, { recursive: true });
   fs.writeFileSync(path.join(data, 'PG_VERSION'), '15\n');
@@ -224,21 +224,17 @@ test('restore input: more than one target is refused before anything starts', ()
   assert.match(r.stderr, /at most one/);
 });
 
-test(
-  '--plan-only names the backup and the WAL a restore would use, and writes nothing',
-  { timeout: 120_000 },
-  async () => {
-    const r = runRestore(env, ['--target-name', 'before-batch-after-name', '--backup', backup.backupId, '--plan-only']);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`a restore would use ${backup.backupId} \\(plan only`));
-    const plan = /^ {2}plan .* (\d+) WAL file\(s\) {2}timeline 1 \(path 1\), (\w{24}) \.\. (\w{24})$/m.exec(r.stdout);
-    assert.ok(plan, r.stdout);
-    assert.ok(Number(plan[1]) >= 1 && plan[2] <= plan[3], r.stdout);
-    assert.equal(plan[2], backup.startWal, 'the WAL starts where the backup does');
-    assert.doesNotMatch(r.stdout, /^ {2}(check|download|prefetch|configure|recover) /m, 'no host phase ran');
+test('--plan-only names the backup and the WAL a restore would use, and writes nothing', { timeout: 120_000 }, () => {
+  const r = runRestore(env, ['--target-name', 'before-batch-after-name', '--backup', backup.backupId, '--plan-only']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`a restore would use ${backup.backupId} \\(plan only`));
+  const plan = /^ {2}plan .* (\d+) WAL file\(s\) {2}timeline 1 \(path 1\), (\w{24}) \.\. (\w{24})$/m.exec(r.stdout);
+  assert.ok(plan, r.stdout);
+  assert.ok(Number(plan[1]) >= 1 && plan[2] <= plan[3], r.stdout);
+  assert.equal(plan[2], backup.startWal, 'the WAL starts where the backup does');
+  assert.doesNotMatch(r.stdout, /^ {2}(check|download|prefetch|configure|recover) /m, 'no host phase ran');
 
-    const missing = env.walflow(['restore', '--immediate']);
-    assert.notEqual(missing.status, 0);
-    assert.match(missing.stderr, /--pgdata is required.*--plan-only/);
-  },
-);
+  const missing = env.walflow(['restore', '--immediate']);
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /--pgdata is required.*--plan-only/);
+});

@@ -86,11 +86,11 @@ test(
     const order = b2Plan.deletions.map((d) => d.key).filter((k) => k.startsWith(`retention/backups/${b1.backupId}/`));
     assert.ok(
       order.length >= 2 && order[0].endsWith('/manifest.json'),
-      `a backup loses its manifest before its data: ${order}`,
+      `a backup loses its manifest before its data: ${order.join(', ')}`,
     );
     const keepFrom = parseWalName(b2.startWal, b2.segmentSize)!.segno!;
     const walDeleted = planned.filter((k) => k.includes('/wal/'));
-    assert.ok(walDeleted.length >= 2, `old WAL planned for deletion: ${walDeleted}`);
+    assert.ok(walDeleted.length >= 2, `old WAL planned for deletion: ${walDeleted.join(', ')}`);
     for (const k of walDeleted) {
       const name = path.basename(k).replace(/\.zst$/, '');
       assert.ok(parseWalName(name, b2.segmentSize)!.segno! < keepFrom, `${k} is older than ${b2.startWal}`);
@@ -172,7 +172,7 @@ test(
       new Set([...(await keys(store))].filter((k) => k.startsWith('retention/wal/')));
     const [r2, b2] = [await walOf('r2'), await walOf('b2')];
     const onlyInR2 = [...r2].filter((k) => !b2.has(k));
-    assert.ok(onlyInR2.length >= 2, `r2 holds WAL that b2 pruned: ${onlyInR2}`);
+    assert.ok(onlyInR2.length >= 2, `r2 holds WAL that b2 pruned: ${onlyInR2.join(', ')}`);
     const r = env.walflow(['verify', '--json']);
     assert.ok(r.stdout.trim().startsWith('{'), r.stderr);
     const report = JSON.parse(r.stdout) as VerifyReport;

@@ -40,15 +40,15 @@ async function keys(store: Store, prefix: string): Promise<{ key: string; size: 
  * atomic: the race test then checks what walflow relies on there (one writer's bytes and
  * metadata win whole, later writers conflict) instead of exactly one 'created'.
  */
-function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir: string }>, racy?: string): void {
+function conformance(driver: string, open: () => { store: Store; tmpDir: string }, racy?: string): void {
   describe(`store conformance: ${driver}`, () => {
     let store: Store;
     let tmpDir: string;
     // Keys never name another key's folder (versitygw maps keys to paths).
     const k = (key: string) => `${RUN}/${driver}/${key}`;
 
-    before(async () => {
-      ({ store, tmpDir } = await open());
+    before(() => {
+      ({ store, tmpDir } = open());
     });
 
     test('putNew creates; head returns size and metadata; get and getStream return the bytes', async () => {
@@ -194,8 +194,8 @@ function conformance(driver: string, open: () => Promise<{ store: Store; tmpDir:
         const outcomes = await Promise.all(bodies.map((b) => store.putNew(key, b.data, b.meta)));
         // Exactly one 'created' where the server decides atomically; `racy` servers may report
         // more, and walflow's read-back of the SHA-256 is what catches a lost race there.
-        if (racy) assert.ok(outcomes.includes('created'), `round ${round}: ${outcomes}`);
-        else assert.equal(outcomes.filter((o) => o === 'created').length, 1, `round ${round}: ${outcomes}`);
+        if (racy) assert.ok(outcomes.includes('created'), `round ${round}: ${outcomes.join(', ')}`);
+        else assert.equal(outcomes.filter((o) => o === 'created').length, 1, `round ${round}: ${outcomes.join(', ')}`);
         const held = (await store.head(key))!;
         const winner = bodies.find((b) => b.meta.sha256 === held.meta?.sha256);
         assert.ok(winner, `round ${round}: the object's metadata is one writer's`);
@@ -230,11 +230,11 @@ after(async () => {
   await env?.close();
 });
 
-conformance('fs', async () => ({ store: new FsStore('local', path.join(fsRoot, 'store')), tmpDir: fsRoot }));
+conformance('fs', () => ({ store: new FsStore('local', path.join(fsRoot, 'store')), tmpDir: fsRoot }));
 
 // versitygw v1.7.0 (the test stack's S3 server) checks If-None-Match before it writes, not
-// atomically with the write (backend/posix PutObjectWithPostFunc: precondition, upload, then
-// link over the key), so two concurrent conditional PUTs can both succeed. R2 and AWS S3
+// atomically with the write (it checks, uploads, then links the upload over the key), so two
+// concurrent conditional PUTs can both succeed. R2 and AWS S3
 // resolve them atomically (one 200, the rest 412/409). walflow's upload activity reads every
 // copy back and compares its SHA-256, which turns such a lost race into a retry and then a
 // ConflictError; the strict one-winner count is asserted for drivers that guarantee it.
@@ -242,7 +242,7 @@ const VERSITYGW_RACE = 'versitygw evaluates If-None-Match before writing, not at
 for (const name of ['r2', 'b2']) {
   conformance(
     name,
-    async () => {
+    () => {
       env ??= new TestEnv('stores');
       const store = env.stores.get(name);
       assert.ok(store, `the test stack has no store "${name}"`);

@@ -48,7 +48,7 @@ test('.history and .partial files from a promotion reach both stores', { timeout
   ];
   for (const store of ['r2', 'b2']) {
     await waitFor(
-      `${expected} in ${store}`,
+      `${expected.join(', ')} in ${store}`,
       async () => {
         const keys = new Set(await env.walKeys(store));
         return expected.every((k) => keys.has(k));

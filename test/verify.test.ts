@@ -14,7 +14,7 @@ import { TestEnv, waitFor } from './support/env';
 
 let env: TestEnv;
 let pg: PgCluster;
-let names: string[] = [];
+const names: string[] = [];
 const key = (n: string) => `verify/wal/00000001/${n}.zst`;
 
 before(async () => {

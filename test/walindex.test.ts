@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { parseClusterJson } from '../lib/clusterjson';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres } from '../lib/devstack/procs';
 import { decodeIndex, SegmentIndex } from '../lib/wal/segmentindex';
@@ -99,8 +100,8 @@ test(
     // A segment the reader cannot read (a page magic of PostgreSQL 14) is archived all the same.
     const odd = segmentName(1, parseWalName(segment, 16 << 20)!.segno! + 20n, 16 << 20);
     const oddFile = path.join(env.dir, odd);
-    const header = (await env.stores.get('r2')!.get('walindex/cluster.json')).toString();
-    const sysid = BigInt(JSON.parse(header).systemIdentifier);
+    const identity = parseClusterJson(await env.stores.get('r2')!.get('walindex/cluster.json'), 'walindex');
+    const sysid = BigInt(identity.systemIdentifier);
     const body = Buffer.alloc(16 << 20);
     body.writeUInt16LE(0xd10d, 0);
     body.writeUInt16LE(0x0002, 2);

@@ -8,6 +8,7 @@ import {
   ScheduleNotFoundError,
   ScheduleOptions,
   ScheduleOverlapPolicy,
+  ScheduleUpdateOptions,
 } from '@temporalio/client';
 import type { Config } from '../lib/config';
 import { policyOf } from '../lib/policy';
@@ -97,19 +98,19 @@ function hostSweep(config: Config, policy: ClusterPolicy | undefined): ScheduleO
   );
 }
 
-function firstArg(d: ScheduleDescription): Record<string, unknown> {
+function firstArg(d: ScheduleUpdateOptions): Record<string, unknown> {
   return ((d.action.type === 'startWorkflow' ? d.action.args?.[0] : undefined) as Record<string, unknown>) ?? {};
 }
 
 /** A Schedule's input with the policy replaced, everything else as it was. */
-function withPolicy(d: ScheduleDescription, policy: ClusterPolicy): ScheduleDescription {
+function withPolicy(d: ScheduleUpdateOptions, policy: ClusterPolicy): ScheduleUpdateOptions {
   return { ...d, action: { ...d.action, args: [{ ...firstArg(d), policy }] } };
 }
 
 async function createOrUpdate(
   client: Client,
   def: ScheduleOptions,
-  update: (prev: ScheduleDescription) => ScheduleDescription,
+  update: (prev: ScheduleDescription) => ScheduleUpdateOptions,
 ): Promise<ScheduleChange> {
   try {
     await client.schedule.getHandle(def.scheduleId).update(update);
@@ -126,17 +127,12 @@ export async function applySchedules(client: Client, config: Config): Promise<Sc
   const out: ScheduleChange[] = [];
   for (const def of clusterSchedules(config)) {
     out.push(
-      await createOrUpdate(
-        client,
-        def,
-        (prev) =>
-          ({
-            ...prev,
-            spec: def.spec,
-            action: def.action,
-            policies: { ...prev.policies, ...def.policies },
-          }) as ScheduleDescription,
-      ),
+      await createOrUpdate(client, def, (prev) => ({
+        ...prev,
+        spec: def.spec,
+        action: def.action,
+        policies: { ...prev.policies, ...def.policies },
+      })),
     );
   }
   const sweeps = sweepScheduleId(config.cluster, '');
@@ -167,7 +163,7 @@ export async function ensureHostSweep(
 ): Promise<ScheduleChange> {
   const def = hostSweep(config, policy);
   return createOrUpdate(client, def, (prev) => {
-    const next = { ...prev, spec: def.spec, policies: { ...prev.policies, ...def.policies } } as ScheduleDescription;
+    const next: ScheduleUpdateOptions = { ...prev, spec: def.spec, policies: { ...prev.policies, ...def.policies } };
     return policy ? withPolicy(next, policy) : next;
   });
 }

@@ -29,7 +29,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
       void handle
         .describe()
         .then((d) => {
-          const state = String((d.memo as Record<string, unknown> | undefined)?.state ?? d.status.name);
+          const state = typeof d.memo?.state === 'string' ? d.memo.state : d.status.name;
           if (state !== last) process.stderr.write(`  ${formatDuration(Date.now() - t0)} ${state}\n`);
           last = state;
         })
@@ -37,7 +37,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     }, 1000);
     let m: BackupRecord;
     try {
-      m = await handle.result();
+      m = (await handle.result()) as BackupRecord;
     } catch (e) {
       const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
       throw new UserError(

@@ -37,7 +37,7 @@ export async function down(dir: string): Promise<void> {
   process.stdout.write(stopped.length ? `stopped: ${stopped.join(', ')}\n` : `nothing was running in ${dir}\n`);
 }
 
-export async function env(dir: string): Promise<void> {
+export function env(dir: string): void {
   const stack = openStack(dir);
   if (!fs.existsSync(stack.envFile)) throw new UserError(`no ${stack.envFile}; run 'walflow dev up'`);
   process.stdout.write(fs.readFileSync(stack.envFile, 'utf8'));

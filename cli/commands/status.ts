@@ -9,11 +9,21 @@ import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
 import { spoolStat } from '../../lib/spoolstat';
 
-async function archiverStats(url: string): Promise<Record<string, unknown> | { error: string }> {
+/** pg_stat_archiver's row; its counters are bigint, which arrive as text. */
+interface ArchiverStats {
+  archived_count: string;
+  last_archived_wal: string | null;
+  last_archived_time: Date | null;
+  failed_count: string;
+  last_failed_wal: string | null;
+  last_failed_time: Date | null;
+}
+
+async function archiverStats(url: string): Promise<ArchiverStats | { error: string }> {
   const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 5000 });
   try {
     await pg.connect();
-    const r = await pg.query(
+    const r = await pg.query<ArchiverStats>(
       'SELECT archived_count, last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time FROM pg_stat_archiver',
     );
     return r.rows[0];
@@ -72,6 +82,9 @@ export async function collectStatus(config: Config) {
   }
 }
 
+/** What `walflow status --json` prints. */
+export type StatusReport = Awaited<ReturnType<typeof collectStatus>>;
+
 export async function status(config: Config, o: { json?: boolean }): Promise<void> {
   const s = await collectStatus(config);
   if (o.json) {
@@ -87,7 +100,7 @@ export async function status(config: Config, o: { json?: boolean }): Promise<voi
     ),
   ];
   if (s.postgres) {
-    const p = s.postgres as Record<string, unknown>;
+    const p = s.postgres;
     lines.push(
       'error' in p
         ? `postgres   unreachable: ${p.error}`

@@ -1,9 +1,10 @@
 // The embedded local stack (`walflow dev up|down|env`, tests, demo, bench): a Temporal dev
 // server with its Web UI, two S3-compatible servers standing in for r2 and b2, a catalog
 // PostgreSQL and a walflow worker, as background processes under one folder.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   chownToPostgres,
@@ -254,10 +255,10 @@ function readPidFromPostmaster(data: string): number | undefined {
   }
 }
 
-function asPostgres(cmd: string, args: string[]): void {
+/** Asynchronous, so that a worker or test in this process keeps running while pg_ctl waits. */
+async function asPostgres(cmd: string, args: string[]): Promise<void> {
   const user = postgresUser();
-  execFileSync(cmd, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  await promisify(execFile)(cmd, args, {
     cwd: '/',
     ...(user ?? {}),
     env: { ...process.env, HOME: '/var/lib/postgresql' },
@@ -291,7 +292,7 @@ export async function startPostgres(
   if (!fs.existsSync(path.join(data, 'PG_VERSION'))) {
     fs.mkdirSync(data, { recursive: true, mode: 0o700 });
     chownToPostgres(data);
-    asPostgres(pgBin('initdb'), [
+    await asPostgres(pgBin('initdb'), [
       '-D',
       data,
       '-U',
@@ -308,7 +309,7 @@ export async function startPostgres(
         '\n',
       ) + '\n',
     );
-    if (layout.firstWal) asPostgres(pgBin('pg_resetwal'), ['-l', layout.firstWal, '-D', data]);
+    if (layout.firstWal) await asPostgres(pgBin('pg_resetwal'), ['-l', layout.firstWal, '-D', data]);
     if (configDir) {
       fs.mkdirSync(configDir, { recursive: true });
       for (const f of CONFIG_FILES) fs.renameSync(path.join(data, f), path.join(configDir, f));
@@ -324,13 +325,13 @@ export async function startPostgres(
     chownToPostgres(logFile);
   }
   const options = configDir ? ['-o', `-c config_file=${configDir}/postgresql.conf`] : [];
-  asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', ...options, 'start']);
+  await asPostgres(pgBin('pg_ctl'), ['-D', data, '-l', logFile, '-w', '-t', '60', ...options, 'start']);
   await waitForPort(port, `PostgreSQL in ${data}`, logFile);
 }
 
 export async function stopPostgres(data: string, mode: 'fast' | 'immediate' = 'fast'): Promise<boolean> {
   if (!readPidFromPostmaster(data)) return false;
-  asPostgres(pgBin('pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop']);
+  await asPostgres(pgBin('pg_ctl'), ['-D', data, '-m', mode, '-w', 'stop']);
   return true;
 }
 

@@ -3,7 +3,8 @@
 // of its calls are answered from the prefetch folder. `walflow worker` validates the same
 // settings fully (lib/config.ts) before any restore writes them for fetch.
 import { UserError } from '../errors';
-import type { Store } from './store';
+import { FsStore } from './fs';
+import { s3Location, type Store } from './store';
 
 function setting(prefix: string, name: string, env: NodeJS.ProcessEnv): string | undefined {
   const v = env[prefix + name];
@@ -26,10 +27,7 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): Store[] {
   return names.map((name) => {
     const p = `WALFLOW_STORE_${name.toUpperCase().replace(/-/g, '_')}_`;
     const type = required(p, 'TYPE', env);
-    if (type === 'fs') {
-      const { FsStore } = require('./fs') as typeof import('./fs');
-      return new FsStore(name, required(p, 'PATH', env));
-    }
+    if (type === 'fs') return new FsStore(name, required(p, 'PATH', env));
     if (type !== 's3') throw new UserError(`${p}TYPE="${type}": use s3 or fs`);
     const bool = (v: string | undefined, dflt: boolean) => (v === undefined ? dflt : ['true', '1', 'yes'].includes(v));
     const cfg = {
@@ -45,27 +43,24 @@ export function storesFromEnv(env: NodeJS.ProcessEnv = process.env): Store[] {
       // fetch gives up on a store sooner than the worker does: another store may answer.
       requestTimeoutMs: 20_000,
     };
-    return lazyStore(name, () => {
-      const { S3Store } = require('./s3') as typeof import('./s3');
-      return new S3Store(cfg);
-    });
+    return lazyStore(name, s3Location(cfg.bucket, cfg.prefix), async () => new (await import('./s3')).S3Store(cfg));
   });
 }
 
 /** A Store whose driver is created (and its module loaded) on the first call. */
-function lazyStore(name: string, open: () => Store): Store {
-  let store: Store | undefined;
+function lazyStore(name: string, location: string, open: () => Promise<Store>): Store {
+  let store: Promise<Store> | undefined;
   const s = () => (store ??= open());
   return {
     name,
-    get location() {
-      return s().location;
+    location,
+    head: async (k, sig) => (await s()).head(k, sig),
+    get: async (k, sig) => (await s()).get(k, sig),
+    getStream: async (k, sig) => (await s()).getStream(k, sig),
+    putNew: async (k, b, m, sig) => (await s()).putNew(k, b, m, sig),
+    list: async function* (p, sig) {
+      yield* (await s()).list(p, sig);
     },
-    head: (k, sig) => s().head(k, sig),
-    get: (k, sig) => s().get(k, sig),
-    getStream: (k, sig) => s().getStream(k, sig),
-    putNew: (k, b, m, sig) => s().putNew(k, b, m, sig),
-    list: (p, sig) => s().list(p, sig),
-    delete: (k, sig) => s().delete(k, sig),
+    delete: async (k, sig) => (await s()).delete(k, sig),
   };
 }

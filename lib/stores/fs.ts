@@ -56,9 +56,12 @@ export class FsStore implements Store {
   }
 
   async getStream(key: string): Promise<Readable> {
-    const file = this.file(key);
-    if (!fs.existsSync(file)) throw new NotFoundError(key);
-    return fs.createReadStream(file);
+    try {
+      return (await fs.promises.open(this.file(key))).createReadStream();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(key);
+      throw e;
+    }
   }
 
   async putNew(key: string, body: Body, meta: ObjectMeta): Promise<'created' | 'exists'> {

@@ -15,7 +15,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { NotFoundError } from '../errors';
-import { Body, metaFromHeaders, metaToHeaders, ObjectInfo, ObjectMeta, Store } from './store';
+import { Body, metaFromHeaders, metaToHeaders, ObjectInfo, ObjectMeta, s3KeyPrefix, s3Location, Store } from './store';
 
 export interface S3StoreConfig {
   name: string;
@@ -43,8 +43,8 @@ export class S3Store implements Store {
 
   constructor(private readonly cfg: S3StoreConfig) {
     this.name = cfg.name;
-    this.prefix = cfg.prefix ? cfg.prefix.replace(/\/+$/, '') + '/' : '';
-    this.location = `s3://${cfg.bucket}/${this.prefix}`;
+    this.prefix = s3KeyPrefix(cfg.prefix);
+    this.location = s3Location(cfg.bucket, cfg.prefix);
     this.client = new S3Client({
       region: cfg.region,
       endpoint: cfg.endpoint,

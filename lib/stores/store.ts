@@ -1,4 +1,5 @@
-// One contract for every object store (WAL-G's Folder, pgBackRest's storage driver).
+// One contract for every object store: the S3 and folder drivers implement it, and walflow reaches
+// objects through nothing else.
 import type { Readable } from 'node:stream';
 import { ConflictError } from '../errors';
 import { METADATA_FORMAT, requireKnownFormat } from '../formats';
@@ -35,6 +36,11 @@ export interface Store {
   /** Human-readable place, for messages: s3://bucket/prefix or a folder. */
   readonly location: string;
 }
+
+/** An S3 store's key prefix: empty, or ending in one slash. */
+export const s3KeyPrefix = (prefix: string) => (prefix ? prefix.replace(/\/+$/, '') + '/' : '');
+/** An S3 store's location for messages, known before its driver is loaded. */
+export const s3Location = (bucket: string, prefix: string) => `s3://${bucket}/${s3KeyPrefix(prefix)}`;
 
 /**
  * Create-only put: an object already there with the same SHA-256 is success, one with a

@@ -206,7 +206,7 @@ export function walkSegment(
     const info = header[at + 16];
     if (gather(rmid, info)) {
       const bytes =
-        header === buf ? buf.subarray(pos, next) : (follow(pos, totalLength, totalLength) as { bytes: Buffer }).bytes!;
+        header === buf ? buf.subarray(pos, next) : (follow(pos, totalLength, totalLength) as { bytes: Buffer }).bytes;
       visit(
         {
           lsn: lsnAt(pos),

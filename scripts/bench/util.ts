@@ -16,7 +16,6 @@ export function pct(xs: number[], p: number): number {
 
 export const median = (xs: number[]) => pct(xs, 50);
 export const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-export const mean = (xs: number[]) => (xs.length ? sum(xs) / xs.length : NaN);
 
 /** Milliseconds since an hrtime start. */
 export function msSince(t0: bigint): number {
@@ -61,10 +60,10 @@ export function runAsPostgres(cmd: string, args: string[]): Promise<{ code: numb
     const child = spawn(cmd, args, { ...asPostgresOpts({ PATH: '/usr/bin:/bin' }), stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child.pid!);
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
     });
-    child.stderr!.on('data', (d) => {
+    child.stderr.on('data', (d) => {
       out += d;
     });
     child.on('error', reject);

@@ -6,7 +6,7 @@ import { stopPostgres } from '../../lib/devstack/stack';
 
 function walk(dir: string, found: (file: string) => void, depth = 0): void {
   if (depth > 6) return;
-  let entries: fs.Dirent[] = [];
+  let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
