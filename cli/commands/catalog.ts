@@ -1,7 +1,7 @@
 // walflow catalog rebuild: the catalog database was lost; rebuild it from the stores.
 import { SingleBar, Presets } from 'cli-progress';
-import { rebuildCatalog } from '../../activities/rebuild';
-import { openCatalog } from '../../db/client';
+import { migrateCatalog, openCatalog } from '../../db/client';
+import { rebuildCatalog } from '../../db/rebuild';
 import type { Config } from '../../lib/config';
 import { openStores } from '../../lib/stores/registry';
 
@@ -13,6 +13,7 @@ export async function rebuild(config: Config): Promise<void> {
   );
   let started = false;
   try {
+    await migrateCatalog(db);
     const r = await rebuildCatalog(config.cluster, openStores(config.stores), db, (done, total) => {
       if (!started) {
         bar.start(total, 0);
