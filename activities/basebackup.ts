@@ -12,7 +12,7 @@ import { backups, walCopies } from '../db/schema';
 import { parseCompression } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { ConflictError } from '../lib/errors';
-import { backupPrefix } from '../lib/keys';
+import { backupChunkName, backupFilesKey, backupManifestKey, backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { pgMajor, pgTool } from '../lib/pgbin';
 import { TarScanner } from '../lib/tarscan';
@@ -31,10 +31,6 @@ import {
 /** Raw bytes per chunk: big enough for few objects, small enough to hold two in memory. */
 const CHUNK_BYTES = 64 << 20;
 const HEARTBEAT_MS = 5_000;
-
-export const chunkName = (n: number, suffix: string) => `base.tar.${String(n).padStart(6, '0')}${suffix}`;
-export const MANIFEST = 'manifest.json';
-const FILES = 'files.json';
 
 async function serverIdentity(url: string) {
   const pg = new PgClient({ connectionString: url, connectionTimeoutMillis: 10_000 });
@@ -132,7 +128,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       // Safe, since manifest.json (written last, by the workflow) is not there yet.
       for (const s of stores.values()) {
         for await (const o of s.list(prefix, ctx.cancellationSignal)) {
-          if (o.key.endsWith(MANIFEST))
+          if (o.key === backupManifestKey(cluster, backupId))
             throw ApplicationFailure.nonRetryable(
               `${s.name}:${o.key} exists: backup ${backupId} is already complete`,
               'BackupExists',
@@ -181,7 +177,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
           pendingBytes = 0;
           const stored = await codec.compress(raw);
           const sha256 = createHash('sha256').update(raw).digest('hex');
-          const name = chunkName(files.length + 1, codec.suffix);
+          const name = backupChunkName(files.length + 1, codec.suffix);
           await putEverywhere(
             prefix + name,
             stored,
@@ -215,7 +211,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       // The chunk list, for writeBackupManifest (any worker) to fold into manifest.json.
       const list = Buffer.from(JSON.stringify(files) + '\n');
       await putEverywhere(
-        prefix + FILES,
+        backupFilesKey(cluster, backupId),
         list,
         { codec: 'none', rawSize: list.length, sha256: createHash('sha256').update(list).digest('hex') },
         ctx.cancellationSignal,
@@ -284,18 +280,13 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
     /** manifest.json, last, into every store: from now on the backup counts. */
     async writeBackupManifest({ record }: { record: BackupRecord }): Promise<void> {
       const ctx = Context.current();
-      const prefix = backupPrefix(record.cluster, record.backupId);
-      const { found, errors } = await readFromAnyStore([...stores.values()], [prefix + FILES], ctx.cancellationSignal);
-      if (!found) throw new Error(`${prefix}${FILES} is in no store: ${errors.join('; ') || 'missing'}`);
+      const filesKey = backupFilesKey(record.cluster, record.backupId);
+      const { found, errors } = await readFromAnyStore([...stores.values()], [filesKey], ctx.cancellationSignal);
+      if (!found) throw new Error(`${filesKey} is in no store: ${errors.join('; ') || 'missing'}`);
       const manifest: BackupManifest = { ...record, files: JSON.parse(found.raw.toString()) as BackupFile[] };
       const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
       const meta = { codec: 'none', rawSize: body.length, sha256: createHash('sha256').update(body).digest('hex') };
-      await putEverywhere(
-        backupPrefix(manifest.cluster, manifest.backupId) + MANIFEST,
-        body,
-        meta,
-        ctx.cancellationSignal,
-      );
+      await putEverywhere(backupManifestKey(manifest.cluster, manifest.backupId), body, meta, ctx.cancellationSignal);
     },
 
     async recordBackup(r: {

@@ -9,11 +9,12 @@ import { and, asc, eq, gte, inArray, sql, SQL } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { DetailWriter, readDetails, runOf } from '../db/rundetails';
 import { runs, walFiles } from '../db/schema';
-import { Config, storeSettingPrefix } from '../lib/config';
+import type { Config } from '../lib/config';
+import { storeSettingPrefix } from '../lib/stores/settings';
 import { parseManifest } from '../lib/formats';
 import { writeFileDurably } from '../lib/fsutil';
 import { WALFLOW_BIN } from '../lib/install';
-import { backupPrefix, walPrefix } from '../lib/keys';
+import { backupManifestKey, backupOfKey, backupPrefix, backupsPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { dataDirMajor, pgMajor, pgTool, postgresUser } from '../lib/pgbin';
 import { describeWrittenConfig, writeMissingConfig } from '../lib/pgconf';
@@ -39,7 +40,6 @@ import {
   RunRef,
   WAL_MISSING,
 } from '../lib/contracts';
-import { MANIFEST } from './basebackup';
 
 const HEARTBEAT_MS = 5_000;
 const PARALLEL_DOWNLOADS = 4;
@@ -170,12 +170,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const from = ordered(only);
       const failovers: Failover[] = [];
       if (backupId) {
-        const raw = await readAny(
-          from,
-          [backupPrefix(cluster, backupId) + MANIFEST],
-          failovers,
-          ctx.cancellationSignal,
-        );
+        const raw = await readAny(from, [backupManifestKey(cluster, backupId)], failovers, ctx.cancellationSignal);
         if (!raw)
           throw ApplicationFailure.nonRetryable(
             `backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`,
@@ -186,14 +181,17 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       // The stores alone decide: a manifest is there only for a complete backup, in any store.
       const ids = await listEverywhere(
         from,
-        `${cluster}/backups/`,
-        (key) => (key.endsWith(`/${MANIFEST}`) ? key.split('/').slice(-2)[0] : undefined),
+        backupsPrefix(cluster),
+        (key) => {
+          const b = backupOfKey(cluster, key);
+          return b?.isManifest ? b.backupId : undefined;
+        },
         failovers,
         ctx.cancellationSignal,
       );
       const skipped: string[] = [];
       for (const id of [...ids].sort().reverse()) {
-        const raw = await readAny(from, [backupPrefix(cluster, id) + MANIFEST], failovers, ctx.cancellationSignal);
+        const raw = await readAny(from, [backupManifestKey(cluster, id)], failovers, ctx.cancellationSignal);
         if (!raw) continue;
         const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
@@ -241,7 +239,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const failovers: Failover[] = [];
       const manifestRaw = await readAny(
         from,
-        [backupPrefix(cluster, backupId) + MANIFEST],
+        [backupManifestKey(cluster, backupId)],
         failovers,
         ctx.cancellationSignal,
       );

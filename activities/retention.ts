@@ -17,7 +17,7 @@ import {
 } from '../db/rundetails';
 import { backups, walCopies, walFiles } from '../db/schema';
 import { parseManifest } from '../lib/formats';
-import { walPrefix } from '../lib/keys';
+import { backupManifestKey, backupOfKey, backupsPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
 import { readVerified } from '../lib/verified';
@@ -34,14 +34,13 @@ import {
   type BackupManifest,
 } from '../lib/contracts';
 import { RetentionPolicy, storeRetentionDays } from '../lib/clusterpolicy';
-import { MANIFEST } from './basebackup';
 
 const DAY = 86_400_000;
 
 export async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
   const folders = new Map<string, { keys: string[]; newest: number }>();
-  for await (const o of store.list(`${cluster}/backups/`, signal)) {
-    const id = o.key.slice(`${cluster}/backups/`.length).split('/')[0];
+  for await (const o of store.list(backupsPrefix(cluster), signal)) {
+    const id = backupOfKey(cluster, o.key)!.backupId;
     const f = folders.get(id) ?? { keys: [], newest: 0 };
     f.keys.push(o.key);
     f.newest = Math.max(f.newest, o.lastModified?.getTime() ?? 0);
@@ -50,7 +49,7 @@ export async function listBackups(store: Store, cluster: string, signal: AbortSi
   const complete: { manifest: BackupManifest; keys: string[] }[] = [];
   const incomplete: { id: string; keys: string[]; newest: number }[] = [];
   for (const [id, f] of folders) {
-    const manifestKey = `${cluster}/backups/${id}/${MANIFEST}`;
+    const manifestKey = backupManifestKey(cluster, id);
     if (f.keys.includes(manifestKey)) {
       const manifest = parseManifest(await store.get(manifestKey, signal), id);
       // Manifest first: once it is gone the backup no longer counts, whatever else remains.
@@ -247,8 +246,9 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
         .where(and(eq(walCopies.cluster, cluster), eq(walCopies.name, name), eq(walCopies.store, store)));
     }
     // A backup whose manifest left a store no longer counts there; once in no store, it expired.
-    if (key.endsWith(`/${MANIFEST}`) && key.startsWith(`${cluster}/backups/`)) {
-      const backupId = key.split('/').slice(-2)[0];
+    const backup = backupOfKey(cluster, key);
+    if (backup?.isManifest) {
+      const backupId = backup.backupId;
       await db()
         .update(backups)
         .set({

@@ -3,17 +3,16 @@
 // from a healthy store: copied, then verified again. A copy that store's own retention removed
 // is not missing, and copies that disagree with no catalog record to decide between them are a
 // conflict for a human: nothing is repaired. Store-side work: any worker runs it.
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { DetailCounts, DetailWriter, firstDetails, readDetails, runOf } from '../db/rundetails';
 import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
-import { codecByName } from '../lib/codec';
 import type { Logger } from '../lib/log';
 import { clusterJsonKey } from '../lib/keys';
-import { ObjectMeta, Store } from '../lib/stores/store';
+import type { Store } from '../lib/stores/store';
+import { CorruptObjectError, readVerified, VerifiedObject } from '../lib/verified';
 import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
@@ -35,21 +34,19 @@ interface VerifyCheckpoint {
 const CHECKPOINT_EVERY = 500;
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
-  /** Downloads a copy and checks that its raw bytes hash to the reference. */
-  async function readVerified(
+  /** A copy whose bytes hash to the reference; undefined for a corrupt one. A store that fails throws. */
+  async function intactCopy(
     store: Store,
     key: string,
     ref: Reference,
     signal: AbortSignal,
-  ): Promise<{ body: Buffer; meta: ObjectMeta } | undefined> {
-    const head = await store.head(key, signal);
-    if (!head?.meta || head.meta.sha256 !== ref.sha256) return undefined;
-    const body = await store.get(key, signal);
-    const raw = await codecByName(head.meta.codec)
-      .decompress(body)
-      .catch(() => undefined);
-    if (!raw || createHash('sha256').update(raw).digest('hex') !== ref.sha256) return undefined;
-    return { body, meta: head.meta };
+  ): Promise<VerifiedObject | undefined> {
+    try {
+      return await readVerified(store, key, signal, ref.sha256);
+    } catch (e) {
+      if (e instanceof CorruptObjectError) return undefined;
+      throw e;
+    }
   }
 
   return {
@@ -177,7 +174,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
             bad.push({ store: s, problem: `checksum metadata ${head.meta.sha256} is not ${ref.sha256}` });
           else if (ref.storedSize !== undefined && head.size !== ref.storedSize)
             bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
-          else if (deep && !(await readVerified(store, key, ref, signal)))
+          else if (deep && !(await intactCopy(store, key, ref, signal)))
             bad.push({ store: s, problem: 'content does not hash to its checksum' });
         }
         for (const b of bad) writer.add('problems', { key, ...b });
@@ -190,9 +187,9 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           return;
         }
 
-        let source: { body: Buffer; meta: ObjectMeta } | undefined;
+        let source: VerifiedObject | undefined;
         for (const s of names.filter((n) => !bad.some((b) => b.store === n))) {
-          source = await readVerified(stores.get(s)!, key, ref, signal);
+          source = await intactCopy(stores.get(s)!, key, ref, signal);
           if (source) break;
         }
         if (!source) {
@@ -202,8 +199,8 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         for (const b of bad) {
           const store = stores.get(b.store)!;
           if (b.problem !== 'missing') await store.delete(key, signal); // corrupt: a verified copy exists elsewhere
-          await store.putNew(key, source.body, source.meta, signal);
-          if (await readVerified(store, key, ref, signal)) {
+          await store.putNew(key, source.stored, source.meta, signal);
+          if (await intactCopy(store, key, ref, signal)) {
             writer.add('repaired', { key, store: b.store, problem: b.problem });
             await writer.flush(); // a repair is done at once: its row must not wait for the next checkpoint
             log.warn({ cluster, key, store: b.store, problem: b.problem }, 'repaired a WAL copy from a healthy store');

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { parseDuration } from '../lib/duration';
 import { applyEnvFile, requireEnv } from '../lib/env';
 import { UserError } from '../lib/errors';
+import { fsyncDirSync } from '../lib/fsync';
 import { parseWalName } from '../lib/wal/name';
 
 export type FetchOutcome = 'prefetched' | 'fetched' | 'missing';
@@ -133,7 +134,7 @@ function takePrefetched(file: string, dest: string): boolean {
     fs.rmSync(file, { force: true });
     return true;
   }
-  fsyncDir(path.dirname(dest));
+  fsyncDirSync(path.dirname(dest));
   return true;
 }
 
@@ -160,14 +161,5 @@ function syncAndRename(tmp: string, dest: string): void {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
-  fsyncDir(path.dirname(dest));
-}
-
-function fsyncDir(dir: string): void {
-  const d = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(d);
-  } finally {
-    fs.closeSync(d);
-  }
+  fsyncDirSync(path.dirname(dest));
 }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { requireEnv } from '../lib/env';
 import { UserError } from '../lib/errors';
+import { fsyncDirSync } from '../lib/fsync';
 import { SpoolPaths } from '../lib/spool';
 import { LONG_HEADER_SIZE, parseSegmentHeader } from '../lib/wal/header';
 import { parseWalName, WalName } from '../lib/wal/name';
@@ -64,7 +65,7 @@ export function push(source: string, nameArg: string | undefined): PushResult {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return compareExisting(source, final, name);
       throw e;
     }
-    fsyncDir(spool.walDir);
+    fsyncDirSync(spool.walDir);
   } catch (e) {
     throw spoolError(e, spool);
   } finally {
@@ -126,7 +127,7 @@ function checkSystemIdentifier(spool: SpoolPaths, systemId: string, name: string
       fs.closeSync(tfd);
     }
     fs.renameSync(tmp, spool.systemIdFile);
-    fsyncDir(spool.dir);
+    fsyncDirSync(spool.dir);
   } else if (recorded !== systemId) {
     throw new UserError(
       `${name} belongs to system ${systemId} but spool ${spool.dir} belongs to system ${recorded}: ` +
@@ -157,15 +158,6 @@ function sameBytes(a: string, b: string): boolean {
   } finally {
     fs.closeSync(fa);
     fs.closeSync(fb);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const d = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(d);
-  } finally {
-    fs.closeSync(d);
   }
 }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { drizzle, NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { Pool } from 'pg';
+import { catalogUnreachable, networkFailure } from '../lib/unreachable';
 import * as schema from './schema';
 
 export type Catalog = NodePgDatabase<typeof schema> & { $client: Pool };
@@ -27,6 +28,25 @@ export async function migrateCatalog(db: Catalog): Promise<void> {
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     client.release();
+  }
+}
+
+/**
+ * The catalog for one command: migrated (a catalog no worker has touched yet is simply empty),
+ * used, closed. A catalog that does not answer is reported as such, without its password.
+ */
+export async function withCatalog<T>(url: string, use: (db: Catalog) => Promise<T>): Promise<T> {
+  const db = openCatalog(url);
+  try {
+    try {
+      await migrateCatalog(db);
+    } catch (e) {
+      const why = networkFailure(e);
+      throw why ? catalogUnreachable(url, why) : e;
+    }
+    return await use(db);
+  } finally {
+    await db.$client.end();
   }
 }
 

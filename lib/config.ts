@@ -4,10 +4,8 @@ import { z } from 'zod';
 import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
-import type { S3StoreConfig } from './stores/s3';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
-
-export type StoreConfig = ({ type: 's3' } & S3StoreConfig) | { type: 'fs'; name: string; path: string };
+import { parseStoreSettings, StoreConfig } from './stores/settings';
 
 export interface Config {
   temporalAddress: string;
@@ -50,7 +48,6 @@ const duration = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
 });
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s));
 const days = z.coerce.number().int().positive();
 
 const base = z.object({
@@ -69,15 +66,6 @@ const base = z.object({
   WALFLOW_SPOOL_DIR: z.string().min(1),
   WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
   WALFLOW_PG_URL: z.string().optional(),
-  WALFLOW_STORES: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(NAME, 'store names: lower-case letters, digits, - and _')).min(1)),
   WALFLOW_COMPRESSION: z
     .string()
     .default('zstd')
@@ -109,54 +97,8 @@ const base = z.object({
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
-/** Where a store's settings are: WALFLOW_STORE_<NAME>_. */
-export const storeSettingPrefix = (name: string) => `WALFLOW_STORE_${name.toUpperCase().replace(/-/g, '_')}_`;
-
-function storeConfig(name: string, env: NodeJS.ProcessEnv): { store: StoreConfig; retentionDays: number | undefined } {
-  const p = storeSettingPrefix(name);
-  const schema = z.discriminatedUnion('TYPE', [
-    z.object({
-      TYPE: z.literal('s3'),
-      ENDPOINT: z.string().url().optional(),
-      REGION: z.string().default('auto'),
-      BUCKET: z.string().min(1),
-      PREFIX: z.string().default(''),
-      ACCESS_KEY_ID: z.string().min(1),
-      SECRET_ACCESS_KEY: z.string().min(1),
-      FORCE_PATH_STYLE: bool.default(false),
-      CONDITIONAL_PUT: bool.default(true),
-      REQUEST_TIMEOUT: duration.default(60_000),
-      RETENTION_DAYS: days.optional(),
-    }),
-    z.object({ TYPE: z.literal('fs'), PATH: z.string().min(1), RETENTION_DAYS: days.optional() }),
-  ]);
-  const raw: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env))
-    if (k.startsWith(p) && v !== undefined && v !== '') raw[k.slice(p.length)] = v;
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new UserError(`store "${name}": ${formatIssues(r.error, p)}`);
-  const s = r.data;
-  if (s.TYPE === 'fs') return { store: { type: 'fs', name, path: s.PATH }, retentionDays: s.RETENTION_DAYS };
-  return {
-    store: {
-      type: 's3',
-      name,
-      endpoint: s.ENDPOINT,
-      region: s.REGION,
-      bucket: s.BUCKET,
-      prefix: s.PREFIX,
-      accessKeyId: s.ACCESS_KEY_ID,
-      secretAccessKey: s.SECRET_ACCESS_KEY,
-      forcePathStyle: s.FORCE_PATH_STYLE,
-      conditionalPut: s.CONDITIONAL_PUT,
-      requestTimeoutMs: s.REQUEST_TIMEOUT,
-    },
-    retentionDays: s.RETENTION_DAYS,
-  };
-}
-
-function formatIssues(err: z.ZodError, prefix = ''): string {
-  return err.issues.map((i) => `${prefix}${i.path.join('.') || '?'}: ${i.message}`).join('; ');
+function formatIssues(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || '?'}: ${i.message}`).join('; ');
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -164,7 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!r.success)
     throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
   const e = r.data;
-  const stores = e.WALFLOW_STORES.map((n) => storeConfig(n, env));
+  const stores = parseStoreSettings(env);
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,

@@ -2,15 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.promises.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+import { fsyncDir } from './fsync';
 
 /** Writes `data` to `file` so that a crash leaves the old file or the whole new one. */
 export async function writeFileDurably(file: string, data: Buffer, tmpDir = path.dirname(file)): Promise<void> {

@@ -13,7 +13,27 @@ export function walKey(cluster: string, wal: WalName, suffix: string): string {
   return `${cluster}/wal/${timelineHex(wal.timeline)}/${wal.name}${suffix}`;
 }
 
-export const backupPrefix = (cluster: string, backupId: string) => `${cluster}/backups/${backupId}/`;
+/** Every base backup of a cluster, one folder each. */
+export const backupsPrefix = (cluster: string) => `${cluster}/backups/`;
+
+export const backupPrefix = (cluster: string, backupId: string) => `${backupsPrefix(cluster)}${backupId}/`;
+
+/** The base backup's n-th tar chunk, inside its folder. */
+export const backupChunkName = (n: number, suffix: string) => `base.tar.${String(n).padStart(6, '0')}${suffix}`;
+
+/** Written last, into every store: a backup is complete where its manifest is. */
+export const backupManifestKey = (cluster: string, backupId: string) =>
+  `${backupPrefix(cluster, backupId)}manifest.json`;
+
+/** The chunk list, written before the manifest that takes it in. */
+export const backupFilesKey = (cluster: string, backupId: string) => `${backupPrefix(cluster, backupId)}files.json`;
+
+/** The backup an object under backupsPrefix belongs to, and whether the object is its manifest. */
+export function backupOfKey(cluster: string, key: string): { backupId: string; isManifest: boolean } | undefined {
+  if (!key.startsWith(backupsPrefix(cluster))) return undefined;
+  const backupId = key.slice(backupsPrefix(cluster).length).split('/')[0];
+  return { backupId, isManifest: key === backupManifestKey(cluster, backupId) };
+}
 
 /** `walflow doctor`'s short-lived probe objects: outside wal/ and backups/, so no listing of those meets them. */
 export const probeKey = (cluster: string, id: string) => `${cluster}/doctor/${id}`;

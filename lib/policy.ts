@@ -1,6 +1,7 @@
 // The cluster's policy as people meet it: what a run writes into its input, one line that says
 // what applies, and where a worker's own settings differ, named by the setting to change.
-import { Config, storeSettingPrefix } from './config';
+import type { Config } from './config';
+import { storeSettingPrefix } from './stores/settings';
 import { formatDuration } from './duration';
 import { ClusterPolicy, RetentionPolicy, storeRetentionDays } from './clusterpolicy';
 

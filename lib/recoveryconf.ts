@@ -5,7 +5,8 @@
 // with a marker, never deleted, so that a human can still read what was there.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDir, writeFileDurably } from './fsutil';
+import { fsyncDir } from './fsync';
+import { writeFileDurably } from './fsutil';
 
 /** Every setting that steers archive recovery or replication, PostgreSQL 12 on, plus recovery.conf-era names. */
 const RECOVERY_SETTINGS: ReadonlySet<string> = new Set([

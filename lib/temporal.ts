@@ -1,16 +1,40 @@
-// Temporal client connection from config, with a message that says what to do when it fails.
-import { Client, Connection } from '@temporalio/client';
+// Temporal for the CLI: the client connection, and a failed workflow turned into a message,
+// each saying what to do.
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { Config } from './config';
 import { UserError } from './errors';
+import { temporalUnreachable } from './unreachable';
 
 export async function connectClient(config: Config): Promise<Client> {
   try {
     const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: '5s' });
     return new Client({ connection, namespace: config.temporalNamespace });
   } catch (e) {
-    throw new UserError(
-      `cannot reach Temporal at ${config.temporalAddress} (${(e as Error).message}); start it or fix TEMPORAL_ADDRESS`,
-    );
+    throw temporalUnreachable(config.temporalAddress, (e as Error).message);
+  }
+}
+
+/**
+ * What a workflow's failure says went wrong: the innermost cause (an activity's own error),
+ * not the wrappers around it ("Activity task failed", "Workflow execution failed").
+ */
+export function failureMessage(e: unknown): string {
+  let message = e instanceof Error ? e.message : String(e);
+  for (let c = e instanceof Error ? e.cause : undefined; c instanceof Error; c = c.cause)
+    if (c.message) message = c.message;
+  return message.replace(/\s*\n\s*/g, ' | ');
+}
+
+/** Runs `wait` (a workflow's result); a failed workflow becomes one line: what failed, why, where to look. */
+export async function workflowOutcome<T>(what: string, workflowId: string, wait: Promise<T>): Promise<T> {
+  try {
+    return await wait;
+  } catch (e) {
+    if (e instanceof WorkflowFailedError)
+      throw new UserError(
+        `${what} failed: ${failureMessage(e)} (see the workflow ${workflowId} in the Temporal Web UI, and 'walflow alerts')`,
+      );
+    throw e;
   }
 }
 

@@ -3,7 +3,7 @@
 // free of heavy imports: stores are handed in already opened.
 import { createHash } from 'node:crypto';
 import { codecByName } from './codec';
-import type { Store } from './stores/store';
+import type { ObjectMeta, Store } from './stores/store';
 
 /** The object is there but its bytes do not match its metadata: bit rot or a truncated copy. */
 export class CorruptObjectError extends Error {
@@ -17,19 +17,30 @@ export interface VerifiedObject {
   raw: Buffer;
   store: string;
   key: string;
+  /** The object as stored (compressed), and its metadata: what a copy into another store needs. */
+  stored: Buffer;
+  meta: ObjectMeta;
   storedSize: number;
 }
 
-/** Reads, decompresses and checks one object; undefined when the store does not have it. */
+/**
+ * Reads, decompresses and checks one object against its metadata and, when given, against the
+ * checksum recorded elsewhere (the catalog); undefined when the store does not have it.
+ */
 export async function readVerified(
   store: Store,
   key: string,
   signal?: AbortSignal,
+  expectedSha256?: string,
 ): Promise<VerifiedObject | undefined> {
   const info = await store.head(key, signal);
   if (!info) return undefined;
   const meta = info.meta;
   if (!meta) throw new CorruptObjectError(`${store.name}:${key} has no walflow metadata (codec, size, sha256)`);
+  if (expectedSha256 !== undefined && meta.sha256 !== expectedSha256)
+    throw new CorruptObjectError(
+      `${store.name}:${key} has checksum ${meta.sha256}, not the ${expectedSha256} recorded`,
+    );
   const stored = await store.get(key, signal);
   let raw: Buffer;
   try {
@@ -43,7 +54,7 @@ export async function readVerified(
       `${store.name}:${key} is corrupt: sha256 ${sha256} (${raw.length} bytes), metadata says ${meta.sha256} (${meta.rawSize} bytes)`,
     );
   }
-  return { raw, store: store.name, key, storedSize: stored.length };
+  return { raw, store: store.name, key, stored, meta, storedSize: stored.length };
 }
 
 /**

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
@@ -98,20 +99,11 @@ test('a store that cannot answer while no other has the file: retried, then exit
 test('a store that comes back within the bound: the file is fetched', async () => {
   await env.stack.stop('r2');
   const to = path.join(dest, 'came-back');
-  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', onlyInR2, to, '--env-file', env.envFile], {
-    cwd: '/',
-    env: { PATH: '/usr/bin:/bin', WALFLOW_FETCH_GIVE_UP_AFTER: '60s' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    ...(process.getuid?.() === 0 ? { uid: Number(fs.statSync(dest).uid), gid: Number(fs.statSync(dest).gid) } : {}),
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const exited = fetchAsync(onlyInR2, to, env.envFile, { WALFLOW_FETCH_GIVE_UP_AFTER: '60s' });
   await new Promise((r) => setTimeout(r, 2000));
   await env.stack.start('r2');
-  assert.equal(await exited, 0, stderr);
+  const r = await exited;
+  assert.equal(r.status, 0, r.stderr);
   assert.ok(fs.statSync(to).size > 0);
 });
 
@@ -145,6 +137,55 @@ test('the first store down: fetched from the second', async () => {
     await env.stack.start('r2'); // shared by every test file
   }
 });
+
+test(
+  "a store that accepts and never answers: fetch gives up on it after the store's REQUEST_TIMEOUT",
+  { timeout: 60_000 },
+  async () => {
+    // A hang is a fault the S3 servers cannot be made to show: a listener that never replies.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as net.AddressInfo).port;
+    const envFile = path.join(env.dir, 'hanging.env');
+    fs.writeFileSync(
+      envFile,
+      fs.readFileSync(env.envFile, 'utf8') +
+        `WALFLOW_STORE_R2_ENDPOINT=http://127.0.0.1:${port}\nWALFLOW_STORE_R2_REQUEST_TIMEOUT=1s\n`,
+      { mode: 0o644 },
+    );
+    try {
+      const to = path.join(dest, 'r2-hangs');
+      const t0 = Date.now();
+      const r = await fetchAsync(segment, to, envFile);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /r2/, 'says which store failed');
+      assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms: the 1s REQUEST_TIMEOUT was not applied`);
+      assert.equal(sha(fs.readFileSync(to)), sha(expected));
+    } finally {
+      silent.close();
+    }
+  },
+);
+
+/** fetch as a child process: this process goes on meanwhile (starting a store, serving a listener). */
+function fetchAsync(
+  name: string,
+  to: string,
+  envFile: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ status: number | null; stderr: string }> {
+  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', name, to, '--env-file', envFile], {
+    cwd: '/',
+    env: { PATH: '/usr/bin:/bin', ...extraEnv },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(process.getuid?.() === 0 ? { uid: Number(fs.statSync(dest).uid), gid: Number(fs.statSync(dest).gid) } : {}),
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stderr })));
+}
 
 test('a corrupt copy in the first store is detected by checksum and taken from the second', () => {
   corruptInStore(env, 'r2', `fetch/wal/00000001/${segment}.zst`);

@@ -1,11 +1,10 @@
 // walflow backup [--wait]: start a baseBackup now. walflow backups [--json]: what the catalog holds.
 import { desc, eq } from 'drizzle-orm';
-import { migrateCatalog, openCatalog } from '../../db/client';
+import { withCatalog } from '../../db/client';
 import { backups as backupsTable } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
-import { UserError } from '../../lib/errors';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, workflowOutcome } from '../../lib/temporal';
 import { formatLsn } from '../../lib/wal/lsn';
 import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput, SHARED_QUEUE } from '../../lib/contracts';
 
@@ -37,12 +36,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     }, 1000);
     let m: BackupRecord;
     try {
-      m = (await handle.result()) as BackupRecord;
-    } catch (e) {
-      const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
-      throw new UserError(
-        `backup ${backupId} failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (see ${workflowId} in the Temporal Web UI)`,
-      );
+      m = await workflowOutcome(`backup ${backupId}`, workflowId, handle.result());
     } finally {
       clearInterval(timer);
     }
@@ -58,46 +52,42 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
 const mib = (n: number | null | undefined) => `${((n ?? 0) / 2 ** 20).toFixed(1)} MiB`;
 
 export async function listBackups(config: Config, o: { json?: boolean }): Promise<void> {
-  const db = openCatalog(config.catalogUrl);
-  try {
-    await migrateCatalog(db);
-    const rows = await db
+  const rows = await withCatalog(config.catalogUrl, (db) =>
+    db
       .select()
       .from(backupsTable)
       .where(eq(backupsTable.cluster, config.cluster))
-      .orderBy(desc(backupsTable.startedAt));
-    const list = rows.map((r) => ({
-      backupId: r.backupId,
-      status: r.status,
-      host: r.hostId,
-      timeline: r.timeline,
-      startLsn: r.startLsn === null ? null : formatLsn(r.startLsn),
-      stopLsn: r.stopLsn === null ? null : formatLsn(r.stopLsn),
-      startedAt: r.startedAt.toISOString(),
-      stoppedAt: r.stoppedAt?.toISOString() ?? null,
-      completedAt: r.completedAt?.toISOString() ?? null,
-      rawSize: r.rawSize,
-      storedSize: r.storedSize,
-      pgVersion: r.pgVersion,
-      systemIdentifier: r.systemIdentifier,
-      stores: r.stores,
-      error: r.error,
-    }));
-    if (o.json) {
-      process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-      return;
-    }
-    if (list.length === 0) {
-      process.stdout.write(`no backups of ${config.cluster} yet: run 'walflow backup --wait'\n`);
-      return;
-    }
-    for (const b of list) {
-      process.stdout.write(
-        `${b.backupId}  ${b.status.padEnd(15)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
-          `tl ${b.timeline ?? '-'}  ${b.startLsn ?? '-'} .. ${b.stopLsn ?? '-'}${b.error ? `  ${b.error}` : ''}\n`,
-      );
-    }
-  } finally {
-    await db.$client.end();
+      .orderBy(desc(backupsTable.startedAt)),
+  );
+  const list = rows.map((r) => ({
+    backupId: r.backupId,
+    status: r.status,
+    host: r.hostId,
+    timeline: r.timeline,
+    startLsn: r.startLsn === null ? null : formatLsn(r.startLsn),
+    stopLsn: r.stopLsn === null ? null : formatLsn(r.stopLsn),
+    startedAt: r.startedAt.toISOString(),
+    stoppedAt: r.stoppedAt?.toISOString() ?? null,
+    completedAt: r.completedAt?.toISOString() ?? null,
+    rawSize: r.rawSize,
+    storedSize: r.storedSize,
+    pgVersion: r.pgVersion,
+    systemIdentifier: r.systemIdentifier,
+    stores: r.stores,
+    error: r.error,
+  }));
+  if (o.json) {
+    process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+    return;
+  }
+  if (list.length === 0) {
+    process.stdout.write(`no backups of ${config.cluster} yet: run 'walflow backup --wait'\n`);
+    return;
+  }
+  for (const b of list) {
+    process.stdout.write(
+      `${b.backupId}  ${b.status.padEnd(15)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
+        `tl ${b.timeline ?? '-'}  ${b.startLsn ?? '-'} .. ${b.stopLsn ?? '-'}${b.error ? `  ${b.error}` : ''}\n`,
+    );
   }
 }

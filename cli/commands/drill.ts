@@ -1,9 +1,7 @@
 // walflow drill [--check SQL] [--json]: runs a restore drill now and reports the time to recover.
-import { WorkflowFailedError } from '@temporalio/client';
 import type { Config } from '../../lib/config';
-import { UserError } from '../../lib/errors';
 import { policyOf } from '../../lib/policy';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, workflowOutcome } from '../../lib/temporal';
 import { DrillResult, drillScheduleId, SHARED_QUEUE } from '../../lib/contracts';
 
 export async function drill(config: Config, o: { check?: string; json?: boolean }): Promise<void> {
@@ -13,19 +11,16 @@ export async function drill(config: Config, o: { check?: string; json?: boolean 
     const policy = policyOf(config);
     const checkQuery = o.check ?? policy.drill.checkQuery;
     process.stderr.write(`drill started: ${workflowId} (restore on ${policy.drill.hostId}, check "${checkQuery}")\n`);
-    let result: DrillResult;
-    try {
-      result = (await client.workflow.execute('restoreDrill', {
+    const result = (await workflowOutcome(
+      'drill',
+      workflowId,
+      client.workflow.execute('restoreDrill', {
         taskQueue: SHARED_QUEUE,
         workflowId,
         args: [{ cluster: config.cluster, checkQuery, policy }],
         memo: { cluster: config.cluster, trigger: 'walflow drill' },
-      })) as DrillResult;
-    } catch (e) {
-      if (e instanceof WorkflowFailedError)
-        throw new UserError(`${e.cause?.message ?? e.message} (see 'walflow alerts' and the workflow ${workflowId})`);
-      throw e;
-    }
+      }),
+    )) as DrillResult;
     if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     else {
       process.stdout.write(

@@ -1,10 +1,10 @@
 // walflow prune [--dry-run] [--json] [--as-of T]: runs the retention workflow now.
-import { openCatalog } from '../../db/client';
+import { withCatalog } from '../../db/client';
 import { readAllDetails } from '../../db/rundetails';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { describeRetention, policyOf } from '../../lib/policy';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, workflowOutcome } from '../../lib/temporal';
 import type { ClusterPolicy } from '../../lib/clusterpolicy';
 import {
   Deletion,
@@ -50,19 +50,23 @@ export async function prune(config: Config, o: PruneOptions): Promise<void> {
   const client = await connectClient(config);
   try {
     const workflowId = `${retentionScheduleId(config.cluster)}/${new Date().toISOString()}${o.dryRun ? '-dry-run' : ''}`;
-    const run = (await client.workflow.execute('retention', {
-      taskQueue: SHARED_QUEUE,
+    const run = (await workflowOutcome(
+      'prune',
       workflowId,
-      args: [
-        {
-          cluster: config.cluster,
-          dryRun: !!o.dryRun,
-          now: o.asOf ? new Date(o.asOf).toISOString() : undefined,
-          policy,
-        },
-      ],
-      memo: { cluster: config.cluster, trigger: 'walflow prune' },
-    })) as RetentionResult;
+      client.workflow.execute('retention', {
+        taskQueue: SHARED_QUEUE,
+        workflowId,
+        args: [
+          {
+            cluster: config.cluster,
+            dryRun: !!o.dryRun,
+            now: o.asOf ? new Date(o.asOf).toISOString() : undefined,
+            policy,
+          },
+        ],
+        memo: { cluster: config.cluster, trigger: 'walflow prune' },
+      }),
+    )) as RetentionResult;
     const result = await withDeletions(config, run);
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -89,13 +93,10 @@ export async function prune(config: Config, o: PruneOptions): Promise<void> {
 
 /** The run's result with each store's every deletion, read from the catalog where the run wrote them. */
 async function withDeletions(config: Config, run: RetentionResult): Promise<RetentionListing> {
-  const db = openCatalog(config.catalogUrl);
-  try {
+  return withCatalog(config.catalogUrl, async (db) => {
     const stores = [];
     for (const s of run.stores)
       stores.push({ ...s, deletions: await readAllDetails<Deletion>(() => db, run.details, deletionSection(s.store)) });
     return { ...run, stores };
-  } finally {
-    await db.$client.end();
-  }
+  });
 }

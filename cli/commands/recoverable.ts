@@ -1,23 +1,13 @@
 // walflow recoverable [--timeline N] [--json]: per timeline, the windows a restore can reach,
 // read from the catalog's backups and the segments' indexes.
 import { loadWindows } from '../../activities/recoverable';
-import { migrateCatalog, openCatalog } from '../../db/client';
+import { withCatalog } from '../../db/client';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import type { TimelineWindows } from '../../lib/wal/windows';
 
 export async function collectWindows(config: Config): Promise<TimelineWindows[]> {
-  const db = openCatalog(config.catalogUrl);
-  try {
-    await migrateCatalog(db);
-    return await loadWindows(db, config.cluster);
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ECONNREFUSED')
-      throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
-    throw e;
-  } finally {
-    await db.$client.end();
-  }
+  return withCatalog(config.catalogUrl, (db) => loadWindows(db, config.cluster));
 }
 
 export async function recoverable(config: Config, o: { timeline?: string; json?: boolean }): Promise<void> {

@@ -6,7 +6,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, workflowOutcome } from '../../lib/temporal';
 import {
   RESTORE_PROGRESS_QUERY,
   RestoreInput,
@@ -175,14 +175,9 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
       });
   }, 500);
   try {
-    const r = (await handle.result()) as RestoreProgress;
+    const r = await workflowOutcome('restore', handle.workflowId, handle.result() as Promise<RestoreProgress>);
     await tick();
     return r;
-  } catch (e) {
-    const cause = (e as { cause?: { cause?: Error; message?: string } }).cause;
-    throw new UserError(
-      `restore failed: ${cause?.cause?.message ?? cause?.message ?? (e as Error).message} (workflow ${handle.workflowId})`,
-    );
   } finally {
     clearInterval(timer);
     await inFlight;

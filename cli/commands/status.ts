@@ -1,12 +1,11 @@
 // walflow status [--json]: spool backlog, newest WAL per store, PostgreSQL's archiver, open alerts.
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
-import { migrateCatalog, openCatalog } from '../../db/client';
+import { withCatalog } from '../../db/client';
 import { newestSegmentPerStore } from '../../db/reports';
 import { alerts, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
-import { UserError } from '../../lib/errors';
 import { spoolStat } from '../../lib/spoolstat';
 
 /** pg_stat_archiver's row; its counters are bigint, which arrive as text. */
@@ -35,10 +34,8 @@ async function archiverStats(url: string): Promise<ArchiverStats | { error: stri
 }
 
 export async function collectStatus(config: Config) {
-  const db = openCatalog(config.catalogUrl);
   const { waiting, oldestAgeMs, conflicts } = spoolStat(config.spoolDir, config.cluster);
-  try {
-    await migrateCatalog(db); // a catalog no worker has touched yet is simply empty
+  const { newest, open, totals } = await withCatalog(config.catalogUrl, async (db) => {
     const newest = await newestSegmentPerStore(db, config.cluster);
     const open = await db
       .select()
@@ -53,33 +50,28 @@ export async function collectStatus(config: Config) {
       })
       .from(walFiles)
       .where(eq(walFiles.cluster, config.cluster));
-    return {
-      cluster: config.cluster,
-      host: config.hostId,
-      spool: { waiting, oldestAgeMs, conflicts },
-      archived: { files: Number(totals.files), rawBytes: Number(totals.raw), storedBytes: Number(totals.stored) },
-      stores: Object.fromEntries(
-        config.stores.map((s) => {
-          const n = newest.find((x) => x.store === s.name);
-          return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
-        }),
-      ),
-      postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
-      alerts: open.map((a) => ({
-        kind: a.kind,
-        key: a.key,
-        message: a.message,
-        raisedAt: a.raisedAt.toISOString(),
-        occurrences: a.occurrences,
-      })),
-    };
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ECONNREFUSED')
-      throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
-    throw e;
-  } finally {
-    await db.$client.end();
-  }
+    return { newest, open, totals };
+  });
+  return {
+    cluster: config.cluster,
+    host: config.hostId,
+    spool: { waiting, oldestAgeMs, conflicts },
+    archived: { files: Number(totals.files), rawBytes: Number(totals.raw), storedBytes: Number(totals.stored) },
+    stores: Object.fromEntries(
+      config.stores.map((s) => {
+        const n = newest.find((x) => x.store === s.name);
+        return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
+      }),
+    ),
+    postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
+    alerts: open.map((a) => ({
+      kind: a.kind,
+      key: a.key,
+      message: a.message,
+      raisedAt: a.raisedAt.toISOString(),
+      occurrences: a.occurrences,
+    })),
+  };
 }
 
 /** What `walflow status --json` prints. */

@@ -1,9 +1,9 @@
 // walflow verify [--deep] [--json]: runs the verify workflow now and prints its report.
-import { openCatalog } from '../../db/client';
+import { withCatalog } from '../../db/client';
 import { readAllDetails } from '../../db/rundetails';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, workflowOutcome } from '../../lib/temporal';
 import { SHARED_QUEUE, VERIFY_SECTIONS, VerifyReport, verifyScheduleId, VerifySummary } from '../../lib/contracts';
 
 export async function verify(config: Config, o: { deep?: boolean; json?: boolean }): Promise<void> {
@@ -13,12 +13,16 @@ export async function verify(config: Config, o: { deep?: boolean; json?: boolean
     process.stderr.write(
       `verify started: ${workflowId} (${o.deep ? 'deep: downloading every object' : 'metadata and sizes'}; repairing from a healthy store)\n`,
     );
-    const summary = (await client.workflow.execute('verify', {
-      taskQueue: SHARED_QUEUE,
+    const summary = (await workflowOutcome(
+      'verify',
       workflowId,
-      args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
-      memo: { cluster: config.cluster, trigger: 'walflow verify' },
-    })) as VerifySummary;
+      client.workflow.execute('verify', {
+        taskQueue: SHARED_QUEUE,
+        workflowId,
+        args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
+        memo: { cluster: config.cluster, trigger: 'walflow verify' },
+      }),
+    )) as VerifySummary;
     const report = await fullReport(config, summary);
     if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {
@@ -47,13 +51,10 @@ export async function verify(config: Config, o: { deep?: boolean; json?: boolean
 
 /** The run's report with every item of every list, read from the catalog where the run wrote them. */
 async function fullReport(config: Config, summary: VerifySummary): Promise<VerifyReport> {
-  const db = openCatalog(config.catalogUrl);
-  try {
+  return withCatalog(config.catalogUrl, async (db) => {
     const { counts: _counts, details, ...report } = summary;
     for (const section of VERIFY_SECTIONS)
       (report[section] as unknown[]) = await readAllDetails(() => db, details, section);
     return report;
-  } finally {
-    await db.$client.end();
-  }
+  });
 }

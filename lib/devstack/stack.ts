@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { UserError } from '../errors';
 import {
   chownToPostgres,
   freePort,
@@ -368,7 +369,7 @@ function loadState(dir: string, o: StackOptions): Promise<StackState> | StackSta
 
 export function openStack(dir: string): Stack {
   const file = path.join(dir, 'stack.json');
-  if (!fs.existsSync(file)) throw new Error(`no local stack in ${dir}; run 'walflow dev up' first`);
+  if (!fs.existsSync(file)) throw new UserError(`no local stack in ${dir}; run 'walflow dev up' first`);
   return new Stack(dir, JSON.parse(fs.readFileSync(file, 'utf8')) as StackState);
 }
 

@@ -8,7 +8,8 @@ import type { Readable } from 'node:stream';
 import { NotFoundError } from '../errors';
 import { METADATA_FORMAT, requireKnownFormat } from '../formats';
 import { Body, ObjectInfo, ObjectMeta, Store } from './store';
-import { fsyncDir, writeFileDurably } from '../fsutil';
+import { fsyncDir } from '../fsync';
+import { writeFileDurably } from '../fsutil';
 
 const META_SUFFIX = '.meta.json';
 const TMP_DIR = '.tmp';

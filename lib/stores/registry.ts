@@ -1,5 +1,5 @@
-// Store type -> driver. Each driver's settings are parsed in lib/config.ts.
-import type { StoreConfig } from '../config';
+// Store type -> driver. Each driver's settings are parsed in ./settings.ts.
+import type { StoreConfig } from './settings';
 import { FsStore } from './fs';
 import { S3Store } from './s3';
 import type { Store } from './store';

@@ -53,7 +53,8 @@ export class S3Store implements Store {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: cfg.requestTimeoutMs },
+      // Without throwOnRequestTimeout the SDK only logs a warning and the request hangs on.
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: cfg.requestTimeoutMs, throwOnRequestTimeout: true },
     });
   }
 

@@ -1,18 +1,17 @@
-// Rebuilds the catalog's WAL records from what the stores hold (the stores are the truth; the
-// catalog is an index). Idempotent: rows already there are kept.
-import type { Catalog } from '../db/client';
-import { migrateCatalog } from '../db/client';
-import { backups, walCopies, walFiles } from '../db/schema';
+// Rebuilds the catalog's records of WAL and backups from what the stores hold (the stores are
+// the truth; the catalog is an index), into a migrated catalog. Idempotent: rows already there
+// are kept.
+import type { Catalog } from './client';
+import { backups, walCopies, walFiles } from './schema';
 import { readClusterIdentity } from '../lib/clusterjson';
 import { parseManifest } from '../lib/formats';
-import { walPrefix } from '../lib/keys';
+import { backupOfKey, backupsPrefix, walPrefix } from '../lib/keys';
 import type { Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
 import { parseLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf } from '../lib/wal/name';
 import { decodeIndex } from '../lib/wal/segmentindex';
 import type { BackupManifest } from '../lib/contracts';
-import { MANIFEST } from './basebackup';
 
 export interface RebuildResult {
   files: number;
@@ -27,7 +26,6 @@ export async function rebuildCatalog(
   db: Catalog,
   progress: (done: number, total: number) => void = () => undefined,
 ): Promise<RebuildResult> {
-  await migrateCatalog(db);
   // No cluster.json means no segment was ever archived: only history files, which need no size.
   const segmentSize = (await readClusterIdentity(stores.values(), cluster))?.segmentSize;
   const objects: { store: string; key: string }[] = [];
@@ -88,9 +86,10 @@ export async function rebuildCatalog(
 async function rebuildBackups(cluster: string, stores: Map<string, Store>, db: Catalog): Promise<number> {
   const found = new Map<string, { manifest: BackupManifest; stores: string[] }>();
   for (const [name, store] of stores) {
-    for await (const o of store.list(`${cluster}/backups/`)) {
-      if (!o.key.endsWith(`/${MANIFEST}`)) continue;
-      const manifest = parseManifest(await store.get(o.key), o.key.split('/').slice(-2)[0]);
+    for await (const o of store.list(backupsPrefix(cluster))) {
+      const backup = backupOfKey(cluster, o.key);
+      if (!backup?.isManifest) continue;
+      const manifest = parseManifest(await store.get(o.key), backup.backupId);
       const entry = found.get(manifest.backupId) ?? { manifest, stores: [] };
       entry.stores.push(name);
       found.set(manifest.backupId, entry);
