@@ -36,7 +36,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     }, 1000);
     let m: BackupRecord;
     try {
-      m = await workflowOutcome(`backup ${backupId}`, workflowId, handle.result());
+      m = await workflowOutcome(`backup ${backupId}`, workflowId, handle.result() as Promise<BackupRecord>);
     } finally {
       clearInterval(timer);
     }
