@@ -1,7 +1,7 @@
 // The periodic checks run on their own Schedule on the shared queue, so the failures that the
 // database host's own worker cannot report still reach the webhook receiver run here: a failing
-// archive_command, a catalog that is down when an alert is due, and a host whose worker died
-// (noticed by a second worker that serves only shared work).
+// archive_command, a catalog that is down when an alert is due, WAL that never reaches the
+// stores, and a host whose worker died (noticed by a second worker that serves only shared work).
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -43,6 +43,7 @@ before(async () => {
     WALFLOW_ALERT_WEBHOOK_URL: `http://127.0.0.1:${hookPort}/hook`,
     WALFLOW_CHECK_EVERY: '3s',
     WALFLOW_ALERT_HOST_SILENT: '20s',
+    WALFLOW_ALERT_ARCHIVE_STALE: '10s',
   };
   env = new TestEnv(CLUSTER, { ...common, WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${pgPort}/postgres` });
   shared = new TestEnv('checks-shared', common);
@@ -126,6 +127,22 @@ test(
     assert.equal(got(mark, 'raised', failingKey), 1, 'announced once; recording it later did not post it again');
     await setArchiveCommand(archiveCommand);
     await waitFor('resolved', () => !alertsJson().some((a) => a.key === failingKey), 90_000);
+  },
+);
+
+test(
+  "archive_command reports success but hands WAL elsewhere ('true'): archive-stale",
+  { timeout: 180_000 },
+  async () => {
+    const mark = received.length;
+    const key = `archive-stale:${CLUSTER}`;
+    await setArchiveCommand('true');
+    await makeWal();
+    await waitFor('archive-stale at the webhook', () => got(mark, 'raised', key), 60_000);
+    assert.ok(alertsJson().some((a) => a.key === key && a.kind === 'archive-stale'));
+    await setArchiveCommand(archiveCommand);
+    await makeWal();
+    await waitFor('archive-stale resolved once WAL reaches the stores again', () => got(mark, 'resolved', key), 60_000);
   },
 );
 
