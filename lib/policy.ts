@@ -18,8 +18,8 @@ export function describePolicy(p: ClusterPolicy): string {
   return [
     describeRetention(p.retention),
     `drill on ${p.drill.hostId ?? 'any host'} checking "${p.drill.checkQuery}"`,
-    `alert when a spool file waits ${formatDuration(p.alerts.spoolAgeMs)}, no backup completes for ${formatDuration(p.alerts.backupAgeMs)}, ` +
-      `a host is silent for ${formatDuration(p.alerts.hostSilentMs)} or finished WAL reaches no store for ${formatDuration(p.alerts.archiveStaleMs)}`,
+    `alert when a spool file waits ${formatDuration(p.alerts.spoolAgeMs)} or no backup completes for ${formatDuration(p.alerts.backupAgeMs)}`,
+    `when a host is silent for ${formatDuration(p.alerts.hostSilentMs)} or finished WAL reaches no store for ${formatDuration(p.alerts.archiveStaleMs)}`,
   ].join('; ');
 }
 
