@@ -31,10 +31,13 @@ async function readArchiver(url: string, after: string): Promise<ArchiverReport>
       )
     ).rows;
     // Segments before the one being written are finished; their files' last change is when.
-    // A standby writes no WAL of its own. pg_ls_waldir needs pg_monitor (or superuser).
-    const [oldest] = a.in_recovery
-      ? []
-      : (
+    // A standby writes no WAL of its own. pg_ls_waldir needs pg_monitor (or superuser): without
+    // it the failure checks still run, and the report says why staleness could not be judged.
+    let oldest: { name: string; age_ms: string } | undefined;
+    let walDirError: string | null = null;
+    if (!a.in_recovery) {
+      try {
+        [oldest] = (
           await pg.query<{ name: string; age_ms: string }>(
             `SELECT name, (extract(epoch FROM now() - modification) * 1000)::bigint::text AS age_ms FROM pg_ls_waldir()
               WHERE name ~ '^[0-9A-F]{24}$' AND name > $1 AND name < pg_walfile_name(pg_current_wal_lsn())
@@ -42,12 +45,17 @@ async function readArchiver(url: string, after: string): Promise<ArchiverReport>
             [after],
           )
         ).rows;
+      } catch (e) {
+        walDirError = (e as Error).message;
+      }
+    }
     return {
       lastArchivedWal: a.last_archived_wal,
       lastArchivedAt: iso(a.last_archived_time),
       lastFailedWal: a.last_failed_wal,
       lastFailedAt: iso(a.last_failed_time),
       oldestUnarchived: oldest ? { name: oldest.name, ageMs: Number(oldest.age_ms) } : null,
+      walDirError,
     };
   } finally {
     await pg.end().catch(() => undefined);

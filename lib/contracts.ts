@@ -51,6 +51,8 @@ export interface ArchiverReport {
   lastFailedAt: string | null;
   /** The oldest segment PostgreSQL finished after the newest in the stores, aged by PostgreSQL's clock. */
   oldestUnarchived: { name: string; ageMs: number } | null;
+  /** Why pg_wal could not be read (the role lacks pg_monitor): archive-stale is not judged. */
+  walDirError: string | null;
 }
 
 /** What a host answers the checks: its spool, and its PostgreSQL's archiver where it has WALFLOW_PG_URL. */

@@ -82,12 +82,13 @@ async function checkHost(
   if ('error' in pg) return `PostgreSQL unreachable: ${pg.error}`;
   await raiseOrResolve(cluster, archiveFailingKey(hostId), archiveFailing(cluster, hostId, pg));
   // Without the catalog there is no telling what reached the stores.
-  if (newest !== undefined)
+  if (newest !== undefined && !pg.walDirError)
     await raiseOrResolve(
       cluster,
       archiveStaleKey(hostId),
       archiveStale(cluster, hostId, pg, newest, policy.archiveStaleMs),
     );
+  if (pg.walDirError) return `archive-stale not judged: ${pg.walDirError}`;
   return 'ok';
 }
 

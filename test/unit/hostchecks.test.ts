@@ -11,6 +11,7 @@ const archiver = (a: Partial<ArchiverReport>): ArchiverReport => ({
   lastFailedWal: null,
   lastFailedAt: null,
   oldestUnarchived: null,
+  walDirError: null,
   ...a,
 });
 
