@@ -55,23 +55,31 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
     }
   }
 
-  /** Delivers whatever the webhook has not acknowledged yet, raised before resolved. */
-  async function deliver(row: AlertRow): Promise<void> {
-    if (!row.notifiedAt) {
-      // Its deliverAlert workflow posted it, or is about to, and marks it when it records it.
-      if (await beingAnnounced(row)) return;
-      if (!(await post(row, 'raised'))) return;
-      await db()
-        .update(alerts)
-        .set({ notifiedAt: sql`now()` })
-        .where(eq(alerts.id, row.id));
-    }
-    if (row.resolvedAt && !row.resolutionNotifiedAt && (await post(row, 'resolved'))) {
-      await db()
-        .update(alerts)
-        .set({ resolutionNotifiedAt: sql`now()` })
-        .where(eq(alerts.id, row.id));
-    }
+  /**
+   * Delivers whatever the webhook has not acknowledged yet, raised before resolved. The row stays
+   * locked while it is posted, so the checks' retries and the raise or resolve that changed it
+   * never post it twice; a crash before the commit leaves it to be posted again.
+   */
+  async function deliver(id: number): Promise<void> {
+    await db().transaction(async (tx) => {
+      const [row] = await tx.select().from(alerts).where(eq(alerts.id, id)).for('update', { skipLocked: true });
+      if (!row) return; // another worker is delivering it now
+      if (!row.notifiedAt) {
+        // Its deliverAlert workflow posted it, or is about to, and marks it when it records it.
+        if (await beingAnnounced(row)) return;
+        if (!(await post(row, 'raised'))) return;
+        await tx
+          .update(alerts)
+          .set({ notifiedAt: sql`now()` })
+          .where(eq(alerts.id, row.id));
+      }
+      if (row.resolvedAt && !row.resolutionNotifiedAt && (await post(row, 'resolved'))) {
+        await tx
+          .update(alerts)
+          .set({ resolutionNotifiedAt: sql`now()` })
+          .where(eq(alerts.id, row.id));
+      }
+    });
   }
 
   async function raiseAlert(a: AlertInput): Promise<void> {
@@ -97,7 +105,7 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       })
       .returning();
     if (row.occurrences === 1) log.error({ alert: a.kind, key: a.key, cluster: a.cluster, ...a.details }, a.message);
-    await deliver(row);
+    await deliver(row.id);
   }
 
   async function resolveAlert({ cluster, key }: { cluster: string; key: string }): Promise<void> {
@@ -108,7 +116,7 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       .returning();
     for (const row of rows) {
       log.info({ alert: key, cluster }, 'alert resolved');
-      await deliver(row);
+      await deliver(row.id);
     }
   }
 
@@ -147,7 +155,7 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
             or(isNull(alerts.notifiedAt), and(isNotNull(alerts.resolvedAt), isNull(alerts.resolutionNotifiedAt))),
           ),
         );
-      for (const row of pending) await deliver(row);
+      for (const row of pending) await deliver(row.id);
       return pending.length;
     },
 
