@@ -1,18 +1,22 @@
 // Alerts: stored in the catalog, one open row per condition while it lasts (deduplicated by
 // key), logged once when raised, and posted to an optional webhook. Delivery never blocks
-// archiving: a webhook that is down leaves the row undelivered, and every sweep retries.
+// archiving: a webhook that is down leaves the row undelivered, and every checks run retries.
+// While the catalog cannot be written, announceAlert logs and posts an alert without it.
+import { Context } from '@temporalio/activity';
 import { and, eq, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { alerts, backups, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
-import type { AlertInput } from '../lib/contracts';
+import { AlertInput, alertWorkflowId } from '../lib/contracts';
+import { spoolAge, spoolAgeKey } from '../lib/hostchecks';
 
 type AlertRow = typeof alerts.$inferSelect;
+type AlertBody = Omit<AlertRow, 'id' | 'lastSeenAt' | 'notifiedAt' | 'resolutionNotifiedAt'>;
 const WEBHOOK_TIMEOUT_MS = 5_000;
 
 export function alertActivities(config: Config, db: () => Catalog, log: Logger) {
-  async function post(row: AlertRow, event: 'raised' | 'resolved'): Promise<boolean> {
+  async function post(row: AlertBody, event: 'raised' | 'resolved'): Promise<boolean> {
     if (!config.alertWebhookUrl) return true;
     const body = {
       event,
@@ -41,21 +45,41 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
     return false;
   }
 
-  /** Delivers whatever the webhook has not acknowledged yet, raised before resolved. */
-  async function deliver(row: AlertRow): Promise<void> {
-    if (!row.notifiedAt) {
-      if (!(await post(row, 'raised'))) return;
-      await db()
-        .update(alerts)
-        .set({ notifiedAt: sql`now()` })
-        .where(eq(alerts.id, row.id));
+  /** Whether a deliverAlert workflow, started while the catalog was down, has this alert in hand. */
+  async function beingAnnounced(a: { cluster: string; key: string }): Promise<boolean> {
+    try {
+      const d = await Context.current().client.workflow.getHandle(alertWorkflowId(a.cluster, a.key)).describe();
+      return d.status.name === 'RUNNING';
+    } catch {
+      return false; // none ever started (or Temporal cannot say): deliver it here
     }
-    if (row.resolvedAt && !row.resolutionNotifiedAt && (await post(row, 'resolved'))) {
-      await db()
-        .update(alerts)
-        .set({ resolutionNotifiedAt: sql`now()` })
-        .where(eq(alerts.id, row.id));
-    }
+  }
+
+  /**
+   * Delivers whatever the webhook has not acknowledged yet, raised before resolved. The row stays
+   * locked while it is posted, so the checks' retries and the raise or resolve that changed it
+   * never post it twice; a crash before the commit leaves it to be posted again.
+   */
+  async function deliver(id: number): Promise<void> {
+    await db().transaction(async (tx) => {
+      const [row] = await tx.select().from(alerts).where(eq(alerts.id, id)).for('update', { skipLocked: true });
+      if (!row) return; // another worker is delivering it now
+      if (!row.notifiedAt) {
+        // Its deliverAlert workflow posted it, or is about to, and marks it when it records it.
+        if (await beingAnnounced(row)) return;
+        if (!(await post(row, 'raised'))) return;
+        await tx
+          .update(alerts)
+          .set({ notifiedAt: sql`now()` })
+          .where(eq(alerts.id, row.id));
+      }
+      if (row.resolvedAt && !row.resolutionNotifiedAt && (await post(row, 'resolved'))) {
+        await tx
+          .update(alerts)
+          .set({ resolutionNotifiedAt: sql`now()` })
+          .where(eq(alerts.id, row.id));
+      }
+    });
   }
 
   async function raiseAlert(a: AlertInput): Promise<void> {
@@ -67,15 +91,21 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
         kind: a.kind,
         message: a.message,
         details: a.details ?? null,
+        ...(a.announced ? { notifiedAt: sql`now()` } : {}),
       })
       .onConflictDoUpdate({
         target: [alerts.cluster, alerts.key],
         targetWhere: isNull(alerts.resolvedAt),
-        set: { lastSeenAt: sql`now()`, occurrences: sql`${alerts.occurrences} + 1`, message: a.message },
+        set: {
+          lastSeenAt: sql`now()`,
+          occurrences: sql`${alerts.occurrences} + 1`,
+          message: a.message,
+          ...(a.announced ? { notifiedAt: sql`coalesce(${alerts.notifiedAt}, now())` } : {}),
+        },
       })
       .returning();
     if (row.occurrences === 1) log.error({ alert: a.kind, key: a.key, cluster: a.cluster, ...a.details }, a.message);
-    await deliver(row);
+    await deliver(row.id);
   }
 
   async function resolveAlert({ cluster, key }: { cluster: string; key: string }): Promise<void> {
@@ -86,13 +116,33 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       .returning();
     for (const row of rows) {
       log.info({ alert: key, cluster }, 'alert resolved');
-      await deliver(row);
+      await deliver(row.id);
     }
   }
 
   return {
     raiseAlert,
     resolveAlert,
+
+    /** Logs and posts an alert without the catalog; true when the webhook took it (or there is none). */
+    async announceAlert(a: AlertInput): Promise<boolean> {
+      log.error({ alert: a.kind, key: a.key, cluster: a.cluster, ...a.details }, `${a.message} (catalog unreachable)`);
+      const at = new Date();
+      return post(
+        {
+          cluster: a.cluster,
+          key: a.key,
+          kind: a.kind,
+          severity: 'error',
+          message: a.message,
+          details: a.details ?? null,
+          raisedAt: at,
+          resolvedAt: null,
+          occurrences: 1,
+        },
+        'raised',
+      );
+    },
 
     async deliverPendingAlerts({ cluster }: { cluster: string }): Promise<number> {
       if (!config.alertWebhookUrl) return 0;
@@ -105,7 +155,7 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
             or(isNull(alerts.notifiedAt), and(isNotNull(alerts.resolvedAt), isNull(alerts.resolutionNotifiedAt))),
           ),
         );
-      for (const row of pending) await deliver(row);
+      for (const row of pending) await deliver(row.id);
       return pending.length;
     },
 
@@ -147,18 +197,9 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
       oldestAgeMs: number;
       maxAgeMs: number;
     }) {
-      const key = `spool-age:${hostId}`;
-      if (oldestAgeMs > maxAgeMs) {
-        await raiseAlert({
-          cluster,
-          key,
-          kind: 'spool-age',
-          message: `the oldest file in ${hostId}'s spool has waited ${Math.round(oldestAgeMs / 1000)}s; check the stores and the worker`,
-          details: { host: hostId, oldestAgeMs },
-        });
-      } else {
-        await resolveAlert({ cluster, key });
-      }
+      const alert = spoolAge(cluster, hostId, oldestAgeMs, maxAgeMs);
+      if (alert) await raiseAlert(alert);
+      else await resolveAlert({ cluster, key: spoolAgeKey(hostId) });
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Store } from '../lib/stores/store';
 import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
+import { checkActivities } from './checks';
 import { restoreActivities } from './restore';
 import { recoverableActivities } from './recoverable';
 import { spoolActivities } from './spool';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...uploadActivities(deps.config, deps.stores),
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
+    ...checkActivities(deps.config, deps.catalog),
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),

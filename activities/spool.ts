@@ -32,11 +32,13 @@ export function spoolActivities(config: Config) {
   const codec = parseCompression(config.compression);
 
   return {
-    async listSpool({ cluster, limit }: { cluster: string; limit: number }) {
+    /** Up to `limit` names after `after` (all of them for ''), in name order. */
+    async listSpool({ cluster, limit, after = '' }: { cluster: string; limit: number; after?: string }) {
       const spool = spoolOf(cluster);
       await removeDebris(spool.tmpDir);
       const { names, oldestAgeMs } = spoolStat(config.spoolDir, cluster);
-      return { names: names.slice(0, limit), truncated: names.length > limit, oldestAgeMs };
+      const rest = names.filter((n) => n > after);
+      return { names: rest.slice(0, limit), truncated: rest.length > limit, oldestAgeMs };
     },
 
     /** Reads the spool copy once, hashes, indexes and compresses it once; null when already gone. */

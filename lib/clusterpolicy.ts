@@ -25,6 +25,10 @@ export interface AlertPolicy {
   spoolAgeMs: number;
   /** backup-missing: no complete backup for this long. */
   backupAgeMs: number;
+  /** host-silent: no worker has polled a host's queue, or the host has not answered a check, for this long. */
+  hostSilentMs: number;
+  /** archive-stale: a WAL segment PostgreSQL finished this long ago is in no store, and nothing newer arrived since. */
+  archiveStaleMs: number;
 }
 
 export interface ClusterPolicy {
@@ -46,6 +50,8 @@ export const POLICY_DEFAULTS = {
   minBackups: 1,
   checkQuery: 'SELECT count(*) AS tables FROM pg_class',
   spoolAgeMs: 15 * 60_000,
+  hostSilentMs: 5 * 60_000,
+  archiveStaleMs: 15 * 60_000,
   backupEveryMs: 24 * 3_600_000,
   /** backup-missing after this many backup intervals without a complete backup. */
   backupAgeIntervals: 1.5,
@@ -65,6 +71,8 @@ export function resolvePolicy(p: PolicyInput = {}): ClusterPolicy {
     alerts: {
       spoolAgeMs: p.alerts?.spoolAgeMs ?? POLICY_DEFAULTS.spoolAgeMs,
       backupAgeMs: p.alerts?.backupAgeMs ?? POLICY_DEFAULTS.backupEveryMs * POLICY_DEFAULTS.backupAgeIntervals,
+      hostSilentMs: p.alerts?.hostSilentMs ?? POLICY_DEFAULTS.hostSilentMs,
+      archiveStaleMs: p.alerts?.archiveStaleMs ?? POLICY_DEFAULTS.archiveStaleMs,
     },
   };
 }

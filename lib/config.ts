@@ -28,6 +28,8 @@ export interface Config {
   backupEveryMs: number;
   verifyEveryMs: number;
   drillEveryMs: number;
+  /** Interval of the checks Schedule (WALFLOW_CHECK_EVERY, default 1m). */
+  checkEveryMs: number;
   /** Scratch root for drills on this host (default: the OS temp folder). */
   drillDir: string | undefined;
   /** Raise an alert when a store has refused an upload of this host's spool for this long. */
@@ -83,12 +85,15 @@ const base = z.object({
   WALFLOW_BACKUP_EVERY: duration.default(POLICY_DEFAULTS.backupEveryMs),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_DRILL_EVERY: duration.default(7 * 24 * 3_600_000),
+  WALFLOW_CHECK_EVERY: duration.default(60_000),
   WALFLOW_DRILL_HOST: z.string().regex(NAME).optional(),
   WALFLOW_DRILL_DIR: z.string().optional(),
   WALFLOW_DRILL_CHECK_QUERY: z.string().default(POLICY_DEFAULTS.checkQuery),
   WALFLOW_ALERT_UPLOAD_FAILING_AFTER: duration.default(10 * 60_000),
   WALFLOW_ALERT_SPOOL_AGE: duration.default(POLICY_DEFAULTS.spoolAgeMs),
   WALFLOW_ALERT_BACKUP_AGE: duration.optional(),
+  WALFLOW_ALERT_HOST_SILENT: duration.default(POLICY_DEFAULTS.hostSilentMs),
+  WALFLOW_ALERT_ARCHIVE_STALE: duration.default(POLICY_DEFAULTS.archiveStaleMs),
   WALFLOW_ALERT_WEBHOOK_URL: z.string().url().optional(),
   WALFLOW_METRICS_ADDRESS: z
     .string()
@@ -133,6 +138,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         spoolAgeMs: e.WALFLOW_ALERT_SPOOL_AGE,
         backupAgeMs:
           e.WALFLOW_ALERT_BACKUP_AGE ?? Math.round(e.WALFLOW_BACKUP_EVERY * POLICY_DEFAULTS.backupAgeIntervals),
+        hostSilentMs: e.WALFLOW_ALERT_HOST_SILENT,
+        archiveStaleMs: e.WALFLOW_ALERT_ARCHIVE_STALE,
       },
     },
     retentionEveryMs: e.WALFLOW_RETENTION_EVERY,
@@ -140,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backupEveryMs: e.WALFLOW_BACKUP_EVERY,
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,
     drillEveryMs: e.WALFLOW_DRILL_EVERY,
+    checkEveryMs: e.WALFLOW_CHECK_EVERY,
     drillDir: e.WALFLOW_DRILL_DIR || undefined,
     alertUploadFailingMs: e.WALFLOW_ALERT_UPLOAD_FAILING_AFTER,
     alertWebhookUrl: e.WALFLOW_ALERT_WEBHOOK_URL || undefined,

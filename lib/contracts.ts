@@ -16,6 +16,9 @@ export const sweepScheduleId = (cluster: string, hostId: string) => `archive-swe
 export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
 export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
 export const drillScheduleId = (cluster: string) => `drill/${cluster}`;
+export const checksScheduleId = (cluster: string) => `checks/${cluster}`;
+/** The workflow that delivers an alert the catalog could not take: one at a time per alert. */
+export const alertWorkflowId = (cluster: string, key: string) => `alert/${cluster}/${key}`;
 
 export interface ArchiveSegmentInput {
   cluster: string;
@@ -28,6 +31,40 @@ export interface ArchiveSweepInput {
   hostId: string;
   concurrency?: number;
   policy?: PolicyInput;
+  /** Files listed per run (default 500); the rest go to the runs it continues as. */
+  limit?: number;
+  /** Where this run's listing starts: the last file the run before it listed. */
+  after?: string;
+}
+
+/** policy: the cluster's (its alert thresholds apply); absent parts take walflow's defaults. */
+export interface ChecksInput {
+  cluster: string;
+  policy?: PolicyInput;
+}
+
+/** PostgreSQL's archiver as the host sees it; times are ISO text. */
+export interface ArchiverReport {
+  lastArchivedWal: string | null;
+  lastArchivedAt: string | null;
+  lastFailedWal: string | null;
+  lastFailedAt: string | null;
+  /** The oldest segment PostgreSQL finished after the newest in the stores, aged by PostgreSQL's clock. */
+  oldestUnarchived: { name: string; ageMs: number } | null;
+  /** Why pg_wal could not be read (the role lacks pg_monitor): archive-stale is not judged. */
+  walDirError: string | null;
+}
+
+/** What a host answers the checks: its spool, and its PostgreSQL's archiver where it has WALFLOW_PG_URL. */
+export interface HostReport {
+  spool: { waiting: number; oldestAgeMs: number };
+  postgres: ArchiverReport | { error: string } | null;
+}
+
+/** The newest WAL segment in the catalog, and how long ago it reached every store. */
+export interface NewestArchived {
+  name: string;
+  ageMs: number;
 }
 
 /** What the host learns about a spooled file when it stages it for upload. */
@@ -80,9 +117,14 @@ export interface AlertInput {
     | 'archive-gap'
     | 'retention-blocked'
     | 'backup-missing'
-    | 'drill-failure';
+    | 'drill-failure'
+    | 'host-silent'
+    | 'archive-command-failing'
+    | 'archive-stale';
   message: string;
   details?: Record<string, unknown>;
+  /** The webhook already has it (posted while the catalog was down): record it without posting again. */
+  announced?: boolean;
 }
 
 /** ApplicationFailure types that must not be retried: retrying cannot fix them. */

@@ -20,6 +20,7 @@ export function describePolicy(p: ClusterPolicy): string {
     describeRetention(p.retention),
     `drill on ${p.drill.hostId ?? 'any host'} checking "${p.drill.checkQuery}"`,
     `alert when a spool file waits ${formatDuration(p.alerts.spoolAgeMs)} or no backup completes for ${formatDuration(p.alerts.backupAgeMs)}`,
+    `when a host is silent for ${formatDuration(p.alerts.hostSilentMs)} or finished WAL reaches no store for ${formatDuration(p.alerts.archiveStaleMs)}`,
   ].join('; ');
 }
 
@@ -51,5 +52,7 @@ export function policyDifferences(here: ClusterPolicy, cluster: ClusterPolicy): 
   compare('WALFLOW_DRILL_CHECK_QUERY', here.drill.checkQuery, cluster.drill.checkQuery);
   compare('WALFLOW_ALERT_SPOOL_AGE', here.alerts.spoolAgeMs, cluster.alerts.spoolAgeMs);
   compare('WALFLOW_ALERT_BACKUP_AGE', here.alerts.backupAgeMs, cluster.alerts.backupAgeMs);
+  compare('WALFLOW_ALERT_HOST_SILENT', here.alerts.hostSilentMs, cluster.alerts.hostSilentMs);
+  compare('WALFLOW_ALERT_ARCHIVE_STALE', here.alerts.archiveStaleMs, cluster.alerts.archiveStaleMs);
   return out;
 }

@@ -4,6 +4,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { Config } from './config';
 import { UserError } from './errors';
 import { temporalUnreachable } from './unreachable';
+import { POLL_CYCLE_MS } from './hostchecks';
 
 export async function connectClient(config: Config): Promise<Client> {
   try {
@@ -41,18 +42,29 @@ export async function workflowOutcome<T>(what: string, workflowId: string, wait:
 /** TASK_QUEUE_TYPE_ACTIVITY: the host queue's activities are what only that host's worker can run. */
 const ACTIVITY_QUEUE = 2;
 
-/**
- * Identities of the workers that polled a task queue's activities within `withinMs`. Temporal keeps
- * a stopped worker in the list for minutes, so a poll older than a long-poll cycle means gone.
- */
-export async function recentPollers(client: Client, taskQueue: string, withinMs = 90_000): Promise<string[]> {
+async function pollers(client: Client, taskQueue: string): Promise<{ identity: string; ageMs: number }[]> {
   const r = await client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
     taskQueue: { name: taskQueue },
     taskQueueType: ACTIVITY_QUEUE,
   });
   const seconds = (t: { seconds?: unknown } | null | undefined) => Number(t?.seconds ?? 0);
-  return (r.pollers ?? [])
-    .filter((p) => Date.now() - seconds(p.lastAccessTime) * 1000 <= withinMs)
-    .map((p) => p.identity ?? '?');
+  return (r.pollers ?? []).map((p) => ({
+    identity: p.identity ?? '?',
+    ageMs: Date.now() - seconds(p.lastAccessTime) * 1000,
+  }));
+}
+
+/**
+ * Identities of the workers that polled a task queue's activities within `withinMs`. Temporal keeps
+ * a stopped worker in the list for minutes, so a poll older than a long-poll cycle means gone.
+ */
+export async function recentPollers(client: Client, taskQueue: string, withinMs = POLL_CYCLE_MS): Promise<string[]> {
+  return (await pollers(client, taskQueue)).filter((p) => p.ageMs <= withinMs).map((p) => p.identity);
+}
+
+/** How long ago any worker last polled a task queue's activities; null when Temporal lists none. */
+export async function lastPollAgeMs(client: Client, taskQueue: string): Promise<number | null> {
+  const ages = (await pollers(client, taskQueue)).map((p) => p.ageMs);
+  return ages.length ? Math.min(...ages) : null;
 }

@@ -49,7 +49,7 @@ function reportPolicy(log: Logger, config: Config, cluster: ClusterPolicy | unde
   if (!cluster) {
     log.warn(
       `no Schedules applied for cluster ${config.cluster}: run 'walflow schedules apply' (until then nothing schedules ` +
-        "backups, retention, verify or drills, and sweeps alert by walflow's defaults)",
+        'backups, retention, verify, drills or the checks that raise alerts)',
     );
     return;
   }

@@ -1,5 +1,5 @@
 // The Temporal Schedules. `walflow schedules apply` owns the cluster-wide ones (base backup,
-// retention, verify, drill) and writes the cluster's policy into their input and into every
+// retention, verify, drill, checks) and writes the cluster's policy into their input and into every
 // host's archive-sweep; a worker only ensures its own host's sweep, with the policy it finds
 // applied, so starting a worker never changes what the cluster keeps.
 import {
@@ -15,6 +15,7 @@ import { policyOf } from '../lib/policy';
 import {
   backupScheduleId,
   backupWorkflowId,
+  checksScheduleId,
   drillScheduleId,
   retentionScheduleId,
   SHARED_QUEUE,
@@ -82,6 +83,14 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
       'restoreDrill',
       { cluster, policy },
       'restore the newest state into a scratch folder, start it, check it, remove it',
+    ),
+    every(
+      checksScheduleId(cluster),
+      config.checkEveryMs,
+      'checks',
+      { cluster, policy },
+      'alert on silent hosts, failing archive_command, stale WAL, old spool files and backups',
+      { catchupMs: 60_000 },
     ),
   ];
 }

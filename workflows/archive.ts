@@ -6,12 +6,12 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   ParentClosePolicy,
   proxyActivities,
   proxyLocalActivities,
   startChild,
   upsertMemo,
-  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createActivities } from '../activities';
@@ -147,12 +147,16 @@ export async function archiveSweep(
 ): Promise<{ started: number; skipped: number; failed: number }> {
   const { cluster, hostId } = input;
   const concurrency = input.concurrency ?? 8;
-  const { alerts } = resolvePolicy(input.policy);
-  const spool = await spoolOf(hostId).listSpool({ cluster, limit: 500 });
-  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs, alerts });
-  await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs, maxAgeMs: alerts.spoolAgeMs });
-  await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
-  await catalog.deliverPendingAlerts({ cluster });
+  const spool = await spoolOf(hostId).listSpool({ cluster, limit: input.limit ?? 500, after: input.after ?? '' });
+  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
+  // Sweeps started before the checks workflow existed still replay these calls; the checks
+  // Schedule does them now, so that a sweep waiting on a store that is down never holds them up.
+  if (!patched('checks-own-schedule')) {
+    const { alerts } = resolvePolicy(input.policy);
+    await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs, maxAgeMs: alerts.spoolAgeMs });
+    await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
+    await catalog.deliverPendingAlerts({ cluster });
+  }
 
   let started = 0,
     skipped = 0,
@@ -192,6 +196,9 @@ export async function archiveSweep(
   }
   await Promise.all(running);
   upsertMemo({ started, skipped, failed });
-  if (spool.truncated || workflowInfo().continueAsNewSuggested) await continueAsNew<typeof archiveSweep>(input);
+  // The next run lists past this page: files stuck behind a store that is down are skipped
+  // (their archiveSegment is running), and listing them again would spin.
+  if (spool.truncated)
+    await continueAsNew<typeof archiveSweep>({ ...input, after: spool.names[spool.names.length - 1] });
   return { started, skipped, failed };
 }

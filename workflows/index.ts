@@ -5,3 +5,5 @@ export { restore } from './restore';
 export { verify } from './verify';
 export { retention } from './retention';
 export { restoreDrill } from './drill';
+export { checks } from './checks';
+export { deliverAlert } from './alert';

@@ -104,6 +104,13 @@ export class TestEnv {
     return new Client({ connection, namespace: this.config.temporalNamespace });
   }
 
+  /** Deletes this cluster's Schedules, so that none outlives its test file. */
+  async deleteSchedules(): Promise<void> {
+    const client = await this.client();
+    for await (const s of client.schedule.list())
+      if (s.scheduleId.split('/')[1] === this.config.cluster) await client.schedule.getHandle(s.scheduleId).delete();
+  }
+
   /** Keys of WAL objects for this cluster in a store. */
   async walKeys(store: string): Promise<string[]> {
     const keys: string[] = [];

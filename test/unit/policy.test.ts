@@ -23,7 +23,12 @@ describe('cluster policy', () => {
     assert.deepEqual(resolvePolicy(), {
       retention: { days: 30, minBackups: 1, storeDays: {} },
       drill: { checkQuery: 'SELECT count(*) AS tables FROM pg_class' },
-      alerts: { spoolAgeMs: 15 * 60_000, backupAgeMs: 36 * 3_600_000 },
+      alerts: {
+        spoolAgeMs: 15 * 60_000,
+        backupAgeMs: 36 * 3_600_000,
+        hostSilentMs: 5 * 60_000,
+        archiveStaleMs: 15 * 60_000,
+      },
     });
     const p = resolvePolicy({ retention: { days: 7 }, drill: { hostId: 'db2' } });
     assert.deepEqual(p.retention, { days: 7, minBackups: 1, storeDays: {} });
