@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
+import { formatIssues, NAME } from './inputs';
 import type { S3StoreConfig } from './stores/s3';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 
@@ -41,7 +42,6 @@ export interface Config {
   metricsAddress: string | undefined;
 }
 
-const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const duration = z.string().transform((s, ctx) => {
   try {
     return parseDuration(s);
@@ -153,10 +153,6 @@ function storeConfig(name: string, env: NodeJS.ProcessEnv): { store: StoreConfig
     },
     retentionDays: s.RETENTION_DAYS,
   };
-}
-
-function formatIssues(err: z.ZodError, prefix = ''): string {
-  return err.issues.map((i) => `${prefix}${i.path.join('.') || '?'}: ${i.message}`).join('; ');
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -13,6 +13,7 @@ import { Config, StoreConfig, storeSettingPrefix } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
 import { policyDifferences, policyOf } from '../../lib/policy';
+import { redactUrl } from '../../lib/secrets';
 import { probeCreateOnly } from '../../lib/stores/probe';
 import { openStore } from '../../lib/stores/registry';
 import { connectClient, recentPollers } from '../../lib/temporal';
@@ -401,7 +402,7 @@ async function checkCatalog(config: Config): Promise<Check[]> {
       return [
         fail(
           'catalog',
-          `cannot reach ${config.catalogUrl.replace(/:[^:@/]*@/, ':***@')}: ${message(e)}`,
+          `cannot reach ${redactUrl(config.catalogUrl)}: ${message(e)}`,
           'start it or fix WALFLOW_CATALOG_URL',
         ),
         warn('backups', 'not checked: the catalog is unreachable', 'fix the catalog line first'),

@@ -4,6 +4,7 @@ import { loadWindows } from '../../activities/recoverable';
 import { migrateCatalog, openCatalog } from '../../db/client';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
+import { redactUrl } from '../../lib/secrets';
 import type { TimelineWindows } from '../../lib/wal/windows';
 
 export async function collectWindows(config: Config): Promise<TimelineWindows[]> {
@@ -13,7 +14,9 @@ export async function collectWindows(config: Config): Promise<TimelineWindows[]>
     return await loadWindows(db, config.cluster);
   } catch (e) {
     if ((e as { code?: string }).code === 'ECONNREFUSED')
-      throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
+      throw new UserError(
+        `catalog at ${redactUrl(config.catalogUrl)} is unreachable; start it or fix WALFLOW_CATALOG_URL`,
+      );
     throw e;
   } finally {
     await db.$client.end();

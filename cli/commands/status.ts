@@ -7,6 +7,7 @@ import { alerts, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
+import { redactUrl } from '../../lib/secrets';
 import { spoolStat } from '../../lib/spoolstat';
 
 async function archiverStats(url: string): Promise<Record<string, unknown> | { error: string }> {
@@ -65,7 +66,9 @@ export async function collectStatus(config: Config) {
     };
   } catch (e) {
     if ((e as { code?: string }).code === 'ECONNREFUSED')
-      throw new UserError(`catalog at ${config.catalogUrl} is unreachable; start it or fix WALFLOW_CATALOG_URL`);
+      throw new UserError(
+        `catalog at ${redactUrl(config.catalogUrl)} is unreachable; start it or fix WALFLOW_CATALOG_URL`,
+      );
     throw e;
   } finally {
     await db.$client.end();
