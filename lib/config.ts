@@ -8,11 +8,23 @@ import { formatIssues, NAME } from './inputs';
 import type { S3StoreConfig } from './stores/s3';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 
+/** TLS to Temporal: the server's CA (else the system's), and a client certificate for mutual TLS. */
+export interface TemporalTls {
+  serverCaPath?: string;
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  serverName?: string;
+}
+
 export type StoreConfig = ({ type: 's3' } & S3StoreConfig) | { type: 'fs'; name: string; path: string };
 
 export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
+  /** TLS to Temporal (TEMPORAL_TLS*), off when unset; certificate files are read at each connect. */
+  temporalTls: TemporalTls | undefined;
+  /** TEMPORAL_API_KEY: sent as a bearer token; turns TLS on unless TEMPORAL_TLS=false. */
+  temporalApiKey: string | undefined;
   cluster: string;
   hostId: string;
   spoolDir: string;
@@ -56,6 +68,12 @@ const days = z.coerce.number().int().positive();
 const base = z.object({
   TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TLS: bool.optional(),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   WALFLOW_CLUSTER: z.string().regex(NAME, 'lower-case letters, digits, - and _ only'),
   WALFLOW_HOST_ID: z
     .string()
@@ -160,10 +178,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!r.success)
     throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
   const e = r.data;
+  if (!e.TEMPORAL_TLS_CLIENT_CERT_PATH !== !e.TEMPORAL_TLS_CLIENT_KEY_PATH)
+    throw new UserError(
+      'configuration: TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together (mutual TLS needs both)',
+    );
+  const tlsAsked =
+    e.TEMPORAL_TLS ??
+    Boolean(
+      e.TEMPORAL_TLS_SERVER_CA_CERT_PATH ||
+      e.TEMPORAL_TLS_CLIENT_CERT_PATH ||
+      e.TEMPORAL_TLS_SERVER_NAME ||
+      e.TEMPORAL_API_KEY,
+    );
   const stores = e.WALFLOW_STORES.map((n) => storeConfig(n, env));
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
+    temporalTls: tlsAsked
+      ? {
+          serverCaPath: e.TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+          clientCertPath: e.TEMPORAL_TLS_CLIENT_CERT_PATH,
+          clientKeyPath: e.TEMPORAL_TLS_CLIENT_KEY_PATH,
+          serverName: e.TEMPORAL_TLS_SERVER_NAME,
+        }
+      : undefined,
+    temporalApiKey: e.TEMPORAL_API_KEY,
     cluster: e.WALFLOW_CLUSTER,
     hostId: e.WALFLOW_HOST_ID,
     spoolDir: e.WALFLOW_SPOOL_DIR,
