@@ -20,6 +20,7 @@ import { putCreateOnly, Store } from '../lib/stores/store';
 import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
 import { segmentName } from '../lib/wal/name';
 import { readFromAnyStore } from '../lib/verified';
+import { passwordToEnv } from '../lib/secrets';
 import {
   CONTENT_CONFLICT,
   type BackupFile,
@@ -54,19 +55,6 @@ async function serverIdentity(url: string) {
     };
   } finally {
     await pg.end().catch(() => undefined);
-  }
-}
-
-/** The password goes through PGPASSWORD, not the command line that `ps` shows. */
-function withoutPassword(url: string): { conninfo: string; env: NodeJS.ProcessEnv } {
-  try {
-    const u = new URL(url);
-    if (!u.password) return { conninfo: url, env: process.env };
-    const password = decodeURIComponent(u.password);
-    u.password = '';
-    return { conninfo: u.toString(), env: { ...process.env, PGPASSWORD: password } };
-  } catch {
-    return { conninfo: url, env: process.env }; // key=value form: passed as given
   }
 }
 
@@ -141,7 +129,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const startTime = new Date();
       // -X none: the WAL comes from the archive; the server waits at backup stop until
       // archive_command (walflow push) took the last segment it needs.
-      const { conninfo, env } = withoutPassword(config.pgUrl);
+      const { conninfo, env } = passwordToEnv(config.pgUrl);
       const child = spawn(
         pgTool('pg_basebackup', pgMajor(identity.pgVersion)),
         ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'],

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
 import { Client } from 'pg';
 import type { Config } from '../lib/config';
 import { dataDirMajor, pgTool, postgresUser } from '../lib/pgbin';
@@ -19,6 +20,17 @@ function socketHost(pgdata: string): string {
   }
 }
 
+const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+
+/** What is wrong with drilling in `dir` with `free` bytes when it needs `need`; undefined when nothing is. */
+export function spaceProblem(need: number, free: number, dir: string): string | undefined {
+  if (free >= need) return undefined;
+  return (
+    `the drill needs ${gib(need)} GiB in ${dir}, ${gib(free)} GiB free: ` +
+    'free some space there, or point WALFLOW_DRILL_DIR (or the drill host) elsewhere'
+  );
+}
+
 export function drillActivities(config: Config) {
   return {
     async drillPrepare({ cluster, drillId }: { cluster: string; drillId: string }) {
@@ -26,6 +38,13 @@ export function drillActivities(config: Config) {
       const scratch = path.join(root, `${cluster}-${drillId}`);
       fs.mkdirSync(scratch, { recursive: true, mode: 0o700 });
       return { scratch, pgdata: path.join(scratch, 'data'), port: await freePort() };
+    },
+
+    /** Refuses a drill host without the room: a restore that fills its disk could hurt what else runs there. */
+    async drillCheckSpace({ scratch, needBytes }: { scratch: string; needBytes: number }) {
+      const s = await fs.promises.statfs(scratch);
+      const problem = spaceProblem(needBytes, s.bavail * s.bsize, scratch);
+      if (problem) throw ApplicationFailure.nonRetryable(problem, 'NoRoom');
     },
 
     async drillCheck({ pgdata, port, query: sql }: { pgdata: string; port: number; query: string }) {

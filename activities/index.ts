@@ -2,7 +2,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Catalog } from '../db/client';
 import type { Config } from '../lib/config';
+import { BAD_INPUT } from '../lib/contracts';
 import { UserError } from '../lib/errors';
+import { activityInputSchemas, parseInput } from '../lib/inputs';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
 import { alertActivities } from './alerts';
@@ -25,7 +27,7 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return failFastOnUserErrors({
+  return atTheBoundary({
     ...spoolActivities(deps.config),
     ...basebackupActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...restoreActivities(deps.config, deps.stores, deps.catalog, deps.log),
@@ -40,11 +42,20 @@ export function createActivities(deps: ActivityDeps) {
   });
 }
 
-/** A UserError names what a human must change first (install, upgrade, configure): retries cannot help. */
-function failFastOnUserErrors<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+/**
+ * Each activity's input checked against its schema, where it has one: refused inputs, like a
+ * UserError (what a human must change first: install, upgrade, configure), fail at once, since
+ * retries cannot help.
+ */
+function atTheBoundary<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
   const wrapped = Object.entries(activities).map(([name, run]) => [
     name,
     async (...args: unknown[]) => {
+      const schema = activityInputSchemas[name];
+      if (schema) {
+        const r = parseInput(schema, args[0], name);
+        if (!r.ok) throw ApplicationFailure.nonRetryable(r.message, BAD_INPUT);
+      }
       try {
         // The arguments pass through as Temporal decoded them, to the activity they were sent to.
         return await (run as (...a: unknown[]) => Promise<unknown>)(...args);

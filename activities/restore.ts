@@ -17,8 +17,8 @@ import { WALFLOW_BIN } from '../lib/install';
 import { backupManifestKey, backupOfKey, backupPrefix, backupsPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { dataDirMajor, pgMajor, pgTool, postgresUser } from '../lib/pgbin';
-import { describeWrittenConfig, writeMissingConfig } from '../lib/pgconf';
-import { disableBackupRecoverySettings, disableRestoreSettings } from '../lib/recoveryconf';
+import { confString, describeWrittenConfig, writeMissingConfig } from '../lib/pgconf';
+import { disableBackupRecoverySettings, disableRestoreSettings, forgetRestoreEnv } from '../lib/recoveryconf';
 import type { Store } from '../lib/stores/store';
 import { bootId, ResumableUntar } from '../lib/untar';
 import { readFromAnyStore } from '../lib/verified';
@@ -37,6 +37,7 @@ import {
   NO_BACKUP,
   RECOVERY_FAILED,
   RecoveryTarget,
+  RESTORE_ENV_FILE,
   RunRef,
   WAL_MISSING,
 } from '../lib/contracts';
@@ -585,7 +586,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     }) {
       // fetch reads its settings from here: the stores of this worker (or those the restore
       // names), the source cluster's name.
-      const envFile = path.join(workDir, 'fetch.env');
+      const envFile = path.join(workDir, RESTORE_ENV_FILE);
       const names = ordered(only).map((s) => s.name);
       const env = Object.entries(process.env)
         .filter(
@@ -597,10 +598,10 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         .map(([k, v]) => `${k}=${v}`);
       env.push(`WALFLOW_STORES=${names.join(',')}`);
       env.push(`WALFLOW_CLUSTER=${cluster}`, `WALFLOW_PREFETCH_DIR=${prefetchDir}`);
-      await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'));
-      fs.chmodSync(envFile, 0o600); // store credentials
+      // Store credentials: readable by this user only from the first byte on.
+      await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'), workDir, 0o600);
       const disabled = await disableBackupRecoverySettings(pgdata);
-      const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+      const q = confString;
       const restoreCommand = `${shellQuote(WALFLOW_BIN)} fetch %f %p --env-file ${shellQuote(envFile)}`;
       const lines = [
         '',
@@ -612,7 +613,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         // --start and without walflow's worker; startRestored repeats it (a failing
         // recovery_end_command is only a warning). Should both miss it, the next restore
         // disables them anyway.
-        `recovery_end_command = ${q(`${shellQuote(WALFLOW_BIN)} recovery-end`)}`,
+        `recovery_end_command = ${q(`${shellQuote(WALFLOW_BIN)} recovery-end --forget ${shellQuote(envFile)}`)}`,
         `recovery_target_timeline = ${q(String(targetTimeline))}`,
         ...(target.kind === 'time' ? [`recovery_target_time = ${q(pgTime(target.value))}`] : []),
         ...(target.kind === 'lsn' ? [`recovery_target_lsn = ${q(target.value)}`] : []),
@@ -620,8 +621,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         ...(target.kind === 'xid' ? [`recovery_target_xid = ${q(target.value)}`] : []),
         ...(target.kind === 'immediate' ? [`recovery_target = 'immediate'`] : []),
         ...(target.kind === 'end' ? [] : [`recovery_target_action = 'promote'`]),
-        // The restored cluster is a copy: it must not push its WAL into the source's archive.
+        // The restored cluster is a copy: it must not push its WAL into the source's archive,
+        // take changes meant for the source from a publisher (its subscriptions would use the
+        // source's replication slots), or be reached from elsewhere before someone opens it.
         ...(archive ? [] : [`archive_mode = 'off'`]),
+        `max_logical_replication_workers = 0`,
+        `listen_addresses = 'localhost'`,
         ...(port ? [`port = ${port}`] : []),
       ];
       const wroteConfig = describeWrittenConfig(await writeMissingConfig(pgdata));
@@ -640,10 +645,13 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     async startRestored({
       pgdata,
       logFile,
+      envFile,
       mustReach,
     }: {
       pgdata: string;
       logFile: string;
+      /** fetch.env, removed once recovery has ended (recovery_end_command did it, unless it failed). */
+      envFile?: string;
       mustReach?: { name: string; store: string; segmentSize: number };
     }) {
       const ctx = Context.current();
@@ -693,6 +701,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         stop();
       }
       await disableRestoreSettings(pgdata); // recovery_end_command did it, unless it failed
+      if (envFile) await forgetRestoreEnv(envFile);
       const text = tail(logFile, 5000);
       const last = (re: RegExp) => [...text.matchAll(re)].pop();
       const redo = last(/redo done at ([0-9A-F]+\/[0-9A-F]+)/g)?.[1];
@@ -716,6 +725,11 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         timeline: tli ? Number(tli) : undefined,
         seconds: (Date.now() - started) / 1000,
       };
+    },
+
+    /** A failed restore's store credentials: nothing will recover from its folder. */
+    async forgetRestoreCredentials({ workDir }: { workDir: string }) {
+      await forgetRestoreEnv(path.join(workDir, RESTORE_ENV_FILE));
     },
 
     /** Removes what fetch did not use; PostgreSQL has its own copies now. */

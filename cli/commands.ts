@@ -23,7 +23,8 @@ export async function run(argv: string[]): Promise<void> {
     .command('recovery-end [pgdata]')
     .description(
       "recovery_end_command (written by restore): disable the restore's recovery settings once recovery has ended",
-    );
+    )
+    .option('--forget <file>', "remove the restore's fetch.env (its store credentials): recovery needs it no more");
 
   program
     .command('worker')

@@ -3,14 +3,16 @@
 // before anything heavy (commander, zod, pg, the AWS SDK, Temporal) is loaded.
 import { applyEnvFile } from '../lib/env';
 import { UserError } from '../lib/errors';
+import { redact } from '../lib/secrets';
 
+/** Whatever went wrong, no setting's secret reaches the terminal or PostgreSQL's log. */
 function fail(e: unknown): never {
   if (e instanceof UserError) {
-    process.stderr.write(`walflow: ${e.message}\n`);
+    process.stderr.write(`walflow: ${redact(e.message)}\n`);
     process.exit(e.exitCode);
   }
   process.stderr.write(
-    `walflow: internal error (a bug, please report it): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    `walflow: internal error (a bug, please report it): ${redact(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`,
   );
   process.exit(2);
 }
@@ -33,10 +35,14 @@ async function main(): Promise<void> {
   }
   if (argv[0] === 'recovery-end') {
     const args = argv.slice(1).filter((a) => a !== '--');
-    if (args.length > 1)
-      throw new UserError('usage: walflow recovery-end [pgdata]   (recovery_end_command, written by walflow restore)');
+    const at = args.indexOf('--forget');
+    const forget = at >= 0 ? args.splice(at, 2)[1] : undefined;
+    if (args.length > 1 || (at >= 0 && !forget))
+      throw new UserError(
+        'usage: walflow recovery-end [pgdata] [--forget FILE]   (recovery_end_command, written by walflow restore)',
+      );
     const { recoveryEnd } = await import('./recoveryend');
-    await recoveryEnd(args[0]);
+    await recoveryEnd(args[0], forget);
     return;
   }
   const { run } = await import('./commands');

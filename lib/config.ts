@@ -4,12 +4,25 @@ import { z } from 'zod';
 import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
+import { formatIssues, NAME } from './inputs';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 import { parseStoreSettings, StoreConfig } from './stores/settings';
+
+/** TLS to Temporal: the server's CA (else the system's), and a client certificate for mutual TLS. */
+export interface TemporalTls {
+  serverCaPath?: string;
+  clientCertPath?: string;
+  clientKeyPath?: string;
+  serverName?: string;
+}
 
 export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
+  /** TLS to Temporal (TEMPORAL_TLS*), off when unset; certificate files are read at each connect. */
+  temporalTls: TemporalTls | undefined;
+  /** TEMPORAL_API_KEY: sent as a bearer token; turns TLS on unless TEMPORAL_TLS=false. */
+  temporalApiKey: string | undefined;
   cluster: string;
   hostId: string;
   spoolDir: string;
@@ -41,7 +54,6 @@ export interface Config {
   metricsAddress: string | undefined;
 }
 
-const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const duration = z.string().transform((s, ctx) => {
   try {
     return parseDuration(s);
@@ -50,11 +62,18 @@ const duration = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
 });
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s));
 const days = z.coerce.number().int().positive();
 
 const base = z.object({
   TEMPORAL_ADDRESS: z.string().default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TLS: bool.optional(),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   WALFLOW_CLUSTER: z.string().regex(NAME, 'lower-case letters, digits, - and _ only'),
   WALFLOW_HOST_ID: z
     .string()
@@ -102,19 +121,36 @@ const base = z.object({
   WALFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
 });
 
-function formatIssues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '?'}: ${i.message}`).join('; ');
-}
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const r = base.safeParse(env);
   if (!r.success)
     throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
   const e = r.data;
+  if (!e.TEMPORAL_TLS_CLIENT_CERT_PATH !== !e.TEMPORAL_TLS_CLIENT_KEY_PATH)
+    throw new UserError(
+      'configuration: TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together (mutual TLS needs both)',
+    );
+  const tlsAsked =
+    e.TEMPORAL_TLS ??
+    Boolean(
+      e.TEMPORAL_TLS_SERVER_CA_CERT_PATH ||
+      e.TEMPORAL_TLS_CLIENT_CERT_PATH ||
+      e.TEMPORAL_TLS_SERVER_NAME ||
+      e.TEMPORAL_API_KEY,
+    );
   const stores = parseStoreSettings(env);
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
+    temporalTls: tlsAsked
+      ? {
+          serverCaPath: e.TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+          clientCertPath: e.TEMPORAL_TLS_CLIENT_CERT_PATH,
+          clientKeyPath: e.TEMPORAL_TLS_CLIENT_KEY_PATH,
+          serverName: e.TEMPORAL_TLS_SERVER_NAME,
+        }
+      : undefined,
+    temporalApiKey: e.TEMPORAL_API_KEY,
     cluster: e.WALFLOW_CLUSTER,
     hostId: e.WALFLOW_HOST_ID,
     spoolDir: e.WALFLOW_SPOOL_DIR,

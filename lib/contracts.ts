@@ -236,6 +236,9 @@ export interface DrillInput {
   policy?: PolicyInput;
 }
 
+/** A drill's scratch room: the backup unpacked, plus a tenth for the WAL replayed on top of it. */
+export const drillSpaceNeeded = (backupRawSize: number) => Math.ceil(backupRawSize * 1.1);
+
 export interface DrillResult {
   cluster: string;
   hostId: string;
@@ -397,6 +400,12 @@ export interface RestoreProgress {
 }
 
 export const RESTORE_PROGRESS_QUERY = 'progress';
+
+/**
+ * The settings restore_command reads, store credentials included, in the restore's work folder:
+ * `walflow recovery-end --forget` removes it once recovery has ended, and only a file of this name.
+ */
+export const RESTORE_ENV_FILE = 'fetch.env';
 
 /** Non-retryable failure types of restore activities. */
 export const DATA_DIR_NOT_EMPTY = 'DataDirNotEmpty';

@@ -5,6 +5,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileDurably } from './fsutil';
+import { UserError } from './errors';
+import { hasControlCharacter } from './inputs';
 import { dataDirMajor, pgTool } from './pgbin';
 
 const HEADER =
@@ -71,6 +73,19 @@ export async function writeMissingConfig(pgdata: string): Promise<string[]> {
     written.push(name);
   }
   return written;
+}
+
+/**
+ * A string setting as PostgreSQL's configuration parser reads it back: in single quotes, quotes
+ * doubled and backslashes escaped. A control character cannot be written that way (a newline
+ * ends the line and would start a setting of its own): refused.
+ */
+export function confString(value: string): string {
+  if (hasControlCharacter(value))
+    throw new UserError(
+      `${JSON.stringify(value)} cannot go into a PostgreSQL configuration file: it holds a control character (newline, tab, ...)`,
+    );
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
 /** What a restore reports about the files it wrote. */

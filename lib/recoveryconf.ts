@@ -5,6 +5,8 @@
 // with a marker, never deleted, so that a human can still read what was there.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RESTORE_ENV_FILE } from './contracts';
+import { UserError } from './errors';
 import { fsyncDir } from './fsync';
 import { writeFileDurably } from './fsutil';
 
@@ -89,4 +91,12 @@ export async function disableBackupRecoverySettings(pgdata: string): Promise<str
 /** Once recovery has ended: the restore's own settings, so that this cluster's backups do not carry them. */
 export async function disableRestoreSettings(pgdata: string): Promise<string[]> {
   return disableInConfig(pgdata, 'disabled by walflow at the end of recovery');
+}
+
+/** Removes a restore's fetch.env (its store credentials) once nothing will recover with it; any other file is refused. */
+export async function forgetRestoreEnv(file: string): Promise<void> {
+  if (path.basename(file) !== RESTORE_ENV_FILE || !path.isAbsolute(file))
+    throw new UserError(`cannot forget ${file}: only a restore's ${RESTORE_ENV_FILE}, by its absolute path`);
+  await fs.promises.rm(file, { force: true });
+  await fsyncDir(path.dirname(file)).catch(() => undefined); // its folder may be gone too
 }

@@ -1,17 +1,56 @@
-// Temporal for the CLI: the client connection, and a failed workflow turned into a message,
-// each saying what to do.
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+// Temporal for the CLI and the worker: connections from config (the address, TLS and API key
+// in one place), and a failed workflow turned into a message, each saying what to do.
+import * as fs from 'node:fs';
+import { Client, Connection, type TLSConfig, WorkflowFailedError } from '@temporalio/client';
 import type { Config } from './config';
 import { UserError } from './errors';
 import { temporalUnreachable } from './unreachable';
 import { POLL_CYCLE_MS } from './hostchecks';
 
-export async function connectClient(config: Config): Promise<Client> {
+function readPem(file: string, setting: string): Buffer {
   try {
-    const connection = await Connection.connect({ address: config.temporalAddress, connectTimeout: '5s' });
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new UserError(`${setting} ${file}: ${(e as Error).message}; fix the path or its permissions`);
+  }
+}
+
+/**
+ * What both Connection (client) and NativeConnection (worker) take. Certificate files are read
+ * at each connect, so a renewed certificate is used from the next reconnect on.
+ */
+export function temporalConnectionOptions(config: Config): {
+  address: string;
+  tls?: TLSConfig;
+  apiKey?: string;
+} {
+  const t = config.temporalTls;
+  const tls: TLSConfig | undefined = t && {
+    ...(t.serverName ? { serverNameOverride: t.serverName } : {}),
+    ...(t.serverCaPath ? { serverRootCACertificate: readPem(t.serverCaPath, 'TEMPORAL_TLS_SERVER_CA_CERT_PATH') } : {}),
+    ...(t.clientCertPath && t.clientKeyPath
+      ? {
+          clientCertPair: {
+            crt: readPem(t.clientCertPath, 'TEMPORAL_TLS_CLIENT_CERT_PATH'),
+            key: readPem(t.clientKeyPath, 'TEMPORAL_TLS_CLIENT_KEY_PATH'),
+          },
+        }
+      : {}),
+  };
+  return {
+    address: config.temporalAddress,
+    ...(tls ? { tls } : {}),
+    ...(config.temporalApiKey ? { apiKey: config.temporalApiKey } : {}),
+  };
+}
+
+export async function connectClient(config: Config): Promise<Client> {
+  const options = temporalConnectionOptions(config);
+  try {
+    const connection = await Connection.connect({ ...options, connectTimeout: '5s' });
     return new Client({ connection, namespace: config.temporalNamespace });
   } catch (e) {
-    throw temporalUnreachable(config.temporalAddress, (e as Error).message);
+    throw temporalUnreachable(config.temporalAddress, (e as Error).message, Boolean(options.tls));
   }
 }
 

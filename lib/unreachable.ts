@@ -44,12 +44,14 @@ export function catalogAddress(url: string): string {
 export const catalogUnreachable = (url: string, why: string) =>
   new UnreachableError('the catalog', catalogAddress(url), why, 'start it, or fix WALFLOW_CATALOG_URL');
 
-export const temporalUnreachable = (address: string, why: string) =>
+export const temporalUnreachable = (address: string, why: string, tls = false) =>
   new UnreachableError(
     'Temporal',
-    address,
+    tls ? `${address} over TLS` : address,
     why,
-    "start it ('walflow dev up' starts a local one), or fix TEMPORAL_ADDRESS",
+    tls
+      ? 'start it, or fix TEMPORAL_ADDRESS and the TEMPORAL_TLS_* settings'
+      : "start it ('walflow dev up' starts a local one), or fix TEMPORAL_ADDRESS",
   );
 
 export function storeUnreachable(cfg: StoreConfig, why: string): UnreachableError {

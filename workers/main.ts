@@ -12,6 +12,7 @@ import { policyDifferences } from '../lib/policy';
 import { freePort } from '../lib/ports';
 import type { ClusterPolicy } from '../lib/clusterpolicy';
 import { openStores } from '../lib/stores/registry';
+import { temporalConnectionOptions } from '../lib/temporal';
 import { hostQueue, SHARED_QUEUE } from '../lib/contracts';
 import { loadWorkflowBundle } from './bundle';
 import { installRuntime } from './runtime';
@@ -102,12 +103,12 @@ export async function runWorker(config: Config): Promise<void> {
       'Temporal connection',
       log,
       () => stopping,
-      () => NativeConnection.connect({ address: config.temporalAddress }),
+      () => NativeConnection.connect(temporalConnectionOptions(config)),
     );
     if (!connection) break;
     let clientConnection: Connection | undefined;
     try {
-      clientConnection = await Connection.connect({ address: config.temporalAddress });
+      clientConnection = await Connection.connect(temporalConnectionOptions(config));
       client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
       const policy = await appliedPolicy(client, config.cluster);
       if (!policyReported) reportPolicy(log, config, policy);

@@ -28,6 +28,8 @@ import {
   StagedFile,
 } from '../lib/contracts';
 import { resolvePolicy } from '../lib/clusterpolicy';
+import { archiveSegmentInputSchema, archiveSweepInputSchema } from '../lib/inputs';
+import { validInput } from './input';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -70,6 +72,7 @@ function failureType(e: unknown): string | undefined {
 }
 
 export async function archiveSegment(input: ArchiveSegmentInput): Promise<ArchiveResult> {
+  validInput(archiveSegmentInputSchema, input, 'archiveSegment');
   const { cluster, hostId, name } = input;
   upsertMemo({ cluster, host: hostId, file: name, state: 'staging' });
   const staged = await local.stageSegment({ cluster, name });
@@ -145,6 +148,7 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
 export async function archiveSweep(
   input: ArchiveSweepInput,
 ): Promise<{ started: number; skipped: number; failed: number }> {
+  validInput(archiveSweepInputSchema, input, 'archiveSweep');
   const { cluster, hostId } = input;
   const concurrency = input.concurrency ?? 8;
   const spool = await spoolOf(hostId).listSpool({ cluster, limit: input.limit ?? 500, after: input.after ?? '' });

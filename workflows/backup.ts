@@ -4,6 +4,8 @@
 import { ApplicationFailure, proxyActivities, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { backupIdAt, BackupRecord, BaseBackupInput, CONTENT_CONFLICT, hostQueue } from '../lib/contracts';
+import { baseBackupInputSchema } from '../lib/inputs';
+import { validInput } from './input';
 import { recoverableMemo } from './recoverable';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -30,6 +32,7 @@ function host(hostId: string) {
 }
 
 export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> {
+  validInput(baseBackupInputSchema, input, 'baseBackup');
   const { cluster, hostId } = input;
   const backupId = input.backupId ?? backupIdAt(workflowInfo().startTime);
   const startedAt = new Date().toISOString();

@@ -1,17 +1,39 @@
 // restoreDrill: proves on a schedule that the archive restores. Restores the newest state into
 // a scratch folder on the drill host, starts it, runs a check query, records the time to
 // recover, removes everything, and alerts on failure.
-import { ApplicationFailure, executeChild, proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  executeChild,
+  patched,
+  proxyActivities,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { DrillInput, DrillResult, hostQueue, SHARED_QUEUE, type RestoreProgress } from '../lib/contracts';
+import {
+  DrillInput,
+  DrillResult,
+  drillSpaceNeeded,
+  hostQueue,
+  NO_BACKUP,
+  SHARED_QUEUE,
+  type RestoreProgress,
+} from '../lib/contracts';
 import { resolvePolicy } from '../lib/clusterpolicy';
 import { restore } from './restore';
+import { drillInputSchema } from '../lib/inputs';
+import { validInput } from './input';
 
 type Activities = ReturnType<typeof createActivities>;
 
 const shared = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+/** Choosing reads every store's listing: as long as a restore gives it. */
+const choosing = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: [NO_BACKUP] },
 });
 const onHost = (hostId: string) =>
   proxyActivities<Activities>({
@@ -20,7 +42,8 @@ const onHost = (hostId: string) =>
     retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5 },
   });
 
-export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult> {
+export async function restoreDrill(raw: DrillInput = {}): Promise<DrillResult> {
+  const input = validInput(drillInputSchema, raw, 'restoreDrill');
   const policy = resolvePolicy(input.policy).drill;
   const chosenHost = input.hostId ?? policy.hostId;
   const defaults = input.cluster && chosenHost ? undefined : await shared.restoreDefaults();
@@ -34,11 +57,19 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
   const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) });
   const result: DrillResult = { cluster, hostId, outcome: 'failed', pgdata: scratch.pgdata };
   try {
+    // patched: a drill that was already restoring under the previous code let its restore choose.
+    let backupId: string | undefined;
+    if (patched('drill-checks-space')) {
+      // The room a restore of the newest backup takes, checked before a byte is downloaded.
+      const backup = await choosing.chooseBackup({ cluster, target: { kind: 'end' } });
+      await h.drillCheckSpace({ scratch: scratch.scratch, needBytes: drillSpaceNeeded(backup.rawSize) });
+      backupId = backup.backupId;
+    }
     upsertMemo({ state: 'restoring', pgdata: scratch.pgdata, port: scratch.port });
     const restored: RestoreProgress = await executeChild(restore, {
       workflowId: `${info.workflowId}/restore`,
       taskQueue: SHARED_QUEUE,
-      args: [{ cluster, hostId, pgdata: scratch.pgdata, port: scratch.port, start: true, archive: false }],
+      args: [{ cluster, hostId, pgdata: scratch.pgdata, port: scratch.port, start: true, archive: false, backupId }],
     });
     result.secondsToRecover = (Date.now() - startedAt.getTime()) / 1000;
     result.backupId = restored.backupId;

@@ -3,7 +3,6 @@
 // PostgreSQL and wait until it has reached the target and promoted. Progress per phase is
 // in the `progress` query and the memo, and the outcome is recorded in the catalog.
 import {
-  ApplicationFailure,
   defineQuery,
   patched,
   proxyActivities,
@@ -13,10 +12,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { restoreInputSchema } from '../lib/inputs';
+import { validInput } from './input';
 import {
   backupIdAt,
   BackupRecord,
-  BAD_INPUT,
   DATA_DIR_NOT_EMPTY,
   describeTarget,
   hostQueue,
@@ -62,15 +62,9 @@ function host(hostId: string) {
   };
 }
 
-export async function restore(input: RestoreInput): Promise<RestoreProgress> {
-  let target: RecoveryTarget;
-  try {
-    target = targetOf(input);
-  } catch (e) {
-    throw ApplicationFailure.nonRetryable((e as Error).message, BAD_INPUT);
-  }
-  if (!input.pgdata && !input.planOnly)
-    throw ApplicationFailure.nonRetryable('pgdata is required: an empty or new folder to restore into', BAD_INPUT);
+export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
+  const input = validInput(restoreInputSchema, raw, 'restore');
+  const target: RecoveryTarget = targetOf(input);
   const startedAt = new Date().toISOString();
   const defaults = input.cluster && input.hostId ? undefined : await shared.restoreDefaults();
   const cluster = input.cluster ?? defaults!.cluster;
@@ -124,6 +118,8 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     }
   }
 
+  /** The work folder once fetch.env (store credentials) may be in it. */
+  let credentialsAt: string | undefined;
   try {
     // Before anything is written or downloaded. patched: restores already past this point replay without it.
     if (target.kind !== 'end' && target.kind !== 'immediate' && patched('restore-checks-target'))
@@ -200,7 +196,8 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
         return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
       },
     );
-    await phase(
+    credentialsAt = dirs.workDir;
+    const configured = await phase(
       'configure',
       () =>
         h.quick.writeRecoverySettings({
@@ -230,6 +227,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
           const r = await h.long.startRestored({
             pgdata: input.pgdata!,
             logFile: dirs.logFile,
+            envFile: configured.envFile,
             mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
           });
           return { ...r, archiveEnd: archiveEnd?.name };
@@ -264,6 +262,9 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
     progress.error = cause?.message ?? (e as Error).message;
     progress.phase = 'failed';
     memo();
+    // patched: a restore that failed under the previous code recorded its outcome next.
+    if (credentialsAt && patched('restore-forgets-credentials'))
+      await h.quick.forgetRestoreCredentials({ workDir: credentialsAt }).catch(() => undefined);
     await shared.recordRestore({
       cluster,
       workflowId: workflowInfo().workflowId,

@@ -3,6 +3,8 @@
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { resolvePolicy } from '../lib/clusterpolicy';
+import { retentionInputSchema } from '../lib/inputs';
+import { validInput } from './input';
 import type { RetentionInput, RetentionResult } from '../lib/contracts';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -18,6 +20,7 @@ const catalog = proxyActivities<Activities>({
 });
 
 export async function retention(input: RetentionInput): Promise<RetentionResult> {
+  validInput(retentionInputSchema, input, 'retention');
   const { cluster } = input;
   const startedAt = new Date(workflowInfo().startTime).toISOString();
   const now = input.now ?? startedAt;

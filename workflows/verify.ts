@@ -3,6 +3,8 @@
 // result carries counts and the first few of each. Daily by Schedule, or `walflow verify [--deep]`.
 import { proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { verifyInputSchema } from '../lib/inputs';
+import { validInput } from './input';
 import { recoverableMemo } from './recoverable';
 import type { VerifyInput, VerifySummary } from '../lib/contracts';
 
@@ -21,6 +23,7 @@ const catalog = proxyActivities<Activities>({
 });
 
 export async function verify(input: VerifyInput): Promise<VerifySummary> {
+  validInput(verifyInputSchema, input, 'verify');
   const { cluster } = input;
   const deep = input.deep ?? false;
   const repair = input.repair ?? true;

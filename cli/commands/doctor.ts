@@ -14,6 +14,7 @@ import { StoreConfig, storeSettingPrefix } from '../../lib/stores/settings';
 import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
 import { policyDifferences, policyOf } from '../../lib/policy';
+import { redactUrl } from '../../lib/secrets';
 import { probeCreateOnly } from '../../lib/stores/probe';
 import { openStore } from '../../lib/stores/registry';
 import { connectClient, recentPollers } from '../../lib/temporal';
@@ -402,7 +403,7 @@ async function checkCatalog(config: Config): Promise<Check[]> {
       return [
         fail(
           'catalog',
-          `cannot reach ${config.catalogUrl.replace(/:[^:@/]*@/, ':***@')}: ${message(e)}`,
+          `cannot reach ${redactUrl(config.catalogUrl)}: ${message(e)}`,
           'start it or fix WALFLOW_CATALOG_URL',
         ),
         warn('backups', 'not checked: the catalog is unreachable', 'fix the catalog line first'),

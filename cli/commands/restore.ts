@@ -6,6 +6,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
+import { parseInput, restoreInputSchema } from '../../lib/inputs';
 import { connectClient, workflowOutcome } from '../../lib/temporal';
 import {
   RESTORE_PROGRESS_QUERY,
@@ -34,7 +35,7 @@ export interface RestoreOptions {
 }
 
 export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
-  const input: RestoreInput = {
+  const given: RestoreInput = {
     targetTime: o.targetTime,
     targetLsn: o.targetLsn,
     targetName: o.targetName,
@@ -58,27 +59,10 @@ export function restoreInput(config: Config, o: RestoreOptions): RestoreInput {
         }
       : {}),
   };
-  try {
-    targetOf(input);
-  } catch (e) {
-    throw new UserError(
-      `${(e as Error).message} (--target-time, --target-lsn, --target-name, --target-xid, --immediate)`,
-    );
-  }
-  if (input.targetTime !== undefined && Number.isNaN(Date.parse(input.targetTime)))
-    throw new UserError(`--target-time "${input.targetTime}" is not a time (ISO 8601, e.g. 2026-01-31T12:00:00Z)`);
-  if (input.targetLsn !== undefined && !/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(input.targetLsn))
-    throw new UserError(`--target-lsn "${input.targetLsn}" is not an LSN (e.g. 0/16B3748)`);
-  if (input.targetXid !== undefined && !/^\d+$/.test(input.targetXid))
-    throw new UserError(`--target-xid "${input.targetXid}" is not a transaction id`);
-  if (input.port !== undefined && !(Number.isInteger(input.port) && input.port > 0 && input.port < 65536))
-    throw new UserError(`--port ${o.port} is not a port`);
-  if (typeof input.targetTimeline === 'number' && !(Number.isInteger(input.targetTimeline) && input.targetTimeline > 0))
-    throw new UserError(`--timeline ${o.timeline}: a number or latest`);
-  if (input.pgdata === undefined && !input.planOnly)
-    throw new UserError(
-      '--pgdata is required: an empty or new folder to restore into (or --plan-only to see what a restore would use)',
-    );
+  // The workflow's own schema: the same one-line error as from the `temporal` CLI or the Web UI.
+  const parsed = parseInput(restoreInputSchema, given, 'restore');
+  if (!parsed.ok) throw new UserError(parsed.message);
+  const input = parsed.value;
   const known = config.stores.map((s) => s.name);
   const unknown = input.stores?.filter((n) => !known.includes(n)) ?? [];
   if (input.stores?.length === 0 || unknown.length)

@@ -9,6 +9,8 @@ import { test } from 'node:test';
 const SRC = path.resolve(__dirname, '..', '..', '..');
 const ALLOWED = [/^@temporalio\/(workflow|common)$/, /^\.\/[\w-]+$/];
 const PURE_LIB = /^\.\.\/lib\/[\w-]+$/;
+/** Run-time imports a pure lib module may have: zod parses in memory, with no I/O and no clock. */
+const PURE_DEPENDENCIES = ['zod'];
 
 function runtimeImports(file: string): string[] {
   const src = fs.readFileSync(file, 'utf8');
@@ -27,7 +29,7 @@ test('workflows import nothing with side effects', () => {
       if (PURE_LIB.test(spec)) {
         const lib = path.join(dir, `${spec}.ts`);
         assert.deepEqual(
-          runtimeImports(lib),
+          runtimeImports(lib).filter((d) => !PURE_DEPENDENCIES.includes(d)),
           [],
           `${f} imports '${spec}', which must import nothing at run time to stay usable in workflow code`,
         );

@@ -1,0 +1,209 @@
+// Schemas for every input that crosses into walflow: workflow inputs (from the CLI, a Schedule,
+// the `temporal` CLI or the Web UI form), the inputs of the activities that write files or
+// start processes, and the CLI's flags once gathered. Parsed before anything is written or
+// started, so every way in gets the same one-line error. Workflow code imports this module:
+// zod is its only run-time import, and zod does no I/O.
+import { z } from 'zod';
+import type { PolicyInput } from './clusterpolicy';
+import type { RecoveryTarget, RestoreInput } from './contracts';
+
+/** Names of clusters, hosts and stores: they become task queues, object keys and setting names. */
+export const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** Newline, tab, NUL and the rest: nothing a name, a path or a configuration value may hold. */
+export function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+export const name = z.string().regex(NAME, 'lower-case letters, digits, - and _ only (up to 63)');
+
+/** Free text, such as a restore point's name: one line, no control characters. */
+const text = z.string().refine((s) => !hasControlCharacter(s), 'no control characters (newline, tab, ...)');
+/** SQL sent to PostgreSQL as a query (never written into a file): any lines, but no NUL. */
+const query = z
+  .string()
+  .min(1)
+  .refine((s) => !s.includes('\u0000'), 'no NUL characters');
+
+/**
+ * A folder or file on a host: absolute, and nothing that a configuration file or a shell
+ * command line would have to escape.
+ */
+export const absolutePath = z
+  .string()
+  .refine((p) => p.startsWith('/'), 'an absolute path (starting with /)')
+  .refine((p) => !/['"\\]/.test(p) && !hasControlCharacter(p), 'no quotes, backslashes or control characters');
+
+const port = z.number({ error: 'a port number' }).int('a whole number').min(1).max(65535);
+const lsn = z.string().regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, 'an LSN such as 0/16B3748');
+const time = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'a time (ISO 8601, e.g. 2026-01-31T12:00:00Z)');
+const xid = z
+  .union([z.string().regex(/^\d+$/), z.number().int().nonnegative()], { error: 'a transaction id (digits)' })
+  .transform(String);
+/** Restore point names: up to 63 bytes in PostgreSQL. Quotes and backslashes are escaped where written. */
+const restorePointName = text.refine((s) => s.length > 0 && utf8Length(s) < 64, '1 to 63 bytes');
+const backupId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'a backup id such as 20261123T090102Z');
+const walName = z
+  .string()
+  .regex(/^[0-9A-F]{8}(\.history|[0-9A-F]{16}(\.partial|\.[0-9A-F]{8}\.backup)?)$/, 'a WAL file name');
+const timeline = z.union([z.number().int().positive(), z.literal('latest')], {
+  error: 'a timeline number, or "latest"',
+});
+const storeList = z.array(name).min(1, 'name at least one store');
+
+export const policyInputSchema: z.ZodType<PolicyInput> = z.looseObject({
+  retention: z
+    .looseObject({
+      days: z.number().int().positive().optional(),
+      minBackups: z.number().int().min(1).optional(),
+      storeDays: z.record(z.string(), z.number().int().positive()).optional(),
+    })
+    .optional(),
+  drill: z.looseObject({ hostId: name.optional(), checkQuery: query.optional() }).optional(),
+  alerts: z
+    .looseObject({ spoolAgeMs: z.number().nonnegative().optional(), backupAgeMs: z.number().nonnegative().optional() })
+    .optional(),
+});
+
+/**
+ * Strict: a misspelt target would otherwise be dropped, and the restore would go to the end
+ * of the archive instead.
+ */
+export const restoreInputSchema: z.ZodType<RestoreInput> = z
+  .strictObject({
+    targetTime: time.optional(),
+    targetLsn: lsn.optional(),
+    targetName: restorePointName.optional(),
+    targetXid: xid.optional(),
+    immediate: z.boolean().optional(),
+    targetTimeline: timeline.optional(),
+    backupId: backupId.optional(),
+    pgdata: absolutePath.optional(),
+    planOnly: z.boolean().optional(),
+    hostId: name.optional(),
+    cluster: name.optional(),
+    start: z.boolean().optional(),
+    port: port.optional(),
+    archive: z.boolean().optional(),
+    stores: storeList.optional(),
+  })
+  .superRefine((r, ctx) => {
+    const targets = ['targetTime', 'targetLsn', 'targetName', 'targetXid', 'immediate'] as const;
+    const given = targets.filter((k) => (k === 'immediate' ? r.immediate === true : r[k] !== undefined));
+    if (given.length > 1) ctx.addIssue({ code: 'custom', message: `give at most one of ${targets.join(', ')}` });
+    if (r.pgdata === undefined && !r.planOnly)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pgdata'],
+        message:
+          'required (--pgdata): an empty or new folder to restore into, or planOnly (--plan-only) to see what a restore would use',
+      });
+  });
+
+export const drillInputSchema = z.looseObject({
+  cluster: name.optional(),
+  hostId: name.optional(),
+  checkQuery: query.optional(),
+  policy: policyInputSchema.optional(),
+});
+
+export const baseBackupInputSchema = z.looseObject({
+  cluster: name,
+  hostId: name,
+  backupId: backupId.optional(),
+  walWaitMs: z.number().int().nonnegative().optional(),
+});
+
+export const verifyInputSchema = z.looseObject({
+  cluster: name,
+  deep: z.boolean().optional(),
+  repair: z.boolean().optional(),
+});
+
+export const retentionInputSchema = z.looseObject({
+  cluster: name,
+  dryRun: z.boolean().optional(),
+  now: time.optional(),
+  policy: policyInputSchema.optional(),
+});
+
+export const archiveSegmentInputSchema = z.looseObject({ cluster: name, hostId: name, name: walName });
+
+export const archiveSweepInputSchema = z.looseObject({
+  cluster: name,
+  hostId: name,
+  concurrency: z.number().int().min(1).max(1000).optional(),
+  policy: policyInputSchema.optional(),
+});
+
+const recoveryTarget: z.ZodType<RecoveryTarget> = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('time'), value: time }),
+  z.strictObject({ kind: z.literal('lsn'), value: lsn }),
+  z.strictObject({ kind: z.literal('name'), value: restorePointName }),
+  z.strictObject({ kind: z.literal('xid'), value: z.string().regex(/^\d+$/, 'a transaction id (digits)') }),
+  z.strictObject({ kind: z.literal('immediate') }),
+  z.strictObject({ kind: z.literal('end') }),
+]);
+
+/**
+ * The activities that write into a data folder or start processes on a host, by name. Their
+ * inputs come from workflows that checked their own, but an activity is its own boundary.
+ */
+export const activityInputSchemas: Record<string, z.ZodType> = {
+  prepareDataDir: z.looseObject({ pgdata: absolutePath, cluster: name, restoreKey: backupId }),
+  downloadBackup: z.looseObject({
+    cluster: name,
+    backupId,
+    pgdata: absolutePath,
+    stores: storeList.optional(),
+  }),
+  prefetchWal: z.looseObject({ cluster: name, dir: absolutePath, stores: storeList.optional() }),
+  writeRecoverySettings: z.looseObject({
+    cluster: name,
+    pgdata: absolutePath,
+    workDir: absolutePath,
+    prefetchDir: absolutePath,
+    target: recoveryTarget,
+    targetTimeline: timeline,
+    port: port.optional(),
+    archive: z.boolean().optional(),
+    stores: storeList.optional(),
+  }),
+  startRestored: z.looseObject({ pgdata: absolutePath, logFile: absolutePath, envFile: absolutePath.optional() }),
+  cleanupPrefetch: z.looseObject({ prefetchDir: absolutePath }),
+  forgetRestoreCredentials: z.looseObject({ workDir: absolutePath }),
+  drillCheckSpace: z.looseObject({ scratch: absolutePath, needBytes: z.number().nonnegative() }),
+  drillPrepare: z.looseObject({ cluster: name, drillId: z.string().regex(/^\d+$/) }),
+  drillCheck: z.looseObject({ pgdata: absolutePath, port, query }),
+  drillCleanup: z.looseObject({ scratch: absolutePath, pgdata: absolutePath }),
+};
+
+/** Bytes of `s` in UTF-8, without Buffer (workflow code has none). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
+/** zod's issues as one line: "field: what it must be; ...". */
+export function formatIssues(err: z.ZodError, prefix = ''): string {
+  return err.issues.map((i) => `${prefix}${i.path.join('.') || '(input)'}: ${i.message}`).join('; ');
+}
+
+/** The parsed input, or one line that says what is wrong with it. */
+export function parseInput<T>(
+  schema: z.ZodType<T>,
+  raw: unknown,
+  what: string,
+): { ok: true; value: T } | { ok: false; message: string } {
+  const r = schema.safeParse(raw);
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, message: `${what} input refused: ${formatIssues(r.error)}` };
+}
