@@ -27,8 +27,12 @@ export async function run(argv: string[]): Promise<void> {
 
   program
     .command('worker')
-    .description('run a worker in the foreground (stops gracefully on SIGTERM)')
-    .action(async () => (await import('../workers/main')).runWorker(loadConfig()));
+    .description(
+      'run a worker in the foreground (stops gracefully on SIGTERM); WALFLOW_ENV_FILES=a.env,b.env (or a folder of *.env) serves several clusters',
+    )
+    .action(async () =>
+      (await import('../workers/main')).runWorker((await import('../lib/clusterconfigs')).loadClusterConfigs()),
+    );
 
   program
     .command('archive')
@@ -145,6 +149,13 @@ export async function run(argv: string[]): Promise<void> {
     .command('apply')
     .description("create or update the cluster's schedules with the policy of these settings (idempotent)")
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));
+
+  program
+    .command('search-attributes')
+    .description("walflow's search attributes in the Temporal namespace")
+    .command('register')
+    .description('register WalflowCluster, WalflowHost, WalflowKind and WalflowObject (once per namespace; idempotent)')
+    .action(async () => (await import('./commands/searchattributes')).register(loadConfig()));
 
   const dev = program.command('dev').description('the embedded local stack for development, tests and the demo');
   const devDir = (o: { dir?: string }) => path.resolve(o.dir ?? process.env.WALFLOW_DEV_DIR ?? DEFAULT_DEV_DIR);

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
 import type { RecoverableSummary, TimelineWindows } from '../lib/wal/windows';
-import { backupWorkflowId, SHARED_QUEUE } from '../lib/contracts';
+import { backupWorkflowId, clusterQueue } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 import { takeBackup, waitArchived } from './support/pitr';
@@ -147,7 +147,7 @@ test(
     );
     const verifyId = 'verify/recoverable/memo';
     await client.workflow.execute('verify', {
-      taskQueue: SHARED_QUEUE,
+      taskQueue: clusterQueue('recoverable'),
       workflowId: verifyId,
       args: [{ cluster: 'recoverable', repair: false }],
     });

@@ -16,30 +16,31 @@ import {
   backupWorkflowId,
   drillScheduleId,
   retentionScheduleId,
-  SHARED_QUEUE,
   sweepScheduleId,
   verifyScheduleId,
 } from '../lib/contracts';
+import { startOptions, WorkflowKind } from '../lib/workflowstart';
 import { ClusterPolicy, PolicyInput, resolvePolicy } from '../lib/clusterpolicy';
 
 export type ScheduleChange = { id: string; change: 'created' | 'updated' };
 
-/** One interval Schedule starting one workflow type on the shared queue; a run never overlaps the last. */
+/** One interval Schedule starting one workflow type on the cluster's queue; a run never overlaps the last. */
 function every(
   scheduleId: string,
   everyMs: number,
   workflowType: string,
-  input: Record<string, unknown>,
+  kind: WorkflowKind,
+  input: { cluster: string; hostId?: string } & Record<string, unknown>,
   purpose: string,
   { catchupMs = 3_600_000, workflowId = scheduleId } = {},
 ): ScheduleOptions {
-  const memo = { cluster: input.cluster, ...(input.hostId ? { host: input.hostId } : {}) };
+  const start = startOptions({ kind, cluster: input.cluster, host: input.hostId, workflowId });
   return {
     scheduleId,
     spec: { intervals: [{ every: everyMs }] },
-    action: { type: 'startWorkflow', workflowType, taskQueue: SHARED_QUEUE, workflowId, args: [input], memo },
+    action: { type: 'startWorkflow', workflowType, args: [input], ...start },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: catchupMs },
-    memo: { ...memo, purpose },
+    memo: { ...start.memo, purpose },
   };
 }
 
@@ -55,6 +56,7 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
             backupScheduleId(cluster),
             config.backupEveryMs,
             'baseBackup',
+            'backup',
             { cluster, hostId },
             'base backup into every store; complete once its WAL is archived',
             { workflowId: backupWorkflowId(cluster, 'scheduled') },
@@ -65,12 +67,14 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
       verifyScheduleId(cluster),
       config.verifyEveryMs,
       'verify',
+      'verify',
       { cluster, deep: false, repair: true },
       'prove every WAL copy in every store; repair from a healthy store',
     ),
     every(
       retentionScheduleId(cluster),
       config.retentionEveryMs,
+      'retention',
       'retention',
       { cluster, policy },
       'delete backups past retention and the WAL only they needed',
@@ -79,6 +83,7 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
       drillScheduleId(cluster),
       config.drillEveryMs,
       'restoreDrill',
+      'drill',
       { cluster, policy },
       'restore the newest state into a scratch folder, start it, check it, remove it',
     ),
@@ -91,6 +96,7 @@ function hostSweep(config: Config, policy: ClusterPolicy | undefined): ScheduleO
     sweepScheduleId(cluster, hostId),
     config.archiveEveryMs,
     'archiveSweep',
+    'archive-sweep',
     { cluster, hostId, ...(policy ? { policy } : {}) },
     'archive whatever waits in the spool (safety net for the watcher)',
     { catchupMs: 60_000 },
@@ -167,7 +173,13 @@ export async function ensureHostSweep(
 ): Promise<ScheduleChange> {
   const def = hostSweep(config, policy);
   return createOrUpdate(client, def, (prev) => {
-    const next = { ...prev, spec: def.spec, policies: { ...prev.policies, ...def.policies } } as ScheduleDescription;
+    // The action too: a Schedule made by an older walflow names the task queue that version used.
+    const next = {
+      ...prev,
+      spec: def.spec,
+      action: { ...def.action, args: [firstArg(prev)] },
+      policies: { ...prev.policies, ...def.policies },
+    } as ScheduleDescription;
     return policy ? withPolicy(next, policy) : next;
   });
 }

@@ -3,7 +3,8 @@
 // recover, removes everything, and alerts on failure.
 import { ApplicationFailure, executeChild, proxyActivities, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { DrillInput, DrillResult, hostQueue, SHARED_QUEUE, type RestoreProgress } from '../lib/contracts';
+import { DrillInput, DrillResult, HOST_PICKUP_TIMEOUT, hostQueue, type RestoreProgress } from '../lib/contracts';
+import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
 import { restore } from './restore';
 
@@ -13,9 +14,10 @@ const shared = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-const onHost = (hostId: string) =>
+const onHost = (cluster: string, hostId: string) =>
   proxyActivities<Activities>({
-    taskQueue: hostQueue(hostId),
+    taskQueue: hostQueue(cluster, hostId),
+    scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
     startToCloseTimeout: '5 minutes',
     retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5 },
   });
@@ -29,15 +31,14 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
   const checkQuery = input.checkQuery ?? policy.checkQuery;
   const info = workflowInfo();
   const startedAt = new Date(info.startTime);
-  const h = onHost(hostId);
+  const h = onHost(cluster, hostId);
   upsertMemo({ cluster, host: hostId, checkQuery, state: 'preparing' });
   const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) });
   const result: DrillResult = { cluster, hostId, outcome: 'failed', pgdata: scratch.pgdata };
   try {
     upsertMemo({ state: 'restoring', pgdata: scratch.pgdata, port: scratch.port });
     const restored: RestoreProgress = await executeChild(restore, {
-      workflowId: `${info.workflowId}/restore`,
-      taskQueue: SHARED_QUEUE,
+      ...startOptions({ kind: 'restore', cluster, host: hostId, workflowId: `${info.workflowId}/restore` }),
       args: [{ cluster, hostId, pgdata: scratch.pgdata, port: scratch.port, start: true, archive: false }],
     });
     result.secondsToRecover = (Date.now() - startedAt.getTime()) / 1000;

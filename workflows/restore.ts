@@ -13,12 +13,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { explainHostFailure } from './hostqueue';
 import {
   backupIdAt,
   BackupRecord,
   BAD_INPUT,
   DATA_DIR_NOT_EMPTY,
   describeTarget,
+  HOST_PICKUP_TIMEOUT,
   hostQueue,
   NO_BACKUP,
   PhaseReport,
@@ -42,7 +44,7 @@ const shared = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
-function host(hostId: string) {
+function host(cluster: string, hostId: string) {
   const retry: RetryPolicy = {
     initialInterval: '2s',
     maximumInterval: '1 minute',
@@ -50,10 +52,16 @@ function host(hostId: string) {
     nonRetryableErrorTypes: NON_RETRYABLE,
   };
   return {
-    quick: proxyActivities<Activities>({ taskQueue: hostQueue(hostId), startToCloseTimeout: '1 minute', retry }),
+    quick: proxyActivities<Activities>({
+      taskQueue: hostQueue(cluster, hostId),
+      scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
+      startToCloseTimeout: '1 minute',
+      retry,
+    }),
     // Beats come on a timer: a missed one means a dead worker, not a slow download.
     long: proxyActivities<Activities>({
-      taskQueue: hostQueue(hostId),
+      taskQueue: hostQueue(cluster, hostId),
+      scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
       startToCloseTimeout: '24 hours',
       heartbeatTimeout: '1 minute',
       retry,
@@ -75,7 +83,7 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
   const cluster = input.cluster ?? defaults!.cluster;
   const hostId = input.hostId ?? defaults!.hostId;
   const targetTimeline = input.targetTimeline ?? 'latest';
-  const h = host(hostId);
+  const h = host(cluster, hostId);
 
   const progress: RestoreProgress = {
     cluster,
@@ -251,7 +259,8 @@ export async function restore(input: RestoreInput): Promise<RestoreProgress> {
       summary: { ...progress },
     });
     return progress;
-  } catch (e) {
+  } catch (caught) {
+    const e = explainHostFailure(caught, cluster, hostId);
     const cause = (e as Error).cause as Error | undefined;
     progress.error = cause?.message ?? (e as Error).message;
     progress.phase = 'failed';

@@ -5,21 +5,29 @@ import { backups as backupsTable } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
 import { UserError } from '../../lib/errors';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, requireClusterWorker } from '../../lib/temporal';
 import { formatLsn } from '../../lib/wal/lsn';
-import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput, SHARED_QUEUE } from '../../lib/contracts';
+import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { baseBackup } from '../../workflows/backup';
 
 export async function backup(config: Config, o: { wait?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const backupId = backupIdAt(new Date());
     const input: BaseBackupInput = { cluster: config.cluster, hostId: config.hostId, backupId };
     const workflowId = backupWorkflowId(config.cluster, backupId);
-    const handle = await client.workflow.start('baseBackup', {
-      taskQueue: SHARED_QUEUE,
-      workflowId,
+    const handle = await client.workflow.start<typeof baseBackup>('baseBackup', {
+      ...startOptions({
+        kind: 'backup',
+        cluster: config.cluster,
+        host: config.hostId,
+        object: backupId,
+        workflowId,
+        memo: { backupId, trigger: 'walflow backup' },
+      }),
       args: [input],
-      memo: { cluster: config.cluster, host: config.hostId, backupId, trigger: 'walflow backup' },
     });
     process.stderr.write(`backup started: ${workflowId}\n`);
     if (!o.wait) return;

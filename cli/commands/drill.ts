@@ -3,24 +3,31 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { policyOf } from '../../lib/policy';
-import { connectClient } from '../../lib/temporal';
-import { DrillResult, drillScheduleId, SHARED_QUEUE } from '../../lib/contracts';
+import { connectClient, requireClusterWorker } from '../../lib/temporal';
+import { DrillResult, drillScheduleId } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { restoreDrill } from '../../workflows/drill';
 
 export async function drill(config: Config, o: { check?: string; json?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const workflowId = `${drillScheduleId(config.cluster)}/${new Date().toISOString()}`;
     const policy = policyOf(config);
     const checkQuery = o.check ?? policy.drill.checkQuery;
     process.stderr.write(`drill started: ${workflowId} (restore on ${policy.drill.hostId}, check "${checkQuery}")\n`);
     let result: DrillResult;
     try {
-      result = (await client.workflow.execute('restoreDrill', {
-        taskQueue: SHARED_QUEUE,
-        workflowId,
+      result = await client.workflow.execute<typeof restoreDrill>('restoreDrill', {
+        ...startOptions({
+          kind: 'drill',
+          cluster: config.cluster,
+          host: policy.drill.hostId,
+          workflowId,
+          memo: { trigger: 'walflow drill' },
+        }),
         args: [{ cluster: config.cluster, checkQuery, policy }],
-        memo: { cluster: config.cluster, trigger: 'walflow drill' },
-      })) as DrillResult;
+      });
     } catch (e) {
       if (e instanceof WorkflowFailedError)
         throw new UserError(`${e.cause?.message ?? e.message} (see 'walflow alerts' and the workflow ${workflowId})`);

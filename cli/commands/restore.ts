@@ -6,15 +6,16 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
-import { connectClient } from '../../lib/temporal';
+import { connectClient, requireClusterWorker } from '../../lib/temporal';
 import {
   RESTORE_PROGRESS_QUERY,
   RestoreInput,
   RestoreProgress,
   restoreWorkflowId,
-  SHARED_QUEUE,
   targetOf,
 } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { restore as restoreWorkflow } from '../../workflows/restore';
 
 export interface RestoreOptions {
   targetTime?: string;
@@ -90,18 +91,18 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
   const input = restoreInput(config, o);
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const workflowId = restoreWorkflowId(config.cluster, targetOf(input), new Date());
-    const handle = await client.workflow.start('restore', {
-      taskQueue: SHARED_QUEUE,
-      workflowId,
-      args: [input],
-      memo: {
+    const handle = await client.workflow.start<typeof restoreWorkflow>('restore', {
+      ...startOptions({
+        kind: 'restore',
         cluster: config.cluster,
         host: config.hostId,
-        target: workflowId.split('/')[2],
-        pgdata: input.pgdata ?? null,
-        trigger: 'walflow restore',
-      },
+        ...(input.backupId ? { object: input.backupId } : {}),
+        workflowId,
+        memo: { target: workflowId.split('/')[2], pgdata: input.pgdata ?? null, trigger: 'walflow restore' },
+      }),
+      args: [input],
     });
     process.stderr.write(`restore started: ${workflowId}\n`);
     if (!o.wait) return;
@@ -128,7 +129,7 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
 }
 
 /** Progress bars from the workflow's progress query and the running activity's heartbeat. */
-async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
+async function watch(handle: WorkflowHandle<typeof restoreWorkflow>): Promise<RestoreProgress> {
   const bars = new MultiBar(
     { format: '{phase} {bar} {done}', stream: process.stderr, hideCursor: true, clearOnComplete: false },
     Presets.shades_classic,
@@ -175,7 +176,7 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
       });
   }, 500);
   try {
-    const r = (await handle.result()) as RestoreProgress;
+    const r = await handle.result();
     await tick();
     return r;
   } catch (e) {
