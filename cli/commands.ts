@@ -43,8 +43,13 @@ export async function run(argv: string[]): Promise<void> {
   program
     .command('status')
     .description('spool backlog, newest WAL per store, PostgreSQL archiver, open alerts')
+    .option('--all', 'every cluster on the Temporal namespace, one line each')
     .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => (await import('./commands/status')).status(loadConfig(), o));
+    .action(async (o: { json?: boolean; all?: boolean }) =>
+      o.all
+        ? (await import('./commands/statusall')).statusAll(loadConfig(), o)
+        : (await import('./commands/status')).status(loadConfig(), o),
+    );
 
   program
     .command('recoverable')

@@ -9,6 +9,7 @@ import { PgCluster } from '../lib/devstack/pgcluster';
 import { ROOT, startBackground, stopPid } from '../lib/devstack/procs';
 import { openStack } from '../lib/devstack/stack';
 import type { RetentionListing, VerifyReport } from '../lib/contracts';
+import type { ClusterLine } from '../cli/commands/statusall';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv } from './support/pitr';
 
@@ -136,6 +137,27 @@ test('the Web UI finds the restores of one cluster by its search attributes', { 
     1_000,
   );
   for (const id of found!) assert.match(id, /^restore\/clusters-b\//);
+});
+
+test('status --all shows both clusters, each with its own stores and backup', { timeout: 60_000 }, () => {
+  const r = walflow(a, ['status', '--all', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = JSON.parse(r.stdout) as ClusterLine[];
+  for (const [env, stores] of [
+    [a, ['b2', 'r2']],
+    [b, ['bb2', 'br2']],
+  ] as const) {
+    const line = lines.find((l) => l.cluster === env.name);
+    assert.ok(line, `${env.name} in ${r.stdout}`);
+    assert.deepEqual(Object.keys(line.stores).sort(), stores);
+    assert.ok(line.lastBackup, `${env.name} has a backup`);
+    // The dry runs before any backup raised retention-blocked; no run since has resolved it.
+    assert.ok(line.openAlerts >= 1, JSON.stringify(line));
+  }
+  const text = walflow(b, ['status', '--all']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^clusters-a .*backup \S+ .*$/m);
+  assert.match(text.stdout, /^clusters-b .*br2 0000000100000000000000\w\w.*$/m);
 });
 
 test('a workflow for a cluster no worker serves fails at once, naming the cluster', { timeout: 60_000 }, () => {
