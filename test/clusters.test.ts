@@ -27,7 +27,7 @@ function storesUnderOtherNames(): Record<string, string> {
   return out;
 }
 
-const RUNS = 3;
+const RUNS = 2;
 let a: TestEnv, b: TestEnv;
 let pgA: PgCluster, pgB: PgCluster;
 
@@ -122,6 +122,9 @@ test(
 );
 
 test('the Web UI finds the restores of one cluster by its search attributes', { timeout: 60_000 }, async () => {
+  const registered = walflow(b, ['search-attributes', 'register']);
+  assert.equal(registered.status, 0, registered.stderr);
+  assert.match(registered.stdout, /already registered in default/);
   const client = await b.client();
   const found = await waitFor(
     'restores of clusters-b in the visibility store',

@@ -6,6 +6,7 @@ import type { createActivities } from '../activities';
 import { DrillInput, DrillResult, HOST_PICKUP_TIMEOUT, hostQueue, type RestoreProgress } from '../lib/contracts';
 import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
+import { explainHostFailure } from './hostqueue';
 import { restore } from './restore';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -33,7 +34,9 @@ export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult>
   const startedAt = new Date(info.startTime);
   const h = onHost(cluster, hostId);
   upsertMemo({ cluster, host: hostId, checkQuery, state: 'preparing' });
-  const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) });
+  const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) }).catch((e: unknown) => {
+    throw explainHostFailure(e, cluster, hostId);
+  });
   const result: DrillResult = { cluster, hostId, outcome: 'failed', pgdata: scratch.pgdata };
   try {
     upsertMemo({ state: 'restoring', pgdata: scratch.pgdata, port: scratch.port });
