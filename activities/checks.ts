@@ -73,8 +73,8 @@ export function checkActivities(config: Config, db: () => Catalog) {
       return hosts.sort();
     },
 
-    async hostLastPoll({ hostId }: { hostId: string }): Promise<number | null> {
-      return lastPollAgeMs(Context.current().client, hostQueue(hostId));
+    async hostLastPoll({ cluster, hostId }: { cluster: string; hostId: string }): Promise<number | null> {
+      return lastPollAgeMs(Context.current().client, hostQueue(cluster, hostId));
     },
 
     async newestArchived({ cluster }: { cluster: string }): Promise<NewestArchived | null> {

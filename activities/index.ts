@@ -1,4 +1,5 @@
-// All activities, closed over their dependencies. Workflows import this module as a type only.
+// All activities of one cluster, closed over its dependencies, and which of them each task
+// queue runs. Workflows import this module as a type only.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Catalog } from '../db/client';
 import type { Config } from '../lib/config';
@@ -40,6 +41,38 @@ export function createActivities(deps: ActivityDeps) {
     ...drillActivities(deps.config),
     ...recoverableActivities(deps.catalog),
   });
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** What only the host that holds the spool or the data directory can do: registered on its host queue only. */
+const HOST_ONLY = [
+  'listSpool',
+  'stageSegment',
+  'removeSpoolCopy',
+  'quarantineSpoolCopy',
+  'uploadToStore',
+  'streamBaseBackup',
+  'prepareDataDir',
+  'downloadBackup',
+  'prefetchWal',
+  'writeRecoverySettings',
+  'startRestored',
+  'cleanupPrefetch',
+  'drillPrepare',
+  'drillCheck',
+  'drillCleanup',
+] as const satisfies (keyof Activities)[];
+/** archiveSegment runs on the host queue and records its outcome with local activities there. */
+const ALSO_ON_HOST = ['raiseAlert', 'resolveAlert', 'recordArchived'] as const satisfies (keyof Activities)[];
+
+/** The activities a queue's worker registers: a task can reach only a worker able to run it. */
+export function activitiesFor(queue: 'cluster' | 'host', all: Activities): Partial<Activities> {
+  const hostNames = new Set<string>([...HOST_ONLY, ...ALSO_ON_HOST]);
+  const hostOnly = new Set<string>(HOST_ONLY);
+  return Object.fromEntries(
+    Object.entries(all).filter(([name]) => (queue === 'host' ? hostNames.has(name) : !hostOnly.has(name))),
+  );
 }
 
 /**

@@ -28,8 +28,12 @@ export async function run(argv: string[]): Promise<void> {
 
   program
     .command('worker')
-    .description('run a worker in the foreground (stops gracefully on SIGTERM)')
-    .action(async () => (await import('../workers/main')).runWorker(loadConfig()));
+    .description(
+      'run a worker in the foreground (stops gracefully on SIGTERM); WALFLOW_ENV_FILES=a.env,b.env (or a folder of *.env) serves several clusters',
+    )
+    .action(async () =>
+      (await import('../workers/main')).runWorker((await import('../lib/clusterconfigs')).loadClusterConfigs()),
+    );
 
   program
     .command('archive')
@@ -40,8 +44,13 @@ export async function run(argv: string[]): Promise<void> {
   program
     .command('status')
     .description('spool backlog, newest WAL per store, PostgreSQL archiver, open alerts')
+    .option('--all', 'every cluster on the Temporal namespace, one line each')
     .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => (await import('./commands/status')).status(loadConfig(), o));
+    .action(async (o: { json?: boolean; all?: boolean }) =>
+      o.all
+        ? (await import('./commands/statusall')).statusAll(loadConfig(), o)
+        : (await import('./commands/status')).status(loadConfig(), o),
+    );
 
   program
     .command('recoverable')
@@ -146,6 +155,13 @@ export async function run(argv: string[]): Promise<void> {
     .command('apply')
     .description("create or update the cluster's schedules with the policy of these settings (idempotent)")
     .action(async () => (await import('./commands/schedules')).apply(loadConfig()));
+
+  program
+    .command('search-attributes')
+    .description("walflow's search attributes in the Temporal namespace")
+    .command('register')
+    .description('register WalflowCluster, WalflowHost, WalflowKind and WalflowObject (once per namespace; idempotent)')
+    .action(async () => (await import('./commands/searchattributes')).register(loadConfig()));
 
   const dev = program.command('dev').description('the embedded local stack for development, tests and the demo');
   const devDir = (o: { dir?: string }) => path.resolve(o.dir ?? process.env.WALFLOW_DEV_DIR ?? DEFAULT_DEV_DIR);

@@ -6,10 +6,19 @@
 import type { PolicyInput, RetentionPolicy } from './clusterpolicy';
 import type { KeptWal } from './wal/keep';
 
-/** Any worker: store-side and catalog work. */
-export const SHARED_QUEUE = 'walflow';
-/** Activities that touch a host's spool or data directory. */
-export const hostQueue = (hostId: string) => `walflow-host-${hostId}`;
+/**
+ * Workflows and store-side and catalog work of one cluster: only workers serving that cluster
+ * poll it, so a run always meets that cluster's stores and settings.
+ */
+export const clusterQueue = (cluster: string) => `walflow-cluster-${cluster}`;
+/** Work that touches one host's spool or data directory for one cluster ('/' is in no name: unambiguous). */
+export const hostQueue = (cluster: string, hostId: string) => `${clusterQueue(cluster)}/host-${hostId}`;
+
+/**
+ * How long an activity waits on a host's queue for that host's worker: a host whose worker is
+ * gone, or a mistyped host id, fails the run with a timeout instead of leaving it waiting forever.
+ */
+export const HOST_PICKUP_TIMEOUT = '5 minutes';
 
 export const archiveWorkflowId = (cluster: string, name: string) => `archive/${cluster}/${name}`;
 export const sweepScheduleId = (cluster: string, hostId: string) => `archive-sweep/${cluster}/${hostId}`;

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { Client, Connection, type TLSConfig, WorkflowFailedError } from '@temporalio/client';
 import type { Config } from './config';
+import { clusterQueue } from './contracts';
 import { UserError } from './errors';
 import { temporalUnreachable } from './unreachable';
 import { POLL_CYCLE_MS } from './hostchecks';
@@ -78,14 +79,19 @@ export async function workflowOutcome<T>(what: string, workflowId: string, wait:
   }
 }
 
-/** TASK_QUEUE_TYPE_ACTIVITY: the host queue's activities are what only that host's worker can run. */
+/** TASK_QUEUE_TYPE_WORKFLOW and TASK_QUEUE_TYPE_ACTIVITY. */
+const WORKFLOW_QUEUE = 1;
 const ACTIVITY_QUEUE = 2;
 
-async function pollers(client: Client, taskQueue: string): Promise<{ identity: string; ageMs: number }[]> {
+async function pollers(
+  client: Client,
+  taskQueue: string,
+  taskQueueType = ACTIVITY_QUEUE,
+): Promise<{ identity: string; ageMs: number }[]> {
   const r = await client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
     taskQueue: { name: taskQueue },
-    taskQueueType: ACTIVITY_QUEUE,
+    taskQueueType,
   });
   const seconds = (t: { seconds?: unknown } | null | undefined) => Number(t?.seconds ?? 0);
   return (r.pollers ?? []).map((p) => ({
@@ -98,12 +104,29 @@ async function pollers(client: Client, taskQueue: string): Promise<{ identity: s
  * Identities of the workers that polled a task queue's activities within `withinMs`. Temporal keeps
  * a stopped worker in the list for minutes, so a poll older than a long-poll cycle means gone.
  */
-export async function recentPollers(client: Client, taskQueue: string, withinMs = POLL_CYCLE_MS): Promise<string[]> {
-  return (await pollers(client, taskQueue)).filter((p) => p.ageMs <= withinMs).map((p) => p.identity);
+export async function recentPollers(
+  client: Client,
+  taskQueue: string,
+  withinMs = POLL_CYCLE_MS,
+  taskQueueType = ACTIVITY_QUEUE,
+): Promise<string[]> {
+  return (await pollers(client, taskQueue, taskQueueType)).filter((p) => p.ageMs <= withinMs).map((p) => p.identity);
 }
 
 /** How long ago any worker last polled a task queue's activities; null when Temporal lists none. */
 export async function lastPollAgeMs(client: Client, taskQueue: string): Promise<number | null> {
   const ages = (await pollers(client, taskQueue)).map((p) => p.ageMs);
   return ages.length ? Math.min(...ages) : null;
+}
+
+/**
+ * Before a start from the CLI: a workflow on a queue no worker polls would wait, silently, until
+ * one does; better to say now which cluster lacks a worker.
+ */
+export async function requireClusterWorker(client: Client, cluster: string): Promise<void> {
+  const queue = clusterQueue(cluster);
+  if ((await recentPollers(client, queue, undefined, WORKFLOW_QUEUE)).length) return;
+  throw new UserError(
+    `no running worker serves cluster ${cluster} (task queue ${queue}): start 'walflow worker' with this cluster's settings on one of its hosts`,
+  );
 }

@@ -272,7 +272,7 @@ test("Temporal unreachable; no worker polling this host's queue", { timeout: 120
   expectStatus(down.checks, 'worker', 'warn', /not checked/);
   const idle = await doctor({ WALFLOW_HOST_ID: 'nobody-here' });
   expectStatus(idle.checks, 'temporal', 'ok');
-  expectStatus(idle.checks, 'worker', 'fail', /no worker polls walflow-host-nobody-here/);
+  expectStatus(idle.checks, 'worker', 'fail', /no worker polls walflow-cluster-doctor\/host-nobody-here/);
 });
 
 test("a catalog database without walflow's tables is not migrated", { timeout: 60_000 }, async () => {

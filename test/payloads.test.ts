@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { after, before, test } from 'node:test';
-import { SHARED_QUEUE, VerifyReport, VerifySummary } from '../lib/contracts';
+import { clusterQueue, VerifyReport, VerifySummary } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 import { LargestPayload, largestPayload, workflowIds } from './support/history';
@@ -62,7 +62,7 @@ test(
     const client = await env.client();
     const workflowId = `verify/${env.config.cluster}/killed`;
     const handle = await client.workflow.start('verify', {
-      taskQueue: SHARED_QUEUE,
+      taskQueue: clusterQueue(env.config.cluster),
       workflowId,
       args: [{ cluster: env.config.cluster, repair: true }],
     });

@@ -1,5 +1,5 @@
 // A cluster's policy belongs to the cluster, not to whichever worker runs the task. Two workers
-// of one cluster with different retention settings poll the shared queue: `walflow prune`
+// of one cluster with different retention settings poll the cluster's queue: `walflow prune`
 // applies the CLI's policy, the scheduled run the policy `walflow schedules apply` wrote into the
 // Schedule, whichever worker picks them up (each is run with both workers, then with one alone).
 import assert from 'node:assert/strict';

@@ -9,9 +9,9 @@ import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { RecoverableSummary, TimelineWindows } from '../lib/wal/windows';
+import { backupWorkflowId, clusterQueue } from '../lib/contracts';
 
 const SEGMENT_SIZE = 16 << 20;
-import { backupWorkflowId, SHARED_QUEUE } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 import { takeBackup, waitArchived } from './support/pitr';
@@ -151,7 +151,7 @@ test(
     );
     const verifyId = 'verify/recoverable/memo';
     await client.workflow.execute('verify', {
-      taskQueue: SHARED_QUEUE,
+      taskQueue: clusterQueue('recoverable'),
       workflowId: verifyId,
       args: [{ cluster: 'recoverable', repair: false }],
     });

@@ -9,7 +9,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, sleep } from '../lib/devstack/procs';
-import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, SHARED_QUEUE } from '../lib/contracts';
+import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreInput, RestoreProgress, clusterQueue } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, takeBackup } from './support/pitr';
 
@@ -82,7 +82,7 @@ async function startRestore(input: Omit<RestoreInput, 'pgdata'>): Promise<{ hand
   const handle = await (
     await env.client()
   ).workflow.start('restore', {
-    taskQueue: SHARED_QUEUE,
+    taskQueue: clusterQueue(env.config.cluster),
     workflowId: `restore/restore-large/test-${n}-${Date.now()}`,
     args: [{ cluster: env.config.cluster, hostId: env.config.hostId, ...input, pgdata }],
   });

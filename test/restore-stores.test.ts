@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
-import { SHARED_QUEUE, type BackupManifest, type RestoreProgress } from '../lib/contracts';
+import { clusterQueue, type BackupManifest, type RestoreProgress } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, restoredCluster, runRestore, takeBackup } from './support/pitr';
 
@@ -82,7 +82,7 @@ test('a chunk only in a store that is down is waited for, not taken for missing'
   const handle = await (
     await env.client()
   ).workflow.start('restore', {
-    taskQueue: SHARED_QUEUE,
+    taskQueue: clusterQueue(env.config.cluster),
     workflowId: `restore/restore-stores/outage-${Date.now()}`,
     // Chosen by id: left to choose, restore would take an older backup that the stores it can reach hold whole.
     args: [

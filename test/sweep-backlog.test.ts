@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { sleep } from '../lib/devstack/procs';
-import { archiveWorkflowId, SHARED_QUEUE } from '../lib/contracts';
+import { archiveWorkflowId, clusterQueue } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 
 const FILES = 4;
@@ -52,7 +52,7 @@ test('stuck files beyond one listing: the sweep pages through them once and ends
     ))!;
     const workflowId = `archive-sweep/${cluster}/backlog`;
     const handle = await client.workflow.start('archiveSweep', {
-      taskQueue: SHARED_QUEUE,
+      taskQueue: clusterQueue(cluster),
       workflowId,
       args: [{ cluster, hostId, limit: 1 }],
     });

@@ -1,10 +1,12 @@
-// One worker process per host: a Worker on the shared `walflow` queue (workflows, store and
-// catalog work) and one on `walflow-host-<id>` (spool and data-directory work), plus the spool
-// watcher and this host's archive-sweep Schedule (the cluster-wide ones belong to
-// `walflow schedules apply`). Stops gracefully on SIGTERM/SIGINT. Survives Temporal restarts by reconnecting.
+// One worker process per host, serving one or several clusters (lib/clusterconfigs.ts). Per
+// cluster: a Worker on the cluster's queue (workflows, store and catalog work, with that
+// cluster's stores and settings) and one on the cluster's queue for this host (spool and
+// data-directory work), plus the spool watcher and this host's archive-sweep Schedule (the
+// cluster-wide ones belong to `walflow schedules apply`). Stops gracefully on SIGTERM/SIGINT.
+// Survives Temporal restarts by reconnecting.
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { activitiesFor, createActivities } from '../activities';
 import { Catalog, migrateCatalog, openCatalog } from '../db/client';
 import type { Config } from '../lib/config';
 import { createLogger, Logger } from '../lib/log';
@@ -13,7 +15,8 @@ import { freePort } from '../lib/ports';
 import type { ClusterPolicy } from '../lib/clusterpolicy';
 import { openStores } from '../lib/stores/registry';
 import { temporalConnectionOptions } from '../lib/temporal';
-import { hostQueue, SHARED_QUEUE } from '../lib/contracts';
+import { clusterQueue, hostQueue } from '../lib/contracts';
+import { registerSearchAttributes } from '../lib/searchattributes';
 import { loadWorkflowBundle } from './bundle';
 import { installRuntime } from './runtime';
 import { appliedPolicy, ensureHostSweep } from './schedules';
@@ -63,8 +66,18 @@ function reportPolicy(log: Logger, config: Config, cluster: ClusterPolicy | unde
   );
 }
 
-export async function runWorker(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel, { cluster: config.cluster, host: config.hostId });
+/** One cluster this process serves: its settings, activities, log and spool watcher. */
+interface Served {
+  config: Config;
+  log: Logger;
+  activities: ReturnType<typeof createActivities>;
+  watcher: SpoolWatcher;
+  policyReported: boolean;
+}
+
+export async function runWorker(configs: Config[]): Promise<void> {
+  const [first] = configs;
+  const log = createLogger(first.logLevel, { host: first.hostId });
   let stopping = false;
   let current: Worker[] = [];
   const stop = () => {
@@ -74,60 +87,92 @@ export async function runWorker(config: Config): Promise<void> {
     for (const w of current) if (w.getState() === 'RUNNING') w.shutdown();
   };
   // The SDK exports its metrics on a loopback port of its own; /metrics relays them.
-  const sdkMetrics = config.metricsAddress ? `127.0.0.1:${await freePort()}` : undefined;
+  const sdkMetrics = first.metricsAddress ? `127.0.0.1:${await freePort()}` : undefined;
   installRuntime(log, sdkMetrics);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
-  let catalog: Catalog | undefined;
-  const getCatalog = () => (catalog ??= openCatalog(config.catalogUrl));
-  await retry(
-    'catalog migration',
-    log,
-    () => stopping,
-    () => migrateCatalog(getCatalog()),
-  );
-  if (config.metricsAddress && sdkMetrics)
-    await serveMetrics(config, config.metricsAddress, sdkMetrics, getCatalog, log);
+  // Clusters may share a catalog database: one pool per database.
+  const catalogs = new Map<string, Catalog>();
+  const catalogOf = (url: string) => () => {
+    let c = catalogs.get(url);
+    if (!c) catalogs.set(url, (c = openCatalog(url)));
+    return c;
+  };
+  for (const url of new Set(configs.map((c) => c.catalogUrl)))
+    await retry(
+      'catalog migration',
+      log,
+      () => stopping,
+      () => migrateCatalog(catalogOf(url)()),
+    );
+  if (first.metricsAddress && sdkMetrics)
+    await serveMetrics(first, first.metricsAddress, sdkMetrics, catalogOf(first.catalogUrl), log);
 
-  const activities = createActivities({ config, stores: openStores(config.stores), catalog: getCatalog, log });
-  // Loaded once for both queues and every reconnect.
-  const workflowBundle = await loadWorkflowBundle(log);
   let client: Client | undefined;
-  let policyReported = false;
-  const watcher = new SpoolWatcher(() => client, config, log);
-  watcher.start();
+  const served: Served[] = configs.map((config) => {
+    const clusterLog = log.child({ cluster: config.cluster });
+    return {
+      config,
+      log: clusterLog,
+      activities: createActivities({
+        config,
+        stores: openStores(config.stores),
+        catalog: catalogOf(config.catalogUrl),
+        log: clusterLog,
+      }),
+      watcher: new SpoolWatcher(() => client, config, clusterLog),
+      policyReported: false,
+    };
+  });
+  // Loaded once for every queue and every reconnect.
+  const workflowBundle = await loadWorkflowBundle(log);
+  for (const s of served) s.watcher.start();
 
   while (!stopping) {
     const connection = await retry(
       'Temporal connection',
       log,
       () => stopping,
-      () => NativeConnection.connect(temporalConnectionOptions(config)),
+      () => NativeConnection.connect(temporalConnectionOptions(first)),
     );
     if (!connection) break;
     let clientConnection: Connection | undefined;
     try {
-      clientConnection = await Connection.connect(temporalConnectionOptions(config));
-      client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
-      const policy = await appliedPolicy(client, config.cluster);
-      if (!policyReported) reportPolicy(log, config, policy);
-      policyReported = true;
-      log.info({ schedule: await ensureHostSweep(client, config, policy) }, 'archive-sweep schedule ensured');
+      clientConnection = await Connection.connect(temporalConnectionOptions(first));
+      client = new Client({ connection: clientConnection, namespace: first.temporalNamespace });
+      await registerSearchAttributes(client).then(
+        (added) => added.length && log.info({ added }, 'search attributes registered'),
+        (e: Error) =>
+          log.warn(
+            { err: e.message },
+            "cannot register walflow's search attributes (workflow starts fail until they are): run 'walflow search-attributes register' with a user allowed to",
+          ),
+      );
       const common = {
         connection,
-        namespace: config.temporalNamespace,
-        activities,
+        namespace: first.temporalNamespace,
         workflowBundle,
         maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
       };
-      current = [
-        await Worker.create({ ...common, taskQueue: SHARED_QUEUE }),
-        // Workflows too: archiveSegment runs where its spool is.
-        await Worker.create({ ...common, taskQueue: hostQueue(config.hostId) }),
-      ];
-      log.info({ queues: [SHARED_QUEUE, hostQueue(config.hostId)], address: config.temporalAddress }, 'worker running');
-      watcher.rescanNow();
+      const queues: string[] = [];
+      for (const s of served) {
+        const { config } = s;
+        const policy = await appliedPolicy(client, config.cluster);
+        if (!s.policyReported) reportPolicy(s.log, config, policy);
+        s.policyReported = true;
+        s.log.info({ schedule: await ensureHostSweep(client, config, policy) }, 'archive-sweep schedule ensured');
+        const clusterQ = clusterQueue(config.cluster);
+        // Workflows on both: archiveSegment runs where its spool is.
+        const hostQ = hostQueue(config.cluster, config.hostId);
+        current.push(
+          await Worker.create({ ...common, taskQueue: clusterQ, activities: activitiesFor('cluster', s.activities) }),
+          await Worker.create({ ...common, taskQueue: hostQ, activities: activitiesFor('host', s.activities) }),
+        );
+        queues.push(clusterQ, hostQ);
+      }
+      log.info({ queues, address: first.temporalAddress }, 'worker running');
+      for (const s of served) s.watcher.rescanNow();
       if (stopping) for (const w of current) w.shutdown();
       await Promise.all(current.map((w) => w.run()));
     } catch (e) {
@@ -141,7 +186,7 @@ export async function runWorker(config: Config): Promise<void> {
       await connection.close().catch(() => undefined);
     }
   }
-  watcher.stop();
-  await catalog?.$client.end();
+  for (const s of served) s.watcher.stop();
+  for (const c of catalogs.values()) await c.$client.end();
   log.info('stopped');
 }

@@ -18,30 +18,31 @@ import {
   checksScheduleId,
   drillScheduleId,
   retentionScheduleId,
-  SHARED_QUEUE,
   sweepScheduleId,
   verifyScheduleId,
 } from '../lib/contracts';
+import { startOptions, WorkflowKind } from '../lib/workflowstart';
 import { ClusterPolicy, PolicyInput, resolvePolicy } from '../lib/clusterpolicy';
 
 export type ScheduleChange = { id: string; change: 'created' | 'updated' };
 
-/** One interval Schedule starting one workflow type on the shared queue; a run never overlaps the last. */
+/** One interval Schedule starting one workflow type on the cluster's queue; a run never overlaps the last. */
 function every(
   scheduleId: string,
   everyMs: number,
   workflowType: string,
-  input: Record<string, unknown>,
+  kind: WorkflowKind,
+  input: { cluster: string; hostId?: string } & Record<string, unknown>,
   purpose: string,
   { catchupMs = 3_600_000, workflowId = scheduleId } = {},
 ): ScheduleOptions {
-  const memo = { cluster: input.cluster, ...(input.hostId ? { host: input.hostId } : {}) };
+  const start = startOptions({ kind, cluster: input.cluster, host: input.hostId, workflowId });
   return {
     scheduleId,
     spec: { intervals: [{ every: everyMs }] },
-    action: { type: 'startWorkflow', workflowType, taskQueue: SHARED_QUEUE, workflowId, args: [input], memo },
+    action: { type: 'startWorkflow', workflowType, args: [input], ...start },
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: catchupMs },
-    memo: { ...memo, purpose },
+    memo: { ...start.memo, purpose },
   };
 }
 
@@ -57,6 +58,7 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
             backupScheduleId(cluster),
             config.backupEveryMs,
             'baseBackup',
+            'backup',
             { cluster, hostId },
             'base backup into every store; complete once its WAL is archived',
             { workflowId: backupWorkflowId(cluster, 'scheduled') },
@@ -67,12 +69,14 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
       verifyScheduleId(cluster),
       config.verifyEveryMs,
       'verify',
+      'verify',
       { cluster, deep: false, repair: true },
       'prove every WAL copy in every store; repair from a healthy store',
     ),
     every(
       retentionScheduleId(cluster),
       config.retentionEveryMs,
+      'retention',
       'retention',
       { cluster, policy },
       'delete backups past retention and the WAL only they needed',
@@ -81,12 +85,14 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
       drillScheduleId(cluster),
       config.drillEveryMs,
       'restoreDrill',
+      'drill',
       { cluster, policy },
       'restore the newest state into a scratch folder, start it, check it, remove it',
     ),
     every(
       checksScheduleId(cluster),
       config.checkEveryMs,
+      'checks',
       'checks',
       { cluster, policy },
       'alert on silent hosts, failing archive_command, stale WAL, old spool files and backups',
@@ -101,6 +107,7 @@ function hostSweep(config: Config, policy: ClusterPolicy | undefined): ScheduleO
     sweepScheduleId(cluster, hostId),
     config.archiveEveryMs,
     'archiveSweep',
+    'archive-sweep',
     { cluster, hostId, ...(policy ? { policy } : {}) },
     'archive whatever waits in the spool (safety net for the watcher)',
     { catchupMs: 60_000 },
@@ -172,7 +179,13 @@ export async function ensureHostSweep(
 ): Promise<ScheduleChange> {
   const def = hostSweep(config, policy);
   return createOrUpdate(client, def, (prev) => {
-    const next: ScheduleUpdateOptions = { ...prev, spec: def.spec, policies: { ...prev.policies, ...def.policies } };
+    // The action too: a Schedule made by an older walflow names the task queue that version used.
+    const next = {
+      ...prev,
+      spec: def.spec,
+      action: { ...def.action, args: [firstArg(prev)] },
+      policies: { ...prev.policies, ...def.policies },
+    } as ScheduleDescription;
     return policy ? withPolicy(next, policy) : next;
   });
 }

@@ -7,7 +7,9 @@ import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import { SpoolPaths } from '../lib/spool';
 import { parseWalName } from '../lib/wal/name';
-import { ArchiveSegmentInput, archiveWorkflowId, hostQueue } from '../lib/contracts';
+import { ArchiveSegmentInput, archiveWorkflowId } from '../lib/contracts';
+import { startOptions } from '../lib/workflowstart';
+import type { archiveSegment } from '../workflows/archive';
 
 const RESCAN_MS = 10_000;
 
@@ -70,13 +72,19 @@ export class SpoolWatcher {
     const input: ArchiveSegmentInput = { cluster: this.config.cluster, hostId: this.config.hostId, name };
     this.started.set(name, identity);
     try {
-      await client.workflow.start('archiveSegment', {
-        taskQueue: hostQueue(input.hostId),
-        workflowId: archiveWorkflowId(input.cluster, name),
+      await client.workflow.start<typeof archiveSegment>('archiveSegment', {
+        ...startOptions({
+          kind: 'archive',
+          cluster: input.cluster,
+          host: input.hostId,
+          object: name,
+          onHost: true,
+          workflowId: archiveWorkflowId(input.cluster, name),
+          memo: { file: name },
+        }),
         args: [input],
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         workflowIdConflictPolicy: 'USE_EXISTING',
-        memo: { cluster: input.cluster, host: input.hostId, file: name },
       });
       this.log.debug({ file: name }, 'archive started');
     } catch (e) {

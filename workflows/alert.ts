@@ -5,7 +5,8 @@
 import { ActivityFailure, ParentClosePolicy, proxyActivities, startChild, upsertMemo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createActivities } from '../activities';
-import { AlertInput, alertWorkflowId, SHARED_QUEUE } from '../lib/contracts';
+import { AlertInput, alertWorkflowId } from '../lib/contracts';
+import { startOptions } from '../lib/workflowstart';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -27,8 +28,7 @@ export async function raise(alert: AlertInput): Promise<void> {
   }
   try {
     await startChild(deliverAlert, {
-      workflowId: alertWorkflowId(alert.cluster, alert.key),
-      taskQueue: SHARED_QUEUE,
+      ...startOptions({ kind: 'alert', cluster: alert.cluster, workflowId: alertWorkflowId(alert.cluster, alert.key) }),
       args: [alert],
       parentClosePolicy: ParentClosePolicy.ABANDON,
     });

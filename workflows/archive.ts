@@ -24,9 +24,11 @@ import {
   CLUSTER_MISMATCH,
   CONTENT_CONFLICT,
   CopyResult,
+  HOST_PICKUP_TIMEOUT,
   hostQueue,
   StagedFile,
 } from '../lib/contracts';
+import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
 import { archiveSegmentInputSchema, archiveSweepInputSchema } from '../lib/inputs';
 import { validInput } from './input';
@@ -57,10 +59,12 @@ const upload = proxyActivities<Activities>({
   },
 });
 
-/** Spool listing for the sweep, which runs on the shared queue. */
-const spoolOf = (hostId: string) =>
+/** Spool listing for the sweep, which runs on the cluster's queue. */
+const spoolOf = (cluster: string, hostId: string) =>
   proxyActivities<Activities>({
-    taskQueue: hostQueue(hostId),
+    taskQueue: hostQueue(cluster, hostId),
+    // Only that host can list its spool: a host without a running worker fails the sweep, which the next one retries.
+    scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1s', maximumInterval: '30s' },
   });
@@ -151,12 +155,16 @@ export async function archiveSweep(
   validInput(archiveSweepInputSchema, input, 'archiveSweep');
   const { cluster, hostId } = input;
   const concurrency = input.concurrency ?? 8;
-  const spool = await spoolOf(hostId).listSpool({ cluster, limit: input.limit ?? 500, after: input.after ?? '' });
-  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs });
+  const { alerts } = resolvePolicy(input.policy);
+  const spool = await spoolOf(cluster, hostId).listSpool({
+    cluster,
+    limit: input.limit ?? 500,
+    after: input.after ?? '',
+  });
+  upsertMemo({ cluster, host: hostId, waiting: spool.names.length, oldestAgeMs: spool.oldestAgeMs, alerts });
   // Sweeps started before the checks workflow existed still replay these calls; the checks
   // Schedule does them now, so that a sweep waiting on a store that is down never holds them up.
   if (!patched('checks-own-schedule')) {
-    const { alerts } = resolvePolicy(input.policy);
     await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs, maxAgeMs: alerts.spoolAgeMs });
     await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
     await catalog.deliverPendingAlerts({ cluster });
@@ -171,8 +179,14 @@ export async function archiveSweep(
     let child;
     try {
       child = await startChild(archiveSegment, {
-        workflowId: archiveWorkflowId(cluster, name),
-        taskQueue: hostQueue(hostId),
+        ...startOptions({
+          kind: 'archive',
+          cluster,
+          host: hostId,
+          object: name,
+          onHost: true,
+          workflowId: archiveWorkflowId(cluster, name),
+        }),
         args: [{ cluster, hostId, name }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',

@@ -3,7 +3,15 @@
 // WAL restores nothing, so only then does it count as complete.
 import { ApplicationFailure, proxyActivities, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import { backupIdAt, BackupRecord, BaseBackupInput, CONTENT_CONFLICT, hostQueue } from '../lib/contracts';
+import {
+  backupIdAt,
+  BackupRecord,
+  BaseBackupInput,
+  CONTENT_CONFLICT,
+  HOST_PICKUP_TIMEOUT,
+  hostQueue,
+} from '../lib/contracts';
+import { explainHostFailure } from './hostqueue';
 import { baseBackupInputSchema } from '../lib/inputs';
 import { validInput } from './input';
 import { recoverableMemo } from './recoverable';
@@ -15,9 +23,10 @@ const shared = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: [CONTENT_CONFLICT] },
 });
 
-function host(hostId: string) {
+function host(cluster: string, hostId: string) {
   return proxyActivities<Activities>({
-    taskQueue: hostQueue(hostId),
+    taskQueue: hostQueue(cluster, hostId),
+    scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
     startToCloseTimeout: '24 hours',
     // Beats come on a timer, so a missed one means a dead worker, not a slow upload.
     heartbeatTimeout: '1 minute',
@@ -40,7 +49,7 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
   upsertMemo({ cluster, host: hostId, backupId, state: 'streaming' });
   await shared.recordBackup({ cluster, backupId, hostId, status: 'running', startedAt });
   try {
-    const streamed = await host(hostId).streamBaseBackup({ cluster, backupId });
+    const streamed = await host(cluster, hostId).streamBaseBackup({ cluster, backupId });
     upsertMemo({
       state: 'waiting for WAL',
       startLsn: streamed.startLsn,
@@ -82,7 +91,8 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
     upsertMemo({ state: 'complete', missing: null });
     upsertMemo(await recoverableMemo(cluster));
     return manifest;
-  } catch (e) {
+  } catch (caught) {
+    const e = explainHostFailure(caught, cluster, hostId);
     const message = (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message;
     await shared.recordBackup({ cluster, backupId, hostId, status: 'failed', startedAt, error: message });
     upsertMemo({ state: `failed: ${message}` });

@@ -27,9 +27,9 @@ const shared = proxyActivities<Activities>({
 });
 
 /** Not answering within the host-silent threshold is itself the finding. */
-const hostOf = (hostId: string, silentMs: number) =>
+const hostOf = (cluster: string, hostId: string, silentMs: number) =>
   proxyActivities<Activities>({
-    taskQueue: hostQueue(hostId),
+    taskQueue: hostQueue(cluster, hostId),
     scheduleToCloseTimeout: silentMs,
     startToCloseTimeout: Math.min(silentMs, 30_000),
     retry: { initialInterval: '1s', maximumInterval: '5s' },
@@ -56,7 +56,7 @@ async function checkHost(
   policy: AlertPolicy,
   newest: NewestArchived | null | undefined,
 ): Promise<string> {
-  const lastPoll = await tried(shared.hostLastPoll({ hostId }));
+  const lastPoll = await tried(shared.hostLastPoll({ cluster, hostId }));
   if (lastPoll === undefined) return 'unknown: Temporal did not answer';
   const byPolls = silentByPolls(cluster, hostId, lastPoll, policy.hostSilentMs);
   if (byPolls) {
@@ -65,7 +65,7 @@ async function checkHost(
   }
   let report;
   try {
-    report = await hostOf(hostId, policy.hostSilentMs).hostReport({ cluster, after: newest?.name ?? '' });
+    report = await hostOf(cluster, hostId, policy.hostSilentMs).hostReport({ cluster, after: newest?.name ?? '' });
   } catch (e) {
     if (!(e instanceof ActivityFailure)) throw e;
     await raise(silentByReport(cluster, hostId, policy.hostSilentMs, e.cause?.message ?? e.message));

@@ -14,12 +14,14 @@ import {
   DrillInput,
   DrillResult,
   drillSpaceNeeded,
+  HOST_PICKUP_TIMEOUT,
   hostQueue,
   NO_BACKUP,
-  SHARED_QUEUE,
   type RestoreProgress,
 } from '../lib/contracts';
+import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
+import { explainHostFailure } from './hostqueue';
 import { restore } from './restore';
 import { drillInputSchema } from '../lib/inputs';
 import { validInput } from './input';
@@ -35,9 +37,10 @@ const choosing = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: [NO_BACKUP] },
 });
-const onHost = (hostId: string) =>
+const onHost = (cluster: string, hostId: string) =>
   proxyActivities<Activities>({
-    taskQueue: hostQueue(hostId),
+    taskQueue: hostQueue(cluster, hostId),
+    scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
     startToCloseTimeout: '5 minutes',
     retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 5 },
   });
@@ -52,9 +55,11 @@ export async function restoreDrill(raw: DrillInput = {}): Promise<DrillResult> {
   const checkQuery = input.checkQuery ?? policy.checkQuery;
   const info = workflowInfo();
   const startedAt = new Date(info.startTime);
-  const h = onHost(hostId);
+  const h = onHost(cluster, hostId);
   upsertMemo({ cluster, host: hostId, checkQuery, state: 'preparing' });
-  const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) });
+  const scratch = await h.drillPrepare({ cluster, drillId: String(startedAt.getTime()) }).catch((e: unknown) => {
+    throw explainHostFailure(e, cluster, hostId);
+  });
   const result: DrillResult = { cluster, hostId, outcome: 'failed', pgdata: scratch.pgdata };
   try {
     // patched: a drill that was already restoring under the previous code let its restore choose.
@@ -67,8 +72,7 @@ export async function restoreDrill(raw: DrillInput = {}): Promise<DrillResult> {
     }
     upsertMemo({ state: 'restoring', pgdata: scratch.pgdata, port: scratch.port });
     const restored: RestoreProgress = await executeChild(restore, {
-      workflowId: `${info.workflowId}/restore`,
-      taskQueue: SHARED_QUEUE,
+      ...startOptions({ kind: 'restore', cluster, host: hostId, workflowId: `${info.workflowId}/restore` }),
       args: [{ cluster, hostId, pgdata: scratch.pgdata, port: scratch.port, start: true, archive: false, backupId }],
     });
     result.secondsToRecover = (Date.now() - startedAt.getTime()) / 1000;

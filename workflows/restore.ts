@@ -14,11 +14,13 @@ import {
 import type { createActivities } from '../activities';
 import { restoreInputSchema } from '../lib/inputs';
 import { validInput } from './input';
+import { explainHostFailure } from './hostqueue';
 import {
   backupIdAt,
   BackupRecord,
   DATA_DIR_NOT_EMPTY,
   describeTarget,
+  HOST_PICKUP_TIMEOUT,
   hostQueue,
   NO_BACKUP,
   PhaseReport,
@@ -43,7 +45,7 @@ const shared = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 
-function host(hostId: string) {
+function host(cluster: string, hostId: string) {
   const retry: RetryPolicy = {
     initialInterval: '2s',
     maximumInterval: '1 minute',
@@ -51,10 +53,16 @@ function host(hostId: string) {
     nonRetryableErrorTypes: NON_RETRYABLE,
   };
   return {
-    quick: proxyActivities<Activities>({ taskQueue: hostQueue(hostId), startToCloseTimeout: '1 minute', retry }),
+    quick: proxyActivities<Activities>({
+      taskQueue: hostQueue(cluster, hostId),
+      scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
+      startToCloseTimeout: '1 minute',
+      retry,
+    }),
     // Beats come on a timer: a missed one means a dead worker, not a slow download.
     long: proxyActivities<Activities>({
-      taskQueue: hostQueue(hostId),
+      taskQueue: hostQueue(cluster, hostId),
+      scheduleToStartTimeout: HOST_PICKUP_TIMEOUT,
       startToCloseTimeout: '24 hours',
       heartbeatTimeout: '1 minute',
       retry,
@@ -70,7 +78,7 @@ export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
   const cluster = input.cluster ?? defaults!.cluster;
   const hostId = input.hostId ?? defaults!.hostId;
   const targetTimeline = input.targetTimeline ?? 'latest';
-  const h = host(hostId);
+  const h = host(cluster, hostId);
 
   const progress: RestoreProgress = {
     cluster,
@@ -257,7 +265,8 @@ export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
       summary: { ...progress },
     });
     return progress;
-  } catch (e) {
+  } catch (caught) {
+    const e = explainHostFailure(caught, cluster, hostId);
     const cause = (e as Error).cause as Error | undefined;
     progress.error = cause?.message ?? (e as Error).message;
     progress.phase = 'failed';

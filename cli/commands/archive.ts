@@ -2,18 +2,25 @@
 import type { Config } from '../../lib/config';
 import { waitForEmptySpool } from '../spoolprogress';
 import { policyOf } from '../../lib/policy';
-import { connectClient } from '../../lib/temporal';
-import { SHARED_QUEUE, sweepScheduleId } from '../../lib/contracts';
+import { connectClient, requireClusterWorker } from '../../lib/temporal';
+import { sweepScheduleId } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { archiveSweep } from '../../workflows/archive';
 
 export async function archive(config: Config, o: { wait?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const workflowId = `${sweepScheduleId(config.cluster, config.hostId)}/manual-${new Date().toISOString()}`;
-    await client.workflow.start('archiveSweep', {
-      taskQueue: SHARED_QUEUE,
-      workflowId,
+    await client.workflow.start<typeof archiveSweep>('archiveSweep', {
+      ...startOptions({
+        kind: 'archive-sweep',
+        cluster: config.cluster,
+        host: config.hostId,
+        workflowId,
+        memo: { trigger: 'walflow archive' },
+      }),
       args: [{ cluster: config.cluster, hostId: config.hostId, policy: policyOf(config) }],
-      memo: { cluster: config.cluster, host: config.hostId, trigger: 'walflow archive' },
     });
     process.stderr.write(`sweep started: ${workflowId}\n`);
     if (!o.wait) return;

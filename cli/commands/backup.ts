@@ -4,21 +4,29 @@ import { withCatalog } from '../../db/client';
 import { backups as backupsTable } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
-import { connectClient, workflowOutcome } from '../../lib/temporal';
+import { connectClient, requireClusterWorker, workflowOutcome } from '../../lib/temporal';
 import { formatLsn } from '../../lib/wal/lsn';
-import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput, SHARED_QUEUE } from '../../lib/contracts';
+import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { baseBackup } from '../../workflows/backup';
 
 export async function backup(config: Config, o: { wait?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const backupId = backupIdAt(new Date());
     const input: BaseBackupInput = { cluster: config.cluster, hostId: config.hostId, backupId };
     const workflowId = backupWorkflowId(config.cluster, backupId);
-    const handle = await client.workflow.start('baseBackup', {
-      taskQueue: SHARED_QUEUE,
-      workflowId,
+    const handle = await client.workflow.start<typeof baseBackup>('baseBackup', {
+      ...startOptions({
+        kind: 'backup',
+        cluster: config.cluster,
+        host: config.hostId,
+        object: backupId,
+        workflowId,
+        memo: { backupId, trigger: 'walflow backup' },
+      }),
       args: [input],
-      memo: { cluster: config.cluster, host: config.hostId, backupId, trigger: 'walflow backup' },
     });
     process.stderr.write(`backup started: ${workflowId}\n`);
     if (!o.wait) return;
@@ -36,7 +44,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
     }, 1000);
     let m: BackupRecord;
     try {
-      m = await workflowOutcome(`backup ${backupId}`, workflowId, handle.result() as Promise<BackupRecord>);
+      m = await workflowOutcome(`backup ${backupId}`, workflowId, handle.result());
     } finally {
       clearInterval(timer);
     }

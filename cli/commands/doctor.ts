@@ -300,7 +300,7 @@ async function checkStore(config: Config, cfg: StoreConfig): Promise<Check> {
 }
 
 async function checkWorker(client: Client, config: Config, osUser: string): Promise<Check> {
-  const queue = hostQueue(config.hostId);
+  const queue = hostQueue(config.cluster, config.hostId);
   const pollers = await recentPollers(client, queue);
   if (!pollers.length) {
     return fail(

@@ -4,16 +4,11 @@ import { readAllDetails } from '../../db/rundetails';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { describeRetention, policyOf } from '../../lib/policy';
-import { connectClient, workflowOutcome } from '../../lib/temporal';
+import { connectClient, requireClusterWorker, workflowOutcome } from '../../lib/temporal';
 import type { ClusterPolicy } from '../../lib/clusterpolicy';
-import {
-  Deletion,
-  deletionSection,
-  RetentionListing,
-  RetentionResult,
-  retentionScheduleId,
-  SHARED_QUEUE,
-} from '../../lib/contracts';
+import { Deletion, deletionSection, RetentionListing, RetentionResult, retentionScheduleId } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { retention } from '../../workflows/retention';
 
 export interface PruneOptions {
   dryRun?: boolean;
@@ -49,13 +44,13 @@ export async function prune(config: Config, o: PruneOptions): Promise<void> {
   const policy = runPolicy(config, o);
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const workflowId = `${retentionScheduleId(config.cluster)}/${new Date().toISOString()}${o.dryRun ? '-dry-run' : ''}`;
-    const run = (await workflowOutcome(
+    const run = await workflowOutcome(
       'prune',
       workflowId,
-      client.workflow.execute('retention', {
-        taskQueue: SHARED_QUEUE,
-        workflowId,
+      client.workflow.execute<typeof retention>('retention', {
+        ...startOptions({ kind: 'retention', cluster: config.cluster, workflowId, memo: { trigger: 'walflow prune' } }),
         args: [
           {
             cluster: config.cluster,
@@ -64,9 +59,8 @@ export async function prune(config: Config, o: PruneOptions): Promise<void> {
             policy,
           },
         ],
-        memo: { cluster: config.cluster, trigger: 'walflow prune' },
       }),
-    )) as RetentionResult;
+    );
     const result = await withDeletions(config, run);
     if (o.json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -7,15 +7,16 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
 import { parseInput, restoreInputSchema } from '../../lib/inputs';
-import { connectClient, workflowOutcome } from '../../lib/temporal';
+import { connectClient, requireClusterWorker, workflowOutcome } from '../../lib/temporal';
 import {
   RESTORE_PROGRESS_QUERY,
   RestoreInput,
   RestoreProgress,
   restoreWorkflowId,
-  SHARED_QUEUE,
   targetOf,
 } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { restore as restoreWorkflow } from '../../workflows/restore';
 
 export interface RestoreOptions {
   targetTime?: string;
@@ -74,18 +75,18 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
   const input = restoreInput(config, o);
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const workflowId = restoreWorkflowId(config.cluster, targetOf(input), new Date());
-    const handle = await client.workflow.start('restore', {
-      taskQueue: SHARED_QUEUE,
-      workflowId,
-      args: [input],
-      memo: {
+    const handle = await client.workflow.start<typeof restoreWorkflow>('restore', {
+      ...startOptions({
+        kind: 'restore',
         cluster: config.cluster,
         host: config.hostId,
-        target: workflowId.split('/')[2],
-        pgdata: input.pgdata ?? null,
-        trigger: 'walflow restore',
-      },
+        ...(input.backupId ? { object: input.backupId } : {}),
+        workflowId,
+        memo: { target: workflowId.split('/')[2], pgdata: input.pgdata ?? null, trigger: 'walflow restore' },
+      }),
+      args: [input],
     });
     process.stderr.write(`restore started: ${workflowId}\n`);
     if (!o.wait) return;
@@ -112,7 +113,7 @@ export async function restore(config: Config, o: RestoreOptions): Promise<void> 
 }
 
 /** Progress bars from the workflow's progress query and the running activity's heartbeat. */
-async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
+async function watch(handle: WorkflowHandle<typeof restoreWorkflow>): Promise<RestoreProgress> {
   const bars = new MultiBar(
     { format: '{phase} {bar} {done}', stream: process.stderr, hideCursor: true, clearOnComplete: false },
     Presets.shades_classic,
@@ -159,7 +160,7 @@ async function watch(handle: WorkflowHandle): Promise<RestoreProgress> {
       });
   }, 500);
   try {
-    const r = await workflowOutcome('restore', handle.workflowId, handle.result() as Promise<RestoreProgress>);
+    const r = await workflowOutcome('restore', handle.workflowId, handle.result());
     await tick();
     return r;
   } finally {

@@ -3,26 +3,27 @@ import { withCatalog } from '../../db/client';
 import { readAllDetails } from '../../db/rundetails';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
-import { connectClient, workflowOutcome } from '../../lib/temporal';
-import { SHARED_QUEUE, VERIFY_SECTIONS, VerifyReport, verifyScheduleId, VerifySummary } from '../../lib/contracts';
+import { connectClient, requireClusterWorker, workflowOutcome } from '../../lib/temporal';
+import { VERIFY_SECTIONS, VerifyReport, verifyScheduleId, VerifySummary } from '../../lib/contracts';
+import { startOptions } from '../../lib/workflowstart';
+import type { verify as verifyWorkflow } from '../../workflows/verify';
 
 export async function verify(config: Config, o: { deep?: boolean; json?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
+    await requireClusterWorker(client, config.cluster);
     const workflowId = `${verifyScheduleId(config.cluster)}/${new Date().toISOString()}`;
     process.stderr.write(
       `verify started: ${workflowId} (${o.deep ? 'deep: downloading every object' : 'metadata and sizes'}; repairing from a healthy store)\n`,
     );
-    const summary = (await workflowOutcome(
+    const summary = await workflowOutcome(
       'verify',
       workflowId,
-      client.workflow.execute('verify', {
-        taskQueue: SHARED_QUEUE,
-        workflowId,
+      client.workflow.execute<typeof verifyWorkflow>('verify', {
+        ...startOptions({ kind: 'verify', cluster: config.cluster, workflowId, memo: { trigger: 'walflow verify' } }),
         args: [{ cluster: config.cluster, deep: !!o.deep, repair: true }],
-        memo: { cluster: config.cluster, trigger: 'walflow verify' },
       }),
-    )) as VerifySummary;
+    );
     const report = await fullReport(config, summary);
     if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else {

@@ -21,6 +21,7 @@ import {
   TOOLS,
   waitForPort,
 } from './procs';
+import { SEARCH_ATTRIBUTES } from '../workflowstart';
 
 export const COMPONENTS = ['temporal', 'r2', 'b2', 'catalog', 'worker'] as const;
 export type Component = (typeof COMPONENTS)[number];
@@ -156,6 +157,7 @@ export class Stack {
             path.join(this.dir, 'temporal.db'),
             '--log-level',
             'warn',
+            ...Object.values(SEARCH_ATTRIBUTES).flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
           ],
         });
         await waitForPort(ports.temporal, 'Temporal', this.log(c));
