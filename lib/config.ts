@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
+import { parseByteSize } from './spoollimit';
 import type { S3StoreConfig } from './stores/s3';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 
@@ -15,6 +16,10 @@ export interface Config {
   cluster: string;
   hostId: string;
   spoolDir: string;
+  /** WALFLOW_SPOOL_MAX in bytes; unset: a share of the spool's file system (lib/spoollimit.ts). */
+  spoolMaxBytes: number | undefined;
+  /** Verified copies a file needs before it may leave a spool that is past its limit. */
+  minCopies: number;
   catalogUrl: string;
   pgUrl: string | undefined;
   stores: StoreConfig[];
@@ -67,6 +72,18 @@ const base = z.object({
         .replace(/[^a-z0-9_-]/g, '-'),
     ),
   WALFLOW_SPOOL_DIR: z.string().min(1),
+  WALFLOW_SPOOL_MAX: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      try {
+        return s ? parseByteSize(s) : undefined;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  WALFLOW_MIN_COPIES: z.coerce.number().int().min(1).default(1),
   WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
   WALFLOW_PG_URL: z.string().optional(),
   WALFLOW_STORES: z
@@ -165,12 +182,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new UserError(`configuration: ${formatIssues(r.error)} (set them in the environment or the --env-file)`);
   const e = r.data;
   const stores = e.WALFLOW_STORES.map((n) => storeConfig(n, env));
+  if (e.WALFLOW_MIN_COPIES > stores.length)
+    throw new UserError(
+      `WALFLOW_MIN_COPIES=${e.WALFLOW_MIN_COPIES} but WALFLOW_STORES names ${stores.length} store(s); lower it`,
+    );
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     cluster: e.WALFLOW_CLUSTER,
     hostId: e.WALFLOW_HOST_ID,
     spoolDir: e.WALFLOW_SPOOL_DIR,
+    spoolMaxBytes: e.WALFLOW_SPOOL_MAX,
+    minCopies: e.WALFLOW_MIN_COPIES,
     catalogUrl: e.WALFLOW_CATALOG_URL,
     pgUrl: e.WALFLOW_PG_URL || undefined,
     stores: stores.map((s) => s.store),
