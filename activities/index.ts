@@ -8,6 +8,7 @@ import type { Store } from '../lib/stores/store';
 import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
+import { owedActivities } from './owed';
 import { restoreActivities } from './restore';
 import { recoverableActivities } from './recoverable';
 import { spoolActivities } from './spool';
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
+    ...owedActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),
     ...recoverableActivities(deps.catalog),

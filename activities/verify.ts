@@ -3,27 +3,21 @@
 // from a healthy store: copied, then verified again. A copy that store's own retention removed
 // is not missing, and copies that disagree with no catalog record to decide between them are a
 // conflict for a human: nothing is repaired. Store-side work: any worker runs it.
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { DetailCounts, DetailWriter, firstDetails, readDetails, runOf } from '../db/rundetails';
 import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
-import { codecByName } from '../lib/codec';
 import type { Logger } from '../lib/log';
 import { clusterJsonKey } from '../lib/keys';
-import { ObjectMeta, Store } from '../lib/stores/store';
+import { findMatching, putMatching, readMatching, Reference } from '../lib/storecopy';
+import type { Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
 import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../lib/contracts';
 import { listBackups, storeWalKeep } from './retention';
-
-interface Reference {
-  sha256: string;
-  storedSize: number | undefined;
-}
 
 /** What a retried verifyArchive continues from: every key up to lastKey checked, its findings written. */
 interface VerifyCheckpoint {
@@ -35,23 +29,6 @@ interface VerifyCheckpoint {
 const CHECKPOINT_EVERY = 500;
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
-  /** Downloads a copy and checks that its raw bytes hash to the reference. */
-  async function readVerified(
-    store: Store,
-    key: string,
-    ref: Reference,
-    signal: AbortSignal,
-  ): Promise<{ body: Buffer; meta: ObjectMeta } | undefined> {
-    const head = await store.head(key, signal);
-    if (!head?.meta || head.meta.sha256 !== ref.sha256) return undefined;
-    const body = await store.get(key, signal);
-    const raw = await codecByName(head.meta.codec)
-      .decompress(body)
-      .catch(() => undefined);
-    if (!raw || createHash('sha256').update(raw).digest('hex') !== ref.sha256) return undefined;
-    return { body, meta: head.meta };
-  }
-
   return {
     /** Writes every problem, repair and gap to the catalog (rundetails); returns counts and examples. A retry continues after the last checkpoint. */
     async verifyArchive({
@@ -177,7 +154,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
             bad.push({ store: s, problem: `checksum metadata ${head.meta.sha256} is not ${ref.sha256}` });
           else if (ref.storedSize !== undefined && head.size !== ref.storedSize)
             bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
-          else if (deep && !(await readVerified(store, key, ref, signal)))
+          else if (deep && !(await readMatching(store, key, ref, signal)))
             bad.push({ store: s, problem: 'content does not hash to its checksum' });
         }
         for (const b of bad) writer.add('problems', { key, ...b });
@@ -190,11 +167,8 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           return;
         }
 
-        let source: { body: Buffer; meta: ObjectMeta } | undefined;
-        for (const s of names.filter((n) => !bad.some((b) => b.store === n))) {
-          source = await readVerified(stores.get(s)!, key, ref, signal);
-          if (source) break;
-        }
+        const healthy = names.filter((n) => !bad.some((b) => b.store === n)).map((n) => stores.get(n)!);
+        const source = await findMatching(healthy, key, ref, signal);
         if (!source) {
           writer.add('unrepairable', key);
           return;
@@ -202,8 +176,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         for (const b of bad) {
           const store = stores.get(b.store)!;
           if (b.problem !== 'missing') await store.delete(key, signal); // corrupt: a verified copy exists elsewhere
-          await store.putNew(key, source.body, source.meta, signal);
-          if (await readVerified(store, key, ref, signal)) {
+          if (await putMatching(store, key, source, ref, signal)) {
             writer.add('repaired', { key, store: b.store, problem: b.problem });
             await writer.flush(); // a repair is done at once: its row must not wait for the next checkpoint
             log.warn({ cluster, key, store: b.store, problem: b.problem }, 'repaired a WAL copy from a healthy store');

@@ -17,6 +17,21 @@ export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
 export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
 export const drillScheduleId = (cluster: string) => `drill/${cluster}`;
 
+export const owedCopiesWorkflowId = (cluster: string, store: string) => `owed-copies/${cluster}/${store}`;
+
+/**
+ * Update the host sends an archiveSegment whose file should leave a spool past its limit. The
+ * workflow refuses it while its file has fewer than WALFLOW_MIN_COPIES verified copies (a
+ * refused update leaves no trace in history); accepted, the file leaves and the copies still
+ * missing are owed to their stores.
+ */
+export const LEAVE_SPOOL_UPDATE = 'leaveSpool';
+
+export interface OwedCopiesInput {
+  cluster: string;
+  store: string;
+}
+
 export interface ArchiveSegmentInput {
   cluster: string;
   hostId: string;
@@ -51,6 +66,8 @@ export interface StagedFile {
   /** Configuration the workflow needs, read by the host that holds the file. */
   stores: string[];
   alertUploadFailingMs: number;
+  /** Verified copies needed before the file may leave a spool past its limit (WALFLOW_MIN_COPIES). */
+  minCopies: number;
 }
 
 export interface CopyResult {
@@ -66,6 +83,8 @@ export interface ArchiveResult {
   rawSize?: number;
   storedSize?: number;
   copies?: CopyResult[];
+  /** Stores still owed a copy: the file left a full spool before they took it. */
+  owed?: string[];
 }
 
 export interface AlertInput {
@@ -80,7 +99,9 @@ export interface AlertInput {
     | 'archive-gap'
     | 'retention-blocked'
     | 'backup-missing'
-    | 'drill-failure';
+    | 'drill-failure'
+    | 'store-degraded'
+    | 'spool-full';
   message: string;
   details?: Record<string, unknown>;
 }

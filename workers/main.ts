@@ -15,6 +15,7 @@ import { openStores } from '../lib/stores/registry';
 import { hostQueue, SHARED_QUEUE } from '../lib/contracts';
 import { appliedPolicy, ensureHostSweep } from './schedules';
 import { serveMetrics } from './metrics';
+import { SpoolPressure } from './spoolpressure';
 import { SpoolWatcher } from './watcher';
 
 const RECONNECT_MS = 3_000;
@@ -110,6 +111,8 @@ export async function runWorker(config: Config): Promise<void> {
   let policyReported = false;
   const watcher = new SpoolWatcher(() => client, config, log);
   watcher.start();
+  const pressure = new SpoolPressure(() => client, config, log, activities);
+  pressure.start();
 
   while (!stopping) {
     const connection = await retry(
@@ -155,6 +158,7 @@ export async function runWorker(config: Config): Promise<void> {
     }
   }
   watcher.stop();
+  pressure.stop();
   await catalog?.$client.end();
   log.info('stopped');
 }

@@ -3,11 +3,14 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
+  defineUpdate,
   ParentClosePolicy,
   proxyActivities,
   proxyLocalActivities,
+  setHandler,
   startChild,
   upsertMemo,
   workflowInfo,
@@ -24,9 +27,13 @@ import {
   CONTENT_CONFLICT,
   CopyResult,
   hostQueue,
+  LEAVE_SPOOL_UPDATE,
   StagedFile,
 } from '../lib/contracts';
 import { resolvePolicy } from '../lib/clusterpolicy';
+import { startOwedCopies } from './owed';
+
+export const leaveSpoolUpdate = defineUpdate<void>(LEAVE_SPOOL_UPDATE);
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -88,13 +95,41 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     stores: staged.stores,
   });
 
-  let copies: CopyResult[];
-  try {
-    copies = await Promise.all(staged.stores.map((store) => uploadWatched(cluster, store, staged)));
-  } catch (e) {
-    const type = failureType(e);
-    if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw e;
-    const message = (e as ActivityFailure).cause?.message ?? String(e);
+  // Every store gets its copy before the spool copy goes, unless the host asks for room: then
+  // a file with minCopies verified copies leaves, and the stores still missing it are owed.
+  const done = new Map<string, CopyResult>();
+  let leave = false;
+  let failure: Error | undefined;
+  setHandler(
+    leaveSpoolUpdate,
+    () => {
+      leave = true;
+    },
+    {
+      validator: () => {
+        if (done.size < staged.minCopies) throw new Error(`${done.size} of ${staged.minCopies} copies so far`);
+      },
+    },
+  );
+  const uploads = new CancellationScope();
+  void uploads
+    .run(() =>
+      Promise.all(
+        staged.stores.map((store) => uploadWatched(cluster, store, staged).then((c) => void done.set(store, c))),
+      ),
+    )
+    .catch((e: unknown) => {
+      failure ??= e instanceof Error ? e : new Error(String(e));
+    });
+  await condition(
+    () => failure !== undefined || done.size === staged.stores.length || (leave && done.size >= staged.minCopies),
+  );
+  const owed = staged.stores.filter((store) => !done.has(store));
+  const copies = [...done.values()];
+  if (failure !== undefined && owed.length) {
+    const type = failureType(failure);
+    if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw failure;
+    const message = (failure as ActivityFailure).cause?.message ?? failure.message;
     await local.raiseAlert({
       cluster,
       key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
@@ -106,11 +141,25 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     upsertMemo({ state: `refused: ${type}` });
     throw ApplicationFailure.nonRetryable(message, type);
   }
+  if (owed.length) uploads.cancel();
 
-  await local.recordArchived({ cluster, staged, copies });
+  // Owed copies are in the catalog before the spool copy goes: a crash between leaves both, and
+  // one before their workflow starts leaves it to the next sweep.
+  await local.recordArchived({ cluster, staged, copies, owed });
   await local.removeSpoolCopy({ cluster, name });
-  upsertMemo({ state: 'archived', copies: Object.fromEntries(copies.map((c) => [c.store, c.outcome])) });
-  return { name, status: 'archived', rawSize: staged.rawSize, storedSize: staged.storedSize, copies };
+  for (const store of owed) await startOwedCopies(cluster, store);
+  upsertMemo({
+    state: owed.length ? `left a full spool; owed to ${owed.join(', ')}` : 'archived',
+    copies: Object.fromEntries(copies.map((c) => [c.store, c.outcome])),
+  });
+  return {
+    name,
+    status: 'archived',
+    rawSize: staged.rawSize,
+    storedSize: staged.storedSize,
+    copies,
+    ...(owed.length ? { owed } : {}),
+  };
 }
 
 /** Uploads to one store; raises an alert if it takes longer than the threshold, resolves it after. */
@@ -132,6 +181,9 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
     if (!inTime) await local.raiseAlert(alert);
     return inTime;
   });
+  // When the file leaves a full spool this upload is cancelled: the store is still failing, and
+  // the owed-copies workflow resolves the alert once the store takes copies again.
+  void watch.catch(() => undefined);
   const result = await uploaded;
   if (!(await watch)) await local.resolveAlert({ cluster, key: alert.key });
   return result;
@@ -148,6 +200,7 @@ export async function archiveSweep(
   await catalog.checkSpoolAge({ cluster, hostId, oldestAgeMs: spool.oldestAgeMs, maxAgeMs: alerts.spoolAgeMs });
   await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
   await catalog.deliverPendingAlerts({ cluster });
+  for (const store of await catalog.storesOwedCopies({ cluster })) await startOwedCopies(cluster, store);
 
   let started = 0,
     skipped = 0,

@@ -2,7 +2,7 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
 import { migrateCatalog, openCatalog } from '../../db/client';
-import { newestSegmentPerStore } from '../../db/reports';
+import { newestSegmentPerStore, owedPerStore } from '../../db/reports';
 import { alerts, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
@@ -30,6 +30,7 @@ export async function collectStatus(config: Config) {
   try {
     await migrateCatalog(db); // a catalog no worker has touched yet is simply empty
     const newest = await newestSegmentPerStore(db, config.cluster);
+    const owed = await owedPerStore(db, config.cluster);
     const open = await db
       .select()
       .from(alerts)
@@ -51,7 +52,16 @@ export async function collectStatus(config: Config) {
       stores: Object.fromEntries(
         config.stores.map((s) => {
           const n = newest.find((x) => x.store === s.name);
-          return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
+          const o = owed.find((x) => x.store === s.name);
+          return [
+            s.name,
+            {
+              newestSegment: n?.name ?? null,
+              confirmedAt: n?.confirmedAt.toISOString() ?? null,
+              owedCopies: o?.copies ?? 0,
+              owedSince: o?.oldest.toISOString() ?? null,
+            },
+          ];
         }),
       ),
       postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
@@ -83,7 +93,9 @@ export async function status(config: Config, o: { json?: boolean }): Promise<voi
     `spool      ${s.spool.waiting} waiting${s.spool.waiting ? `, oldest ${formatDuration(s.spool.oldestAgeMs)}` : ''}${s.spool.conflicts ? `, ${s.spool.conflicts} in conflict/` : ''}`,
     `archived   ${s.archived.files} files, ${(s.archived.rawBytes / 2 ** 20).toFixed(1)} MiB raw -> ${(s.archived.storedBytes / 2 ** 20).toFixed(1)} MiB stored`,
     ...Object.entries(s.stores).map(
-      ([name, v]) => `store ${name.padEnd(5)} ${v ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}`,
+      ([name, v]) =>
+        `store ${name.padEnd(5)} ${v.newestSegment ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}` +
+        (v.owedCopies ? `, owed ${v.owedCopies} copies since ${v.owedSince}` : ''),
     ),
   ];
   if (s.postgres) {
