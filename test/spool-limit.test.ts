@@ -15,19 +15,19 @@ import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 
 const CLUSTER = 'spoollimit';
-const LIMIT = 256 * 2 ** 20;
+const LIMIT = 128 * 2 ** 20;
 let LOAD_SCRIPT: string;
 
 let env: TestEnv;
 let pg: PgCluster;
 
 before(async () => {
-  env = new TestEnv(CLUSTER, { WALFLOW_SPOOL_MAX: '256MiB', WALFLOW_ALERT_UPLOAD_FAILING_AFTER: '3s' });
+  env = new TestEnv(CLUSTER, { WALFLOW_SPOOL_MAX: '128MiB', WALFLOW_ALERT_UPLOAD_FAILING_AFTER: '3s' });
   LOAD_SCRIPT = path.join(env.dir, 'load.sql');
   await env.startWorker();
   pg = await env.createCluster();
   await pg.query('CREATE TABLE load (payload text)');
-  // About 0.5 MiB of WAL per transaction that compresses about as well as real WAL does.
+  // About 0.7 MiB of WAL per transaction (one segment every 4 s at 6 per second), compressible.
   fs.writeFileSync(
     LOAD_SCRIPT,
     'INSERT INTO load SELECT repeat(md5(random()::text), 30) FROM generate_series(1, 500);\n',
@@ -97,6 +97,7 @@ test(
   async () => {
     await waitFor('initial WAL archived', () => env.spoolFiles().length === 0, 120_000);
     const start = await archiver();
+    const outageStart = new Date();
     await env.stack.stop('b2');
     let peak = 0;
     let bench: Promise<unknown> | undefined;
@@ -116,9 +117,9 @@ test(
           '-c',
           '2',
           '-R',
-          '30',
+          '6',
           '-T',
-          '25',
+          '60',
           'postgres',
         ],
         { cwd: '/', ...(postgresUser() ?? {}), env: { ...process.env, HOME: '/var/lib/postgresql' } },
@@ -148,6 +149,16 @@ test(
       await waitFor('spool drained to its unfinished files', () => env.spoolFiles().length < 6, 60_000);
       const keys = await recorded();
       assert.deepEqual(await holds('r2', keys), [], 'r2 holds every recorded file');
+      // How far the healthy store lagged PostgreSQL's handover while the other was down.
+      const [lag] = await catalogQuery<{ median: number; max: number }>(
+        env.config.catalogUrl,
+        `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s)::float AS median, max(s)::float AS max FROM (
+           SELECT extract(epoch FROM c.confirmed_at - f.handed_over_at) AS s FROM wal_copies c
+           JOIN wal_files f ON f.cluster = c.cluster AND f.name = c.name
+           WHERE c.cluster = $1 AND c.store = 'r2' AND f.handed_over_at > $2) x`,
+        [CLUSTER, outageStart],
+      );
+      console.log(`r2 lag behind PostgreSQL while b2 was down: median ${lag.median}s, max ${lag.max}s`);
       const owing = await owed();
       assert.ok(
         owing.some((o) => o.store === 'b2' && o.n > 0),
