@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { requireEnv } from '../lib/env';
 import { UserError } from '../lib/errors';
 import { SpoolPaths } from '../lib/spool';
-import { spoolLimit, spoolUsage } from '../lib/spoollimit';
+import { fits, spoolLimit, spoolUsage } from '../lib/spoollimit';
 import { LONG_HEADER_SIZE, parseSegmentHeader } from '../lib/wal/header';
 import { parseWalName, WalName } from '../lib/wal/name';
 import { segmentStartLsn } from '../lib/wal/lsn';
@@ -115,8 +115,7 @@ function checkRoom(spool: SpoolPaths, source: string, name: string): void {
     throw new UserError((e as Error).message);
   }
   const used = spoolUsage(spool).bytes;
-  const size = 2 * fs.statSync(source).size; // the file and, soon, its compressed copy
-  if (used + size <= limit) return;
+  if (fits(used, fs.statSync(source).size, limit)) return;
   markFull(spool);
   throw new UserError(
     `spool ${spool.dir} is full (${mib(used)} of WALFLOW_SPOOL_MAX ${mib(limit)}) and no file there is in ` +

@@ -58,9 +58,16 @@ export function spoolHeadroom(limit: number, largestFile: number): number {
 
 export interface SpoolFile {
   name: string;
-  /** The file and its staged (compressed) copy, if any. */
+  /** The file's own size. */
+  raw: number;
+  /** What it counts towards the limit: the file and its staged (compressed) copy, if any. */
   bytes: number;
   mtimeMs: number;
+}
+
+/** push's rule, and the worker's test for room again: a file fits with room for its compressed copy. */
+export function fits(usedBytes: number, fileBytes: number, limit: number): boolean {
+  return usedBytes + 2 * fileBytes <= limit;
 }
 
 /**
@@ -88,7 +95,7 @@ export function spoolUsage(spool: SpoolPaths): { files: SpoolFile[]; bytes: numb
       }
     }
   };
-  each(spool.walDir, (name, size, mtimeMs) => files.set(name, { name, bytes: size, mtimeMs }));
+  each(spool.walDir, (name, size, mtimeMs) => files.set(name, { name, raw: size, bytes: size, mtimeMs }));
   const staged = new Set<string>();
   each(spool.stagedDir, (entry, size) => {
     const f = files.get(entry) ?? files.get(entry.slice(0, entry.lastIndexOf('.')));

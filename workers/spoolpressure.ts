@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import { SpoolPaths } from '../lib/spool';
-import { defaultSpoolLimit, spoolHeadroom, spoolUsage } from '../lib/spoollimit';
+import { defaultSpoolLimit, fits, spoolHeadroom, spoolUsage } from '../lib/spoollimit';
 import { AlertInput, archiveWorkflowId, LEAVE_SPOOL_UPDATE } from '../lib/contracts';
 
 const CHECK_MS = 1_000;
@@ -83,8 +83,9 @@ export class SpoolPressure {
     const present = new Set(files.map((f) => f.name));
     for (const n of this.leaving) if (!present.has(n)) this.leaving.delete(n);
     this.makeRoom(files, bytes - (limit - spoolHeadroom(limit, largest)));
+    const segment = Math.max(0, ...files.map((f) => f.raw));
     const free = fs.statfsSync(this.spool.dir);
-    await this.reportFull(bytes + largest <= limit && free.bavail * free.bsize >= largest, bytes, limit);
+    await this.reportFull(fits(bytes, segment, limit) && free.bavail * free.bsize >= 2 * segment, bytes, limit);
   }
 
   /**

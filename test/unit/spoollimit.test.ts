@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { SpoolPaths } from '../../lib/spool';
-import { parseByteSize, spoolHeadroom, spoolLimit, spoolUsage } from '../../lib/spoollimit';
+import { fits, parseByteSize, spoolHeadroom, spoolLimit, spoolUsage } from '../../lib/spoollimit';
 
 const MiB = 2 ** 20;
 
@@ -51,6 +51,11 @@ describe('spool limit', () => {
     );
     assert.equal(u.bytes, 3200);
     fs.rmSync(spool.root, { recursive: true });
+  });
+
+  test('a file fits with room for its compressed copy', () => {
+    assert.equal(fits(96 * MiB, 16 * MiB, 128 * MiB), true);
+    assert.equal(fits(97 * MiB, 16 * MiB, 128 * MiB), false);
   });
 
   test('headroom: half the limit, at most eight of the largest file', () => {
