@@ -1,6 +1,6 @@
 // Catalog activities: what was archived where.
 import type { Catalog } from '../db/client';
-import { runs, walCopies, walFiles } from '../db/schema';
+import { owedCopies, runs, walCopies, walFiles } from '../db/schema';
 import type { Logger } from '../lib/log';
 import { archiveLatency } from '../lib/metrics';
 import { decodeIndex } from '../lib/wal/segmentindex';
@@ -18,7 +18,18 @@ export function catalogActivities(db: () => Catalog, log: Logger) {
       );
     },
 
-    async recordArchived({ cluster, staged, copies }: { cluster: string; staged: StagedFile; copies: CopyResult[] }) {
+    /** owed: stores that do not hold the file yet although it leaves the spool (it was full). */
+    async recordArchived({
+      cluster,
+      staged,
+      copies,
+      owed = [],
+    }: {
+      cluster: string;
+      staged: StagedFile;
+      copies: CopyResult[];
+      owed?: string[];
+    }) {
       await db().transaction(async (tx) => {
         const file = {
           cluster,
@@ -56,9 +67,18 @@ export function catalogActivities(db: () => Catalog, log: Logger) {
             })
             .onConflictDoNothing();
         }
+        for (const store of owed)
+          await tx
+            .insert(owedCopies)
+            .values({ cluster, name: staged.name, store, key: staged.key })
+            .onConflictDoNothing();
       });
-      const everywhere = Math.max(...copies.map((c) => new Date(c.confirmedAt).getTime()));
-      archiveLatency.observe(Math.max(0, everywhere - new Date(staged.handedOverAt).getTime()) / 1000);
+      if (owed.length)
+        log.warn({ cluster, file: staged.name, owed }, 'left the full spool before every store held it; copies owed');
+      if (!owed.length) {
+        const everywhere = Math.max(...copies.map((c) => new Date(c.confirmedAt).getTime()));
+        archiveLatency.observe(Math.max(0, everywhere - new Date(staged.handedOverAt).getTime()) / 1000);
+      }
       log.info(
         {
           cluster,

@@ -12,6 +12,7 @@ import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
 import { checkActivities } from './checks';
+import { owedActivities } from './owed';
 import { restoreActivities } from './restore';
 import { recoverableActivities } from './recoverable';
 import { spoolActivities } from './spool';
@@ -37,6 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...checkActivities(deps.config, deps.catalog),
     ...verifyActivities(deps.stores, deps.catalog, deps.log),
+    ...owedActivities(deps.stores, deps.catalog, deps.log),
     ...retentionActivities(deps.stores, deps.catalog, deps.log),
     ...drillActivities(deps.config),
     ...recoverableActivities(deps.catalog),

@@ -82,6 +82,7 @@ export function spoolActivities(config: Config) {
         walIndex,
         stores: config.stores.map((s) => s.name),
         alertUploadFailingMs: config.alertUploadFailingMs,
+        minCopies: config.minCopies,
       };
     },
 

@@ -11,18 +11,13 @@ import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
 import type { Logger } from '../lib/log';
 import { clusterJsonKey } from '../lib/keys';
+import { findMatching, putMatching, readMatching, Reference } from '../lib/storecopy';
 import type { Store } from '../lib/stores/store';
-import { CorruptObjectError, readVerified, VerifiedObject } from '../lib/verified';
 import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
 import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../lib/contracts';
 import { listBackups, storeWalKeep } from './retention';
-
-interface Reference {
-  sha256: string;
-  storedSize: number | undefined;
-}
 
 /** What a retried verifyArchive continues from: every key up to lastKey checked, its findings written. */
 interface VerifyCheckpoint {
@@ -34,21 +29,6 @@ interface VerifyCheckpoint {
 const CHECKPOINT_EVERY = 500;
 
 export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
-  /** A copy whose bytes hash to the reference; undefined for a corrupt one. A store that fails throws. */
-  async function intactCopy(
-    store: Store,
-    key: string,
-    ref: Reference,
-    signal: AbortSignal,
-  ): Promise<VerifiedObject | undefined> {
-    try {
-      return await readVerified(store, key, signal, ref.sha256);
-    } catch (e) {
-      if (e instanceof CorruptObjectError) return undefined;
-      throw e;
-    }
-  }
-
   return {
     /** Writes every problem, repair and gap to the catalog (rundetails); returns counts and examples. A retry continues after the last checkpoint. */
     async verifyArchive({
@@ -174,7 +154,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
             bad.push({ store: s, problem: `checksum metadata ${head.meta.sha256} is not ${ref.sha256}` });
           else if (ref.storedSize !== undefined && head.size !== ref.storedSize)
             bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
-          else if (deep && !(await intactCopy(store, key, ref, signal)))
+          else if (deep && !(await readMatching(store, key, ref, signal)))
             bad.push({ store: s, problem: 'content does not hash to its checksum' });
         }
         for (const b of bad) writer.add('problems', { key, ...b });
@@ -187,11 +167,8 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
           return;
         }
 
-        let source: VerifiedObject | undefined;
-        for (const s of names.filter((n) => !bad.some((b) => b.store === n))) {
-          source = await intactCopy(stores.get(s)!, key, ref, signal);
-          if (source) break;
-        }
+        const healthy = names.filter((n) => !bad.some((b) => b.store === n)).map((n) => stores.get(n)!);
+        const source = await findMatching(healthy, key, ref, signal);
         if (!source) {
           writer.add('unrepairable', key);
           return;
@@ -199,8 +176,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         for (const b of bad) {
           const store = stores.get(b.store)!;
           if (b.problem !== 'missing') await store.delete(key, signal); // corrupt: a verified copy exists elsewhere
-          await store.putNew(key, source.stored, source.meta, signal);
-          if (await intactCopy(store, key, ref, signal)) {
+          if (await putMatching(store, key, source, ref, signal)) {
             writer.add('repaired', { key, store: b.store, problem: b.problem });
             await writer.flush(); // a repair is done at once: its row must not wait for the next checkpoint
             log.warn({ cluster, key, store: b.store, problem: b.problem }, 'repaired a WAL copy from a healthy store');

@@ -6,6 +6,7 @@ import { requireEnv } from '../lib/env';
 import { UserError } from '../lib/errors';
 import { fsyncDirSync } from '../lib/fsync';
 import { SpoolPaths } from '../lib/spool';
+import { fits, spoolLimit, spoolUsage } from '../lib/spoollimit';
 import { LONG_HEADER_SIZE, parseSegmentHeader } from '../lib/wal/header';
 import { parseWalName, WalName } from '../lib/wal/name';
 import { segmentStartLsn } from '../lib/wal/lsn';
@@ -49,6 +50,7 @@ export function push(source: string, nameArg: string | undefined): PushResult {
 
   const final = spool.wal(name);
   if (fs.existsSync(final)) return compareExisting(source, final, name);
+  checkRoom(spool, source, name);
   const tmp = path.join(spool.tmpDir, `${name}.${process.pid}.tmp`);
   try {
     fs.copyFileSync(source, tmp);
@@ -101,6 +103,40 @@ function checkContent(fd: number, size: number, wal: WalName, source: string): s
   return h.systemIdentifier;
 }
 
+/**
+ * Refuses a file that would take the spool past WALFLOW_SPOOL_MAX. The worker moves files out
+ * before that (those already in WALFLOW_MIN_COPIES stores), so a refusal means it cannot:
+ * PostgreSQL keeps the file and retries, and the marker tells the worker to raise spool-full.
+ */
+function checkRoom(spool: SpoolPaths, source: string, name: string): void {
+  let limit: number;
+  try {
+    limit = spoolLimit(process.env.WALFLOW_SPOOL_MAX, spool.dir);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const used = spoolUsage(spool).bytes;
+  if (fits(used, fs.statSync(source).size, limit)) return;
+  markFull(spool);
+  throw new UserError(
+    `spool ${spool.dir} is full (${mib(used)} of WALFLOW_SPOOL_MAX ${mib(limit)}) and no file there is in ` +
+      `WALFLOW_MIN_COPIES stores yet; ${name} not archived, PostgreSQL keeps it and retries: check the stores and the worker`,
+  );
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Best effort: on a full disk even this may fail, and the refusal itself matters more. */
+function markFull(spool: SpoolPaths): void {
+  try {
+    fs.closeSync(fs.openSync(spool.fullMarker, 'a', 0o640));
+    const now = new Date();
+    fs.utimesSync(spool.fullMarker, now, now);
+  } catch {
+    /* the refusal still reaches PostgreSQL's log */
+  }
+}
+
 function ensureDirs(spool: SpoolPaths): void {
   try {
     fs.mkdirSync(spool.walDir, { recursive: true, mode: 0o750 });
@@ -119,15 +155,20 @@ function checkSystemIdentifier(spool: SpoolPaths, systemId: string, name: string
   }
   if (recorded === undefined) {
     const tmp = path.join(spool.tmpDir, `system-identifier.${process.pid}`);
-    fs.writeFileSync(tmp, systemId + '\n', { mode: 0o640 });
-    const tfd = fs.openSync(tmp, 'r+');
     try {
-      fs.fsyncSync(tfd);
-    } finally {
-      fs.closeSync(tfd);
+      fs.writeFileSync(tmp, systemId + '\n', { mode: 0o640 });
+      const tfd = fs.openSync(tmp, 'r+');
+      try {
+        fs.fsyncSync(tfd);
+      } finally {
+        fs.closeSync(tfd);
+      }
+      fs.renameSync(tmp, spool.systemIdFile);
+      fsyncDirSync(spool.dir);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw spoolError(e, spool);
     }
-    fs.renameSync(tmp, spool.systemIdFile);
-    fsyncDirSync(spool.dir);
   } else if (recorded !== systemId) {
     throw new UserError(
       `${name} belongs to system ${systemId} but spool ${spool.dir} belongs to system ${recorded}: ` +
@@ -163,8 +204,10 @@ function sameBytes(a: string, b: string): boolean {
 
 function spoolError(e: unknown, spool: SpoolPaths): Error {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC')
+  if (code === 'ENOSPC') {
+    markFull(spool);
     return new UserError(`spool ${spool.dir} is full; free space there (nothing was archived, PostgreSQL will retry)`);
+  }
   if (code === 'EACCES' || code === 'EPERM')
     return new UserError(`spool ${spool.dir} is not writable by this user; chown it to the PostgreSQL OS user`);
   if (code === 'EROFS') return new UserError(`spool ${spool.dir} is on a read-only file system`);

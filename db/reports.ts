@@ -1,7 +1,7 @@
 // Catalog read-outs shared by `walflow status`, `walflow doctor` and the worker's metrics.
 import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Catalog } from './client';
-import { alerts, backups, runs, walCopies, walFiles } from './schema';
+import { alerts, backups, owedCopies, runs, walCopies, walFiles } from './schema';
 
 /** Per store, the newest archived segment (by name), when its newest copy was confirmed, and the bytes of its segment copies. */
 export async function newestSegmentPerStore(
@@ -49,4 +49,21 @@ export async function newestRun(db: Catalog, cluster: string, kind: string) {
     .orderBy(desc(runs.finishedAt))
     .limit(1);
   return r;
+}
+
+/** Per store, the copies it is owed (files that left a full spool before it took them) and since when. */
+export async function owedPerStore(
+  db: Catalog,
+  cluster: string,
+): Promise<{ store: string; copies: number; oldest: Date }[]> {
+  const rows = await db
+    .select({
+      store: owedCopies.store,
+      copies: sql<number>`count(*)::int`,
+      oldest: sql<Date>`min(${owedCopies.owedSince})`,
+    })
+    .from(owedCopies)
+    .where(eq(owedCopies.cluster, cluster))
+    .groupBy(owedCopies.store);
+  return rows.map((r) => ({ ...r, oldest: new Date(r.oldest) }));
 }

@@ -143,3 +143,21 @@ export const runDetails = pgTable(
   },
   (t) => [uniqueIndex('run_details_run_section_seq').on(t.runId, t.section, t.seq)],
 );
+
+/**
+ * A copy a store does not hold yet although the file left the spool: it left early, with
+ * WALFLOW_MIN_COPIES copies elsewhere, because the spool reached its limit while this store was
+ * failing. Made store to store once the store answers; the row goes when the copy is verified.
+ */
+export const owedCopies = pgTable(
+  'owed_copies',
+  {
+    id: serial('id').primaryKey(),
+    cluster: text('cluster').notNull(),
+    name: text('name').notNull(),
+    store: text('store').notNull(),
+    key: text('key').notNull(),
+    owedSince: timestamp('owed_since', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('owed_copies_cluster_name_store').on(t.cluster, t.name, t.store)],
+);

@@ -5,6 +5,7 @@ import { parseCompression } from './codec';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
 import { formatIssues, NAME } from './inputs';
+import { parseByteSize } from './spoollimit';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 import { parseStoreSettings, StoreConfig } from './stores/settings';
 
@@ -26,6 +27,10 @@ export interface Config {
   cluster: string;
   hostId: string;
   spoolDir: string;
+  /** WALFLOW_SPOOL_MAX in bytes; unset: a share of the spool's file system (lib/spoollimit.ts). */
+  spoolMaxBytes: number | undefined;
+  /** Verified copies a file needs before it may leave a spool that is past its limit. */
+  minCopies: number;
   catalogUrl: string;
   pgUrl: string | undefined;
   stores: StoreConfig[];
@@ -85,6 +90,18 @@ const base = z.object({
         .replace(/[^a-z0-9_-]/g, '-'),
     ),
   WALFLOW_SPOOL_DIR: z.string().min(1),
+  WALFLOW_SPOOL_MAX: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      try {
+        return s ? parseByteSize(s) : undefined;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  WALFLOW_MIN_COPIES: z.coerce.number().int().min(1).default(1),
   WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
   WALFLOW_PG_URL: z.string().optional(),
   WALFLOW_COMPRESSION: z
@@ -139,6 +156,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.TEMPORAL_API_KEY,
     );
   const stores = parseStoreSettings(env);
+  if (e.WALFLOW_MIN_COPIES > stores.length)
+    throw new UserError(
+      `WALFLOW_MIN_COPIES=${e.WALFLOW_MIN_COPIES} but WALFLOW_STORES names ${stores.length} store(s); lower it`,
+    );
   return {
     temporalAddress: e.TEMPORAL_ADDRESS,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
@@ -154,6 +175,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cluster: e.WALFLOW_CLUSTER,
     hostId: e.WALFLOW_HOST_ID,
     spoolDir: e.WALFLOW_SPOOL_DIR,
+    spoolMaxBytes: e.WALFLOW_SPOOL_MAX,
+    minCopies: e.WALFLOW_MIN_COPIES,
     catalogUrl: e.WALFLOW_CATALOG_URL,
     pgUrl: e.WALFLOW_PG_URL || undefined,
     stores: stores.map((s) => s.store),

@@ -29,6 +29,21 @@ export const checksScheduleId = (cluster: string) => `checks/${cluster}`;
 /** The workflow that delivers an alert the catalog could not take: one at a time per alert. */
 export const alertWorkflowId = (cluster: string, key: string) => `alert/${cluster}/${key}`;
 
+export const owedCopiesWorkflowId = (cluster: string, store: string) => `owed-copies/${cluster}/${store}`;
+
+/**
+ * Update the host sends an archiveSegment whose file should leave a spool past its limit. The
+ * workflow refuses it while its file has fewer than WALFLOW_MIN_COPIES verified copies (a
+ * refused update leaves no trace in history); accepted, the file leaves and the copies still
+ * missing are owed to their stores.
+ */
+export const LEAVE_SPOOL_UPDATE = 'leaveSpool';
+
+export interface OwedCopiesInput {
+  cluster: string;
+  store: string;
+}
+
 export interface ArchiveSegmentInput {
   cluster: string;
   hostId: string;
@@ -97,6 +112,8 @@ export interface StagedFile {
   /** Configuration the workflow needs, read by the host that holds the file. */
   stores: string[];
   alertUploadFailingMs: number;
+  /** Verified copies needed before the file may leave a spool past its limit (WALFLOW_MIN_COPIES). */
+  minCopies: number;
 }
 
 export interface CopyResult {
@@ -112,6 +129,8 @@ export interface ArchiveResult {
   rawSize?: number;
   storedSize?: number;
   copies?: CopyResult[];
+  /** Stores still owed a copy: the file left a full spool before they took it. */
+  owed?: string[];
 }
 
 export interface AlertInput {
@@ -129,7 +148,9 @@ export interface AlertInput {
     | 'drill-failure'
     | 'host-silent'
     | 'archive-command-failing'
-    | 'archive-stale';
+    | 'archive-stale'
+    | 'store-degraded'
+    | 'spool-full';
   message: string;
   details?: Record<string, unknown>;
   /** The webhook already has it (posted while the catalog was down): record it without posting again. */

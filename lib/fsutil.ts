@@ -14,13 +14,19 @@ export async function writeFileDurably(
   await fs.promises.mkdir(tmpDir, { recursive: true });
   // Unique per call: concurrent writers of one name (or one base name) must not share a temp file.
   const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.${randomUUID()}.tmp`);
-  const fh = await fs.promises.open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fs.promises.open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (e) {
+    // A full disk (ENOSPC) must not leave a partial temp file taking yet more room.
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
   }
-  await fs.promises.rename(tmp, file);
   await fsyncDir(path.dirname(file));
 }

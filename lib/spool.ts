@@ -4,6 +4,7 @@
 //   <spool>/<cluster>/staged/            compressed copies being uploaded
 //   <spool>/<cluster>/conflict/          files whose name the stores hold with other bytes
 //   <spool>/<cluster>/system-identifier  the cluster's system identifier, fixed at first push
+//   <spool>/<cluster>/full               present while push refuses files for want of room
 import * as path from 'node:path';
 
 export class SpoolPaths {
@@ -28,6 +29,9 @@ export class SpoolPaths {
   }
   get systemIdFile() {
     return path.join(this.dir, 'system-identifier');
+  }
+  get fullMarker() {
+    return path.join(this.dir, 'full');
   }
   wal(name: string) {
     return path.join(this.walDir, name);

@@ -15,7 +15,16 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export type WorkflowKind =
-  'archive' | 'archive-sweep' | 'backup' | 'restore' | 'retention' | 'verify' | 'drill' | 'checks' | 'alert';
+  | 'archive'
+  | 'archive-sweep'
+  | 'backup'
+  | 'restore'
+  | 'retention'
+  | 'verify'
+  | 'drill'
+  | 'checks'
+  | 'alert'
+  | 'owed-copies';
 
 export interface StartFacts {
   kind: WorkflowKind;

@@ -21,6 +21,7 @@ import { loadWorkflowBundle } from './bundle';
 import { installRuntime } from './runtime';
 import { appliedPolicy, ensureHostSweep } from './schedules';
 import { serveMetrics } from './metrics';
+import { SpoolPressure } from './spoolpressure';
 import { SpoolWatcher } from './watcher';
 
 const RECONNECT_MS = 3_000;
@@ -72,6 +73,8 @@ interface Served {
   log: Logger;
   activities: ReturnType<typeof createActivities>;
   watcher: SpoolWatcher;
+  /** Asks archived files to leave a spool near its limit (WALFLOW_SPOOL_MAX). */
+  pressure: SpoolPressure;
   policyReported: boolean;
 }
 
@@ -112,22 +115,27 @@ export async function runWorker(configs: Config[]): Promise<void> {
   let client: Client | undefined;
   const served: Served[] = configs.map((config) => {
     const clusterLog = log.child({ cluster: config.cluster });
+    const activities = createActivities({
+      config,
+      stores: openStores(config.stores),
+      catalog: catalogOf(config.catalogUrl),
+      log: clusterLog,
+    });
     return {
       config,
       log: clusterLog,
-      activities: createActivities({
-        config,
-        stores: openStores(config.stores),
-        catalog: catalogOf(config.catalogUrl),
-        log: clusterLog,
-      }),
+      activities,
       watcher: new SpoolWatcher(() => client, config, clusterLog),
+      pressure: new SpoolPressure(() => client, config, clusterLog, activities),
       policyReported: false,
     };
   });
   // Loaded once for every queue and every reconnect.
   const workflowBundle = await loadWorkflowBundle(log);
-  for (const s of served) s.watcher.start();
+  for (const s of served) {
+    s.watcher.start();
+    s.pressure.start();
+  }
 
   while (!stopping) {
     const connection = await retry(
@@ -186,7 +194,10 @@ export async function runWorker(configs: Config[]): Promise<void> {
       await connection.close().catch(() => undefined);
     }
   }
-  for (const s of served) s.watcher.stop();
+  for (const s of served) {
+    s.watcher.stop();
+    s.pressure.stop();
+  }
   for (const c of catalogs.values()) await c.$client.end();
   log.info('stopped');
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { Gauge } from 'prom-client';
 import type { Catalog } from '../db/client';
-import { newestCompleteBackup, newestRun, newestSegmentPerStore, openAlertsByKind } from '../db/reports';
+import { newestCompleteBackup, newestRun, newestSegmentPerStore, openAlertsByKind, owedPerStore } from '../db/reports';
 import type { Config } from '../lib/config';
 import { UserError } from '../lib/errors';
 import type { Logger } from '../lib/log';
@@ -82,6 +82,12 @@ function catalogGauges(config: Config, catalog: () => Catalog, log: Logger): () 
     labelNames: ['store'],
     registers: [registry],
   });
+  const owed = new Gauge({
+    name: 'walflow_store_owed_copies',
+    help: 'WAL copies each store is owed: files that left a full spool before it took them',
+    labelNames: ['store'],
+    registers: [registry],
+  });
   const drillOk = new Gauge({
     name: 'walflow_drill_last_ok',
     help: '1 when the newest restore drill passed, 0 when it failed',
@@ -112,7 +118,18 @@ function catalogGauges(config: Config, catalog: () => Catalog, log: Logger): () 
     registers: [registry],
   });
   return async () => {
-    for (const g of [newestAge, newest, storeBytes, backupAge, backupSize, drillOk, drillAge, drillRecover, alertsOpen])
+    for (const g of [
+      newestAge,
+      newest,
+      storeBytes,
+      owed,
+      backupAge,
+      backupSize,
+      drillOk,
+      drillAge,
+      drillRecover,
+      alertsOpen,
+    ])
       g.reset();
     try {
       const db = catalog();
@@ -121,6 +138,8 @@ function catalogGauges(config: Config, catalog: () => Catalog, log: Logger): () 
         newest.set({ store: s.store, segment: s.name }, 1);
         storeBytes.set({ store: s.store }, s.bytes);
       }
+      const owing = await owedPerStore(db, config.cluster);
+      for (const st of config.stores) owed.set({ store: st.name }, owing.find((o) => o.store === st.name)?.copies ?? 0);
       const drill = await newestRun(db, config.cluster, 'drill');
       if (drill) {
         const labels = { workflow_id: drill.workflowId };

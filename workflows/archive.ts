@@ -3,13 +3,16 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
+  defineUpdate,
   log,
   patched,
   ParentClosePolicy,
   proxyActivities,
   proxyLocalActivities,
+  setHandler,
   startChild,
   upsertMemo,
 } from '@temporalio/workflow';
@@ -26,12 +29,16 @@ import {
   CopyResult,
   HOST_PICKUP_TIMEOUT,
   hostQueue,
+  LEAVE_SPOOL_UPDATE,
   StagedFile,
 } from '../lib/contracts';
 import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
 import { archiveSegmentInputSchema, archiveSweepInputSchema } from '../lib/inputs';
 import { validInput } from './input';
+import { startOwedCopies } from './owed';
+
+export const leaveSpoolUpdate = defineUpdate<void>(LEAVE_SPOOL_UPDATE);
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -96,13 +103,41 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     stores: staged.stores,
   });
 
-  let copies: CopyResult[];
-  try {
-    copies = await Promise.all(staged.stores.map((store) => uploadWatched(cluster, store, staged)));
-  } catch (e) {
-    const type = failureType(e);
-    if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw e;
-    const message = (e as ActivityFailure).cause?.message ?? String(e);
+  // Every store gets its copy before the spool copy goes, unless the host asks for room: then
+  // a file with minCopies verified copies leaves, and the stores still missing it are owed.
+  const done = new Map<string, CopyResult>();
+  let leave = false;
+  let failure: Error | undefined;
+  setHandler(
+    leaveSpoolUpdate,
+    () => {
+      leave = true;
+    },
+    {
+      validator: () => {
+        if (done.size < staged.minCopies) throw new Error(`${done.size} of ${staged.minCopies} copies so far`);
+      },
+    },
+  );
+  const uploads = new CancellationScope();
+  void uploads
+    .run(() =>
+      Promise.all(
+        staged.stores.map((store) => uploadWatched(cluster, store, staged).then((c) => void done.set(store, c))),
+      ),
+    )
+    .catch((e: unknown) => {
+      failure ??= e instanceof Error ? e : new Error(String(e));
+    });
+  await condition(
+    () => failure !== undefined || done.size === staged.stores.length || (leave && done.size >= staged.minCopies),
+  );
+  const owed = staged.stores.filter((store) => !done.has(store));
+  const copies = [...done.values()];
+  if (failure !== undefined && owed.length) {
+    const type = failureType(failure);
+    if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw failure;
+    const message = (failure as ActivityFailure).cause?.message ?? failure.message;
     log.error(`${name} refused: ${message}`, { file: name, refusal: type });
     await local.raiseAlert({
       cluster,
@@ -115,11 +150,25 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     upsertMemo({ state: `refused: ${type}` });
     throw ApplicationFailure.nonRetryable(message, type);
   }
+  if (owed.length) uploads.cancel();
 
-  await local.recordArchived({ cluster, staged, copies });
+  // Owed copies are in the catalog before the spool copy goes: a crash between leaves both, and
+  // one before their workflow starts leaves it to the next sweep.
+  await local.recordArchived({ cluster, staged, copies, owed });
   await local.removeSpoolCopy({ cluster, name });
-  upsertMemo({ state: 'archived', copies: Object.fromEntries(copies.map((c) => [c.store, c.outcome])) });
-  return { name, status: 'archived', rawSize: staged.rawSize, storedSize: staged.storedSize, copies };
+  for (const store of owed) await startOwedCopies(cluster, store);
+  upsertMemo({
+    state: owed.length ? `left a full spool; owed to ${owed.join(', ')}` : 'archived',
+    copies: Object.fromEntries(copies.map((c) => [c.store, c.outcome])),
+  });
+  return {
+    name,
+    status: 'archived',
+    rawSize: staged.rawSize,
+    storedSize: staged.storedSize,
+    copies,
+    ...(owed.length ? { owed } : {}),
+  };
 }
 
 /** Uploads to one store; raises an alert if it takes longer than the threshold, resolves it after. */
@@ -144,6 +193,9 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
     }
     return inTime;
   });
+  // When the file leaves a full spool this upload is cancelled: the store is still failing, and
+  // the owed-copies workflow resolves the alert once the store takes copies again.
+  void watch.catch(() => undefined);
   const result = await uploaded;
   if (!(await watch)) await local.resolveAlert({ cluster, key: alert.key });
   return result;
@@ -169,6 +221,9 @@ export async function archiveSweep(
     await catalog.checkBackupAge({ cluster, maxAgeMs: alerts.backupAgeMs });
     await catalog.deliverPendingAlerts({ cluster });
   }
+  // patched: sweeps started before owed copies existed replay without asking for them.
+  if (patched('owed-copies'))
+    for (const store of await catalog.storesOwedCopies({ cluster })) await startOwedCopies(cluster, store);
 
   let started = 0,
     skipped = 0,

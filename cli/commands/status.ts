@@ -2,7 +2,7 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
 import { withCatalog } from '../../db/client';
-import { newestSegmentPerStore } from '../../db/reports';
+import { newestSegmentPerStore, owedPerStore } from '../../db/reports';
 import { alerts, walFiles } from '../../db/schema';
 import type { Config } from '../../lib/config';
 import { formatDuration } from '../../lib/duration';
@@ -35,8 +35,9 @@ async function archiverStats(url: string): Promise<ArchiverStats | { error: stri
 
 export async function collectStatus(config: Config) {
   const { waiting, oldestAgeMs, conflicts } = spoolStat(config.spoolDir, config.cluster);
-  const { newest, open, totals } = await withCatalog(config.catalogUrl, async (db) => {
+  const { newest, open, totals, owed } = await withCatalog(config.catalogUrl, async (db) => {
     const newest = await newestSegmentPerStore(db, config.cluster);
+    const owed = await owedPerStore(db, config.cluster);
     const open = await db
       .select()
       .from(alerts)
@@ -50,7 +51,7 @@ export async function collectStatus(config: Config) {
       })
       .from(walFiles)
       .where(eq(walFiles.cluster, config.cluster));
-    return { newest, open, totals };
+    return { newest, open, totals, owed };
   });
   return {
     cluster: config.cluster,
@@ -60,7 +61,16 @@ export async function collectStatus(config: Config) {
     stores: Object.fromEntries(
       config.stores.map((s) => {
         const n = newest.find((x) => x.store === s.name);
-        return [s.name, n ? { newestSegment: n.name, confirmedAt: n.confirmedAt.toISOString() } : null];
+        const o = owed.find((x) => x.store === s.name);
+        return [
+          s.name,
+          {
+            newestSegment: n?.name ?? null,
+            confirmedAt: n?.confirmedAt.toISOString() ?? null,
+            owedCopies: o?.copies ?? 0,
+            owedSince: o?.oldest.toISOString() ?? null,
+          },
+        ];
       }),
     ),
     postgres: config.pgUrl ? await archiverStats(config.pgUrl) : null,
@@ -88,7 +98,9 @@ export async function status(config: Config, o: { json?: boolean }): Promise<voi
     `spool      ${s.spool.waiting} waiting${s.spool.waiting ? `, oldest ${formatDuration(s.spool.oldestAgeMs)}` : ''}${s.spool.conflicts ? `, ${s.spool.conflicts} in conflict/` : ''}`,
     `archived   ${s.archived.files} files, ${(s.archived.rawBytes / 2 ** 20).toFixed(1)} MiB raw -> ${(s.archived.storedBytes / 2 ** 20).toFixed(1)} MiB stored`,
     ...Object.entries(s.stores).map(
-      ([name, v]) => `store ${name.padEnd(5)} ${v ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}`,
+      ([name, v]) =>
+        `store ${name.padEnd(5)} ${v.newestSegment ? `newest ${v.newestSegment} at ${v.confirmedAt}` : 'nothing yet'}` +
+        (v.owedCopies ? `, owed ${v.owedCopies} copies since ${v.owedSince}` : ''),
     ),
   ];
   if (s.postgres) {

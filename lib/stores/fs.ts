@@ -93,21 +93,23 @@ export class FsStore implements Store {
       path.join(this.root, TMP_DIR),
     );
     const tmp = path.join(this.root, TMP_DIR, `${path.basename(file)}.${process.pid}.${randomUUID()}`);
-    await fs.promises.mkdir(path.dirname(tmp), { recursive: true });
-    if (Buffer.isBuffer(body)) await fs.promises.writeFile(tmp, body);
-    else await fs.promises.copyFile(body.path, tmp);
-    const fh = await fs.promises.open(tmp, 'r+');
     try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
+      if (Buffer.isBuffer(body)) await fs.promises.writeFile(tmp, body);
+      else await fs.promises.copyFile(body.path, tmp);
+      const fh = await fs.promises.open(tmp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await fs.promises.link(tmp, file); // link() never replaces: the create-only step
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+      // A sidecar without its object is invisible (head reads the object first) but takes room.
+      if (!fs.existsSync(file)) await fs.promises.rm(file + META_SUFFIX, { force: true });
       throw e;
     } finally {
+      // Also after a failed write: a full disk (ENOSPC) must not keep a partial temp file.
       await fs.promises.rm(tmp, { force: true });
     }
     await fsyncDir(path.dirname(file));

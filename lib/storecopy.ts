@@ -1,0 +1,60 @@
+// Copying a WAL object from one store to another, store to store: verify's repair and the
+// copies owed to a store that missed files while it was down. Only a copy whose raw bytes hash
+// to the recorded checksum is read, and the new copy is read back and checked the same way.
+import { createHash } from 'node:crypto';
+import { codecByName } from './codec';
+import type { ObjectMeta, Store } from './stores/store';
+
+/** What a copy must hash to; storedSize when the catalog knows it. */
+export interface Reference {
+  sha256: string;
+  storedSize: number | undefined;
+}
+
+export interface VerifiedCopy {
+  body: Buffer;
+  meta: ObjectMeta;
+}
+
+/** Downloads a copy and checks that its raw bytes hash to the reference; undefined when they do not. */
+export async function readMatching(
+  store: Store,
+  key: string,
+  ref: Reference,
+  signal: AbortSignal,
+): Promise<VerifiedCopy | undefined> {
+  const head = await store.head(key, signal);
+  if (!head?.meta || head.meta.sha256 !== ref.sha256) return undefined;
+  const body = await store.get(key, signal);
+  const raw = await codecByName(head.meta.codec)
+    .decompress(body)
+    .catch(() => undefined);
+  if (!raw || createHash('sha256').update(raw).digest('hex') !== ref.sha256) return undefined;
+  return { body, meta: head.meta };
+}
+
+/** The first verified copy among `sources`, in order; a source holding a bad copy is passed over. */
+export async function findMatching(
+  sources: Store[],
+  key: string,
+  ref: Reference,
+  signal: AbortSignal,
+): Promise<VerifiedCopy | undefined> {
+  for (const s of sources) {
+    const found = await readMatching(s, key, ref, signal);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Writes `copy` to `target` create-only and reads it back; true when the target now holds a verified copy. */
+export async function putMatching(
+  target: Store,
+  key: string,
+  copy: VerifiedCopy,
+  ref: Reference,
+  signal: AbortSignal,
+): Promise<boolean> {
+  await target.putNew(key, copy.body, copy.meta, signal);
+  return (await readMatching(target, key, ref, signal)) !== undefined;
+}
