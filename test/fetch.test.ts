@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, ROOT } from '../lib/devstack/procs';
-import { TestEnv } from './support/env';
+import { bareEnv, TestEnv } from './support/env';
 import { corruptInStore, waitArchived } from './support/pitr';
 
 let env: TestEnv;
@@ -100,7 +100,7 @@ test('a store that comes back within the bound: the file is fetched', async () =
   const to = path.join(dest, 'came-back');
   const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', onlyInR2, to, '--env-file', env.envFile], {
     cwd: '/',
-    env: { PATH: '/usr/bin:/bin', WALFLOW_FETCH_GIVE_UP_AFTER: '60s' },
+    env: bareEnv({ WALFLOW_FETCH_GIVE_UP_AFTER: '60s' }),
     stdio: ['ignore', 'ignore', 'pipe'],
     ...(process.getuid?.() === 0 ? { uid: Number(fs.statSync(dest).uid), gid: Number(fs.statSync(dest).gid) } : {}),
   });
