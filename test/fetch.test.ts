@@ -78,6 +78,22 @@ test('not a WAL file name: exit above 125 (PostgreSQL aborts recovery) with a on
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
 
+test('a destination that cannot be written, or a bad retry bound: exit above 125 with one line on what to fix', () => {
+  const to = path.join(dest, 'no-such-folder', 'RECOVERYXLOG');
+  const r = fetch(segment, to);
+  assert.ok(r.status > 125, `exit ${r.status}: the file exists, so this is not the end of the archive`);
+  assert.match(r.stderr, /cannot write .*RECOVERYXLOG: ENOENT; restore_command must be 'walflow fetch %f %p'/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+
+  const envFile = path.join(env.dir, 'bad-bound.env');
+  const settings = fs.readFileSync(env.envFile, 'utf8').replace(/^WALFLOW_FETCH_GIVE_UP_AFTER=.*$/m, '');
+  fs.writeFileSync(envFile, settings + 'WALFLOW_FETCH_GIVE_UP_AFTER=soon\n', { mode: 0o644 });
+  const bad = fetch(segment, path.join(dest, 'bad-bound'), envFile);
+  assert.ok(bad.status > 125, `exit ${bad.status}`);
+  assert.match(bad.stderr, /WALFLOW_FETCH_GIVE_UP_AFTER: not a duration: "soon"/);
+  assert.equal(fs.existsSync(path.join(dest, 'bad-bound')), false);
+});
+
 test('a store that cannot answer while no other has the file: retried, then exit above 125 naming the store', async () => {
   await env.stack.stop('r2');
   try {
