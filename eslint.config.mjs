@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tools/', '.walflow/', 'db/migrations/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', '.tools/', '.walflow/', 'db/migrations/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

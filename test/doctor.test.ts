@@ -15,7 +15,7 @@ import type { Check } from '../cli/commands/doctor';
 import type { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort, postgresUser, ROOT } from '../lib/devstack/procs';
 import { catalogQuery } from './support/catalog';
-import type { TestEnv } from './support/env';
+import { bareEnv, type TestEnv } from './support/env';
 import { pitrEnv, takeBackup } from './support/pitr';
 
 let env: TestEnv;
@@ -35,7 +35,7 @@ after(async () => {
 function walflowAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const child = spawn(path.join(ROOT, 'bin', 'walflow'), args, {
     cwd: '/',
-    env: { PATH: '/usr/bin:/bin' },
+    env: bareEnv(),
     ...(postgresUser() ?? {}),
   });
   let stdout = '';

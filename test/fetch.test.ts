@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, ROOT } from '../lib/devstack/procs';
-import { TestEnv } from './support/env';
+import { bareEnv, TestEnv } from './support/env';
 import { corruptInStore, waitArchived } from './support/pitr';
 
 let env: TestEnv;
@@ -77,6 +77,22 @@ test('not a WAL file name: exit above 125 (PostgreSQL aborts recovery) with a on
   assert.ok(r.status > 125, `exit ${r.status}: a status up to 125 would read as the end of the archive`);
   assert.match(r.stderr, /not a WAL file name/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('a destination that cannot be written, or a bad retry bound: exit above 125 with one line on what to fix', () => {
+  const to = path.join(dest, 'no-such-folder', 'RECOVERYXLOG');
+  const r = fetch(segment, to);
+  assert.ok(r.status > 125, `exit ${r.status}: the file exists, so this is not the end of the archive`);
+  assert.match(r.stderr, /cannot write .*RECOVERYXLOG: ENOENT; restore_command must be 'walflow fetch %f %p'/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+
+  const envFile = path.join(env.dir, 'bad-bound.env');
+  const settings = fs.readFileSync(env.envFile, 'utf8').replace(/^WALFLOW_FETCH_GIVE_UP_AFTER=.*$/m, '');
+  fs.writeFileSync(envFile, settings + 'WALFLOW_FETCH_GIVE_UP_AFTER=soon\n', { mode: 0o644 });
+  const bad = fetch(segment, path.join(dest, 'bad-bound'), envFile);
+  assert.ok(bad.status > 125, `exit ${bad.status}`);
+  assert.match(bad.stderr, /WALFLOW_FETCH_GIVE_UP_AFTER: not a duration: "soon"/);
+  assert.equal(fs.existsSync(path.join(dest, 'bad-bound')), false);
 });
 
 test('a store that cannot answer while no other has the file: retried, then exit above 125 naming the store', async () => {
@@ -176,7 +192,7 @@ function fetchAsync(
 ): Promise<{ status: number | null; stderr: string }> {
   const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', name, to, '--env-file', envFile], {
     cwd: '/',
-    env: { PATH: '/usr/bin:/bin', ...extraEnv },
+    env: bareEnv(extraEnv),
     stdio: ['ignore', 'ignore', 'pipe'],
     ...(process.getuid?.() === 0 ? { uid: Number(fs.statSync(dest).uid), gid: Number(fs.statSync(dest).gid) } : {}),
   });

@@ -92,7 +92,7 @@ export class TestEnv {
     const r = spawnSync(path.join(ROOT, 'bin', 'walflow'), withEnv, {
       cwd: '/',
       encoding: 'utf8',
-      env: { PATH: '/usr/bin:/bin' },
+      env: bareEnv(),
       ...(opts.asRoot || process.getuid?.() !== 0 ? {} : { uid: uidOf('postgres'), gid: gidOf('postgres') }),
     });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
@@ -130,6 +130,15 @@ export class TestEnv {
     await this.stopWorker().catch(() => undefined);
     for (const c of this.clients) await c.close().catch(() => undefined);
   }
+}
+
+/**
+ * The bare environment PostgreSQL gives archive_command and restore_command, keeping the one
+ * setting through which `npm run coverage` collects the coverage of the commands run with it.
+ */
+export function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const coverage = process.env.NODE_V8_COVERAGE;
+  return { PATH: '/usr/bin:/bin', ...(coverage ? { NODE_V8_COVERAGE: coverage } : {}), ...extra };
 }
 
 function uidOf(user: string): number {
