@@ -180,12 +180,12 @@ export async function ensureHostSweep(
   const def = hostSweep(config, policy);
   return createOrUpdate(client, def, (prev) => {
     // The action too: a Schedule made by an older walflow names the task queue that version used.
-    const next = {
+    const next: ScheduleUpdateOptions = {
       ...prev,
       spec: def.spec,
       action: { ...def.action, args: [firstArg(prev)] },
       policies: { ...prev.policies, ...def.policies },
-    } as ScheduleDescription;
+    };
     return policy ? withPolicy(next, policy) : next;
   });
 }
