@@ -13,6 +13,12 @@ import type { KeptWal } from './wal/keep';
 export const clusterQueue = (cluster: string) => `walflow-cluster-${cluster}`;
 /** Work that touches one host's spool or data directory for one cluster ('/' is in no name: unambiguous). */
 export const hostQueue = (cluster: string, hostId: string) => `${clusterQueue(cluster)}/host-${hostId}`;
+/**
+ * The queues of releases before one queue per cluster. A worker serving a single cluster also
+ * polls them, so runs those releases left in flight (an archiveSegment waiting on a store that
+ * is down) finish after an upgrade instead of waiting for a worker that no longer exists.
+ */
+export const legacyQueues = (hostId: string) => ({ shared: 'walflow', host: `walflow-host-${hostId}` });
 
 /**
  * How long an activity waits on a host's queue for that host's worker: a host whose worker is

@@ -6,10 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { archiveWorkflowId } from '../lib/contracts';
+import { archiveWorkflowId, legacyQueues } from '../lib/contracts';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { ROOT } from '../lib/devstack/procs';
 import { writeWorkflowBundle } from '../workers/bundle';
+import type { verify } from '../workflows/verify';
 import { TestEnv, waitFor } from './support/env';
 import { UPGRADE_PATCH } from './support/upgraded-workflows';
 
@@ -128,3 +129,15 @@ test(
     assert.doesNotMatch(log, /[Nn]ondeterminism/, 'no run failed to replay under the new release');
   },
 );
+
+test('runs left on the queues of releases before one queue per cluster still finish', async () => {
+  // What a release before per-cluster queues started: a verify on the shared `walflow` queue.
+  const { shared } = legacyQueues(env.config.hostId);
+  const summary = await client.workflow.execute<typeof verify>('verify', {
+    taskQueue: shared,
+    workflowId: 'verify/upgrade/legacy-queue',
+    args: [{ cluster: 'upgrade', repair: false }],
+    workflowExecutionTimeout: '2 minutes',
+  });
+  assert.deepEqual(summary.stores, ['r2', 'b2'], 'the verify ran on a worker polling the old queue');
+});

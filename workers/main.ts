@@ -15,7 +15,7 @@ import { freePort } from '../lib/ports';
 import type { ClusterPolicy } from '../lib/clusterpolicy';
 import { openStores } from '../lib/stores/registry';
 import { temporalConnectionOptions } from '../lib/temporal';
-import { clusterQueue, hostQueue } from '../lib/contracts';
+import { clusterQueue, hostQueue, legacyQueues } from '../lib/contracts';
 import { registerSearchAttributes } from '../lib/searchattributes';
 import { loadWorkflowBundle } from './bundle';
 import { installRuntime } from './runtime';
@@ -178,6 +178,20 @@ export async function runWorker(configs: Config[]): Promise<void> {
           await Worker.create({ ...common, taskQueue: hostQ, activities: activitiesFor('host', s.activities) }),
         );
         queues.push(clusterQ, hostQ);
+      }
+      // One cluster served: as before the upgrade, when every worker polled these with its own settings.
+      if (served.length === 1) {
+        const [s] = served;
+        const legacy = legacyQueues(s.config.hostId);
+        current.push(
+          await Worker.create({
+            ...common,
+            taskQueue: legacy.shared,
+            activities: activitiesFor('cluster', s.activities),
+          }),
+          await Worker.create({ ...common, taskQueue: legacy.host, activities: activitiesFor('host', s.activities) }),
+        );
+        queues.push(legacy.shared, legacy.host);
       }
       log.info({ queues, address: first.temporalAddress }, 'worker running');
       for (const s of served) s.watcher.rescanNow();
