@@ -64,6 +64,9 @@ const HOST_ONLY = [
   'drillPrepare',
   'drillCheck',
   'drillCleanup',
+  'drillCheckSpace',
+  'forgetRestoreCredentials',
+  'hostReport',
 ] as const satisfies (keyof Activities)[];
 /** archiveSegment runs on the host queue and records its outcome with local activities there. */
 const ALSO_ON_HOST = ['raiseAlert', 'resolveAlert', 'recordArchived'] as const satisfies (keyof Activities)[];
