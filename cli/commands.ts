@@ -154,7 +154,8 @@ export async function run(argv: string[]): Promise<void> {
   schedules
     .command('apply')
     .description("create or update the cluster's schedules with the policy of these settings (idempotent)")
-    .action(async () => (await import('./commands/schedules')).apply(loadConfig()));
+    .option('--dry-run', 'show what would be created or changed, and how; change nothing')
+    .action(async (o: { dryRun?: boolean }) => (await import('./commands/schedules')).apply(loadConfig(), o));
 
   program
     .command('search-attributes')

@@ -191,6 +191,15 @@ test(
         'WALFLOW_ALERT_SPOOL_AGE=2m\n',
       { mode: 0o644 },
     );
+    const dry = operator.walflow(['schedules', 'apply', '--dry-run', '--env-file', edited]);
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      new RegExp(`^would update: retention/${CLUSTER}: input .*"days":1,.* -> .*"days":2,`, 'm'),
+    );
+    assert.match(dry.stdout, new RegExp(`^unchanged: verify/${CLUSTER}$`, 'm'));
+    assert.match(dry.stdout, /\(dry run: nothing changed\)$/m);
+    assert.deepEqual(applied((await scheduledRun()).result).days, { r2: 1, b2: 3 }, 'a dry run changes nothing');
     const r = operator.walflow(['schedules', 'apply', '--env-file', edited]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^policy: keep backups 2 days, at least 2 \(b2 3 days\);.* waits 2m0s /m);

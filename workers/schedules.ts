@@ -11,6 +11,7 @@ import {
   ScheduleUpdateOptions,
 } from '@temporalio/client';
 import type { Config } from '../lib/config';
+import { formatDuration } from '../lib/duration';
 import { policyOf } from '../lib/policy';
 import {
   backupScheduleId,
@@ -158,6 +159,42 @@ export async function applySchedules(client: Client, config: Config): Promise<Sc
     out.push({ id: s.scheduleId, change: 'updated' });
   }
   return out;
+}
+
+/** What `schedules apply` would change in one Schedule, in words; empty when nothing. */
+function scheduleDiff(def: ScheduleOptions, prev: ScheduleDescription): string[] {
+  const out: string[] = [];
+  // Both in milliseconds: `every` sets numbers, and a description gives them back as numbers.
+  const was = prev.spec.intervals?.[0]?.every;
+  const will = def.spec.intervals?.[0]?.every;
+  if (typeof was === 'number' && typeof will === 'number' && was !== will)
+    out.push(`every ${formatDuration(was)} -> ${formatDuration(will)}`);
+  const action = def.action as { workflowType: string; taskQueue: string; args?: unknown[] };
+  const before = prev.action as { workflowType?: string; taskQueue?: string; args?: unknown[] };
+  if (before.workflowType !== action.workflowType)
+    out.push(`workflow ${before.workflowType} -> ${action.workflowType}`);
+  if (before.taskQueue !== action.taskQueue) out.push(`task queue ${before.taskQueue} -> ${action.taskQueue}`);
+  if (JSON.stringify(before.args?.[0]) !== JSON.stringify(action.args?.[0]))
+    out.push(`input ${JSON.stringify(before.args?.[0])} -> ${JSON.stringify(action.args?.[0])}`);
+  return out;
+}
+
+/** `walflow schedules apply --dry-run`: per cluster-wide Schedule, create, update (and how) or unchanged. */
+export async function planSchedules(client: Client, config: Config): Promise<string[]> {
+  const lines: string[] = [];
+  for (const def of clusterSchedules(config)) {
+    let prev: ScheduleDescription;
+    try {
+      prev = await client.schedule.getHandle(def.scheduleId).describe();
+    } catch (e) {
+      if (!(e instanceof ScheduleNotFoundError)) throw e;
+      lines.push(`would create: ${def.scheduleId}`);
+      continue;
+    }
+    const diff = scheduleDiff(def, prev);
+    lines.push(diff.length ? `would update: ${def.scheduleId}: ${diff.join('; ')}` : `unchanged: ${def.scheduleId}`);
+  }
+  return lines;
 }
 
 /** The policy `walflow schedules apply` last wrote for the cluster; undefined before the first apply. */
