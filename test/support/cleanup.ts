@@ -26,7 +26,8 @@ export async function cleanupUnder(dir: string): Promise<void> {
     if (f.endsWith('.pid') && path.basename(path.dirname(f)) === 'pids') pidFiles.push(f);
     if (path.basename(f) === 'postmaster.pid') pgData.push(path.dirname(f));
   });
-  // Workers and servers first, then every PostgreSQL cluster (the catalog and the tests' own).
-  for (const f of pidFiles) await stopPid(f, 10_000).catch(() => undefined);
-  for (const d of pgData) await stopPostgres(d, 'immediate').catch(() => undefined);
+  // Workers and servers first, then every PostgreSQL cluster (the catalog and the tests' own);
+  // side by side, so that an interrupted run is gone in seconds, not a wait per process.
+  await Promise.all(pidFiles.map((f) => stopPid(f, 10_000).catch(() => undefined)));
+  await Promise.all(pgData.map((d) => stopPostgres(d, 'immediate').catch(() => undefined)));
 }
