@@ -115,6 +115,9 @@ function report(raw: string): void {
       ...FOLDERS.flatMap((f) => ['--include', `dist/${f}/**`, '--include', `${f}/**`]),
       '--include',
       'coverage/workflow-bundle-*.js',
+      // Workers load the bundle `npm run build` wrote; its inline source map leads to workflows/.
+      '--include',
+      'dist/workflow-bundle.js',
       '--exclude',
       '**/*.d.ts',
       '--exclude',
