@@ -4,38 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RecoveryTarget } from '../../lib/contracts';
 import { refuseTarget, timeMicros } from '../../lib/wal/reach';
-import type { SegmentIndex } from '../../lib/wal/segmentindex';
-import { ArchivedSegment, recoverableWindows } from '../../lib/wal/windows';
-
-const SIZE = 16 << 20;
-const lsnHex = (n: bigint) =>
-  `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
-
-/** Segment n holds commits from 10:0n:00.000001 to 10:0n:59.999999 and xids 100n..100n+99. */
-function seg(tli: number, segno: number, index: Partial<SegmentIndex> | null = {}): ArchivedSegment {
-  const start = BigInt(segno) * BigInt(SIZE);
-  return {
-    timeline: tli,
-    name: `${tli}-${segno}`,
-    startLsn: start,
-    index: index && {
-      v: 1,
-      pg: 15,
-      end: 'full',
-      endLsn: lsnHex(start + BigInt(SIZE)),
-      commitTimes: [`2026-11-23T10:0${segno}:00.000001Z`, `2026-11-23T10:0${segno}:59.999999Z`],
-      commitXids: [100 * segno, 100 * segno + 99],
-      ...index,
-    },
-  };
-}
-
-const backup = (id: string, tli: number, segno: number) => ({
-  backupId: id,
-  timeline: tli,
-  stopLsn: BigInt(segno) * BigInt(SIZE) + 0x100n,
-  stoppedAt: `2026-11-23T10:0${segno}:00.000000Z`,
-});
+import { recoverableWindows } from '../../lib/wal/windows';
+import { backup, lsnHex, seg, SIZE } from '../support/archived';
 
 // Window b1 holds segments 1 to 3, segment 4 is missing, window b2 holds 5 and 6.
 const windows = recoverableWindows(

@@ -2,41 +2,9 @@
 // branch off inside or outside a parent's window, segments without an index.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { SegmentIndex } from '../../lib/wal/segmentindex';
 import { segmentName } from '../../lib/wal/name';
-import { ArchivedSegment, recoverableWindows, summarizeWindows } from '../../lib/wal/windows';
-
-const SIZE = 16 << 20;
-const lsnHex = (n: bigint) =>
-  `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
-
-function seg(tli: number, segno: number, index: Partial<SegmentIndex> | null = {}): ArchivedSegment {
-  const start = BigInt(segno) * BigInt(SIZE);
-  return {
-    timeline: tli,
-    name: segmentName(tli, BigInt(segno), SIZE),
-    startLsn: start,
-    index: index && {
-      v: 1,
-      pg: 15,
-      records: 10,
-      end: 'full',
-      endLsn: lsnHex(start + BigInt(SIZE)),
-      commits: 1,
-      aborts: 0,
-      prepares: 0,
-      commitTimes: [`2026-11-23T10:0${segno}:00.000001Z`, `2026-11-23T10:0${segno}:59.999999Z`],
-      ...index,
-    },
-  };
-}
-
-const backup = (id: string, tli: number, segno: number, offset = 0x100) => ({
-  backupId: id,
-  timeline: tli,
-  stopLsn: BigInt(segno) * BigInt(SIZE) + BigInt(offset),
-  stoppedAt: `2026-11-23T10:0${segno}:00.000Z`,
-});
+import { recoverableWindows, summarizeWindows } from '../../lib/wal/windows';
+import { backup, lsnHex, seg, SIZE } from '../support/archived';
 
 describe('recoverable windows', () => {
   test('a gap ends a window; a backup after it opens the next', () => {
