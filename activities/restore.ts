@@ -394,17 +394,17 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       const history = path_.filter((t) => t > 1).map((t) => `${timelineHex(t)}.history`);
       const segSize = manifest.segmentSize;
       const from = segmentStartLsn(segmentNumberOf(parseLsn(manifest.startLsn), segSize), segSize);
+      // The segments a restore from this backup along this path may replay.
+      const onPath = and(
+        eq(walFiles.cluster, cluster),
+        eq(walFiles.kind, 'segment'),
+        inArray(walFiles.timeline, path_),
+        gte(walFiles.startLsn, from),
+      );
       const rows = await db()
         .select({ name: walFiles.name, startLsn: walFiles.startLsn, handedOverAt: walFiles.handedOverAt })
         .from(walFiles)
-        .where(
-          and(
-            eq(walFiles.cluster, cluster),
-            eq(walFiles.kind, 'segment'),
-            inArray(walFiles.timeline, path_),
-            gte(walFiles.startLsn, from),
-          ),
-        )
+        .where(onPath)
         .orderBy(asc(walFiles.startLsn), asc(walFiles.timeline));
       let upTo: bigint | undefined;
       if (target.kind === 'lsn') upTo = parseLsn(target.value);
@@ -416,15 +416,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         const [first] = await db()
           .select({ startLsn: walFiles.startLsn })
           .from(walFiles)
-          .where(
-            and(
-              eq(walFiles.cluster, cluster),
-              eq(walFiles.kind, 'segment'),
-              inArray(walFiles.timeline, path_),
-              gte(walFiles.startLsn, from),
-              stop,
-            ),
-          )
+          .where(and(onPath, stop))
           .orderBy(asc(walFiles.startLsn))
           .limit(1);
         if (first) upTo = first.startLsn! + BigInt(segSize);
