@@ -17,7 +17,7 @@ export class TestEnv {
   readonly envFile: string;
   readonly config: Config;
   readonly stores: Map<string, Store>;
-  private clients: Connection[] = [];
+  private connection?: Promise<Connection>;
 
   constructor(
     readonly name: string,
@@ -98,10 +98,13 @@ export class TestEnv {
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /** A client on one connection the environment keeps and closes. */
   async client(): Promise<Client> {
-    const connection = await Connection.connect({ address: this.config.temporalAddress });
-    this.clients.push(connection);
-    return new Client({ connection, namespace: this.config.temporalNamespace });
+    this.connection ??= Connection.connect({ address: this.config.temporalAddress }).catch((e: unknown) => {
+      this.connection = undefined;
+      throw e;
+    });
+    return new Client({ connection: await this.connection, namespace: this.config.temporalNamespace });
   }
 
   /** Deletes this cluster's Schedules, so that none outlives its test file. */
@@ -128,7 +131,7 @@ export class TestEnv {
 
   async close(): Promise<void> {
     await this.stopWorker().catch(() => undefined);
-    for (const c of this.clients) await c.close().catch(() => undefined);
+    await (await this.connection?.catch(() => undefined))?.close().catch(() => undefined);
   }
 }
 
