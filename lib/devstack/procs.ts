@@ -34,17 +34,38 @@ export function chownToPostgres(...paths: string[]): void {
   for (const p of paths) fs.chownSync(p, u.uid, u.gid);
 }
 
-/** The local stack runs the newest PostgreSQL that Debian's packages installed (scripts/bootstrap). */
-export function pgBin(tool: string): string {
-  const base = '/usr/lib/postgresql';
-  const majors = fs.existsSync(base)
+const DEBIAN_PG = '/usr/lib/postgresql';
+
+/** Every PostgreSQL bin folder on this machine: Debian's packages and the builds bootstrap put under .tools/pg. */
+export function pgBinDirs(): string[] {
+  return [DEBIAN_PG, path.join(TOOLS, 'pg')].flatMap((base) =>
+    fs.existsSync(base)
+      ? fs
+          .readdirSync(base)
+          .filter((v) => /^\d+$/.test(v) && fs.existsSync(path.join(base, v, 'bin', 'postgres')))
+          .map((v) => path.join(base, v, 'bin'))
+      : [],
+  );
+}
+
+/**
+ * The PostgreSQL major version the local stack runs: WALFLOW_TEST_PG_MAJOR when set (the version
+ * matrix), else the newest Debian's packages installed (scripts/bootstrap).
+ */
+export function stackPgMajor(): number {
+  if (process.env.WALFLOW_TEST_PG_MAJOR) return Number(process.env.WALFLOW_TEST_PG_MAJOR);
+  const majors = fs.existsSync(DEBIAN_PG)
     ? fs
-        .readdirSync(base)
+        .readdirSync(DEBIAN_PG)
         .filter((v) => /^\d+$/.test(v))
         .map(Number)
     : [];
-  if (!majors.length) throw new Error(`no PostgreSQL under ${base}; run 'bash scripts/bootstrap'`);
-  return pgTool(tool, Math.max(...majors), {});
+  if (!majors.length) throw new Error(`no PostgreSQL under ${DEBIAN_PG}; run 'bash scripts/bootstrap'`);
+  return Math.max(...majors);
+}
+
+export function pgBin(tool: string, major = stackPgMajor()): string {
+  return pgTool(tool, major, { WALFLOW_PG_BINDIR: pgBinDirs().join(':') });
 }
 
 export interface StartOptions {

@@ -11,6 +11,7 @@ import {
   chownToPostgres,
   freePort,
   pgBin,
+  pgBinDirs,
   portIfFree,
   postgresUser,
   readPid,
@@ -114,6 +115,8 @@ export class Stack {
       WALFLOW_STORES: 'r2,b2',
       ...store('r2'),
       ...store('b2'),
+      // Backups and restores of a cluster of any version this machine has find its binaries.
+      WALFLOW_PG_BINDIR: pgBinDirs().join(':'),
       WALFLOW_DEV_DIR: this.dir,
       WALFLOW_TEMPORAL_UI: this.uiUrl,
       ...extraEnv,
