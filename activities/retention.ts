@@ -15,7 +15,7 @@ import {
   readDetails,
   runOf,
 } from '../db/rundetails';
-import { backups, walCopies, walFiles } from '../db/schema';
+import { backups, owedCopies, walCopies, walFiles } from '../db/schema';
 import { parseManifest } from '../lib/formats';
 import { backupManifestKey, backupOfKey, backupsPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
@@ -228,6 +228,20 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
                 .select({ one: sql`1` })
                 .from(walCopies)
                 .where(and(eq(walCopies.cluster, walFiles.cluster), eq(walCopies.name, walFiles.name))),
+            ),
+          ),
+        );
+      // Nor is a copy of it owed any more: no store holds one to copy from, and no kept backup needs it.
+      await db()
+        .delete(owedCopies)
+        .where(
+          and(
+            eq(owedCopies.cluster, plan.cluster),
+            notExists(
+              db()
+                .select({ one: sql`1` })
+                .from(walFiles)
+                .where(and(eq(walFiles.cluster, owedCopies.cluster), eq(walFiles.name, owedCopies.name))),
             ),
           ),
         );

@@ -9,6 +9,7 @@ import { PgCluster } from '../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest, RetentionListing, VerifyReport } from '../lib/contracts';
+import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
 import { pitrEnv, takeBackup, waitArchived } from './support/pitr';
 
@@ -65,6 +66,21 @@ test(
   async () => {
     assert.notEqual(b1.backupId, b2.backupId);
     const asOf = new Date(Date.parse(b2.stopTime) + 10 * DAY).toISOString();
+    // The oldest segment left the spool with its b2 copy owed (b2 was down), and no copy was made
+    // before retention deleted it from r2, its only store: nothing is owed for it any more.
+    const oldestKey = [...(await keys('r2'))].filter((k) => k.includes('/wal/00000001/')).sort()[0];
+    const oldest = path.basename(oldestKey).replace(/\.zst$/, '');
+    await env.stores.get('b2')!.delete(oldestKey);
+    await catalogQuery(
+      env.config.catalogUrl,
+      "DELETE FROM wal_copies WHERE cluster = 'retention' AND name = $1 AND store = 'b2'",
+      [oldest],
+    );
+    await catalogQuery(
+      env.config.catalogUrl,
+      "INSERT INTO owed_copies (cluster, name, store, key) VALUES ('retention', $1, 'b2', $2)",
+      [oldest, oldestKey],
+    );
     const beforeR2 = await keys('r2');
     const beforeB2 = await keys('b2');
 
@@ -115,6 +131,12 @@ test(
         assert.ok(afterB2.has(k), `${k} kept`);
     }
     assert.equal(prune(['--as-of', asOf]).deleted, 0, 'a second run finds nothing more to delete');
+    assert.ok(!afterR2.has(oldestKey), `${oldestKey} pruned from r2`);
+    assert.deepEqual(
+      await catalogQuery(env.config.catalogUrl, "SELECT name FROM owed_copies WHERE cluster = 'retention'"),
+      [],
+      'a copy owed of WAL that retention deleted everywhere is owed no more',
+    );
     // The pruned store alone restores the oldest kept backup's earliest point.
     await env.stack.stop('r2');
     try {
