@@ -77,7 +77,7 @@ export function catalogActivities(db: () => Catalog, log: Logger) {
         log.warn({ cluster, file: staged.name, owed }, 'left the full spool before every store held it; copies owed');
       if (!owed.length) {
         const everywhere = Math.max(...copies.map((c) => new Date(c.confirmedAt).getTime()));
-        archiveLatency.observe(Math.max(0, everywhere - new Date(staged.handedOverAt).getTime()) / 1000);
+        archiveLatency.observe({ cluster }, Math.max(0, everywhere - new Date(staged.handedOverAt).getTime()) / 1000);
       }
       log.info(
         {

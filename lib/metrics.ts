@@ -7,6 +7,7 @@ export const registry = new Registry();
 export const archiveLatency = new Histogram({
   name: 'walflow_archive_latency_seconds',
   help: 'From PostgreSQL handing a WAL file to walflow push until every store confirmed its copy',
+  labelNames: ['cluster'],
   buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600],
   registers: [registry],
 });

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { ROOT, startBackground, stopPid } from '../lib/devstack/procs';
+import { freePort, ROOT, startBackground, stopPid } from '../lib/devstack/procs';
 import { openStack } from '../lib/devstack/stack';
 import type { RetentionListing, VerifyReport } from '../lib/contracts';
 import type { ClusterLine } from '../cli/commands/statusall';
@@ -173,8 +173,9 @@ test('a workflow for a cluster no worker serves fails at once, naming the cluste
   assert.ok(Date.now() - t0 < 30_000, `answered in ${Date.now() - t0} ms`);
 });
 
-test('one worker serving two clusters archives both', { timeout: 240_000 }, async () => {
+test('one worker serving two clusters archives both, and its metrics show both', { timeout: 240_000 }, async () => {
   await Promise.all([a.stopWorker(), b.stopWorker()]);
+  const metrics = `127.0.0.1:${await freePort()}`;
   const dir = path.join(a.dir, '..', 'clusters-both');
   const pidFile = path.join(dir, 'pids', 'worker.pid');
   startBackground({
@@ -183,11 +184,24 @@ test('one worker serving two clusters archives both', { timeout: 240_000 }, asyn
     logFile: path.join(dir, 'logs', 'worker.log'),
     pidFile,
     args: ['worker'],
-    env: { WALFLOW_ENV_FILES: `${a.envFile},${b.envFile}` },
+    env: { WALFLOW_ENV_FILES: `${a.envFile},${b.envFile}`, WALFLOW_METRICS_ADDRESS: metrics },
     asPostgres: true,
   });
   try {
-    await Promise.all([archiveSome(a, pgA), archiveSome(b, pgB)]);
+    const [lastA, lastB] = await Promise.all([archiveSome(a, pgA), archiveSome(b, pgB)]);
+    // The catalog records a file once both stores hold it: poll until the scrape shows both clusters' newest.
+    const newestShown = async (cluster: string, store: string, last: string) => {
+      const scraped = await (await fetch(`http://${metrics}/metrics`)).text();
+      return scraped
+        .split('\n')
+        .some(
+          (l) =>
+            l.startsWith('walflow_store_newest_segment{') &&
+            [`cluster="${cluster}"`, `store="${store}"`, `segment="${last}"`].every((x) => l.includes(x)),
+        );
+    };
+    await waitFor('metrics of clusters-a', () => newestShown('clusters-a', 'r2', lastA), 60_000);
+    await waitFor('metrics of clusters-b', () => newestShown('clusters-b', 'br2', lastB), 60_000);
   } finally {
     await stopPid(pidFile, 30_000);
   }

@@ -110,7 +110,7 @@ export async function runWorker(configs: Config[]): Promise<void> {
       () => migrateCatalog(catalogOf(url)()),
     );
   if (first.metricsAddress && sdkMetrics)
-    await serveMetrics(first, first.metricsAddress, sdkMetrics, catalogOf(first.catalogUrl), log);
+    await serveMetrics(configs, first.metricsAddress, sdkMetrics, (url) => catalogOf(url)(), log);
 
   let client: Client | undefined;
   const served: Served[] = configs.map((config) => {
