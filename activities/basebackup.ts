@@ -9,9 +9,10 @@ import { and, eq, inArray } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
 import type { Catalog } from '../db/client';
 import { backups, walCopies } from '../db/schema';
-import { parseCompression } from '../lib/codec';
+import { parseCompression, type Codec } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { ConflictError } from '../lib/errors';
+import { encodeObject } from '../lib/objectbody';
 import { backupChunkName, backupFilesKey, backupManifestKey, backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { pgMajor, pgTool } from '../lib/pgbin';
@@ -86,15 +87,16 @@ function backupRange(captured: Map<string, Buffer>): { timeline: number; startLs
 
 export function basebackupActivities(config: Config, stores: Map<string, Store>, db: () => Catalog, log: Logger) {
   const codec = parseCompression(config.compression);
+  const plain = parseCompression('none');
 
-  async function putEverywhere(
-    key: string,
-    body: Buffer,
-    meta: { codec: string; rawSize: number; sha256: string },
-    signal: AbortSignal,
-  ) {
+  /** Compresses with `c`, seals when keys are configured, and writes create-only into every store. */
+  async function putEverywhere(key: string, raw: Buffer, c: Codec, signal: AbortSignal) {
+    const { stored, keyId } = await encodeObject(raw, c, config.encryption);
+    const sha256 = createHash('sha256').update(raw).digest('hex');
+    const meta = { codec: c.name, rawSize: raw.length, sha256, ...(keyId ? { keyId } : {}) };
     try {
-      await Promise.all([...stores.values()].map((s) => putCreateOnly(s, key, body, meta, signal)));
+      await Promise.all([...stores.values()].map((s) => putCreateOnly(s, key, stored, meta, signal)));
+      return { storedSize: stored.length, sha256 };
     } catch (e) {
       if (e instanceof ConflictError) throw ApplicationFailure.nonRetryable(e.message, CONTENT_CONFLICT);
       throw e;
@@ -163,18 +165,11 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
           const raw = Buffer.concat(pending);
           pending = [];
           pendingBytes = 0;
-          const stored = await codec.compress(raw);
-          const sha256 = createHash('sha256').update(raw).digest('hex');
           const name = backupChunkName(files.length + 1, codec.suffix);
-          await putEverywhere(
-            prefix + name,
-            stored,
-            { codec: codec.name, rawSize: raw.length, sha256 },
-            ctx.cancellationSignal,
-          );
-          files.push({ name, rawSize: raw.length, storedSize: stored.length, sha256 });
+          const put = await putEverywhere(prefix + name, raw, codec, ctx.cancellationSignal);
+          files.push({ name, rawSize: raw.length, ...put });
           rawSize += raw.length;
-          storedSize += stored.length;
+          storedSize += put.storedSize;
         };
         // Iterating the pipe applies backpressure: pg_basebackup waits while a chunk uploads.
         for await (const data of child.stdout) {
@@ -198,12 +193,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const wal = segmentsBetween(timeline, startLsn, stopLsn, identity.segmentSize);
       // The chunk list, for writeBackupManifest (any worker) to fold into manifest.json.
       const list = Buffer.from(JSON.stringify(files) + '\n');
-      await putEverywhere(
-        backupFilesKey(cluster, backupId),
-        list,
-        { codec: 'none', rawSize: list.length, sha256: createHash('sha256').update(list).digest('hex') },
-        ctx.cancellationSignal,
-      );
+      await putEverywhere(backupFilesKey(cluster, backupId), list, plain, ctx.cancellationSignal);
       const result: BackupSummary = {
         backupId,
         label,
@@ -269,12 +259,16 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
     async writeBackupManifest({ record }: { record: BackupRecord }): Promise<void> {
       const ctx = Context.current();
       const filesKey = backupFilesKey(record.cluster, record.backupId);
-      const { found, errors } = await readFromAnyStore([...stores.values()], [filesKey], ctx.cancellationSignal);
+      const { found, errors } = await readFromAnyStore(
+        [...stores.values()],
+        [filesKey],
+        config.encryption,
+        ctx.cancellationSignal,
+      );
       if (!found) throw new Error(`${filesKey} is in no store: ${errors.join('; ') || 'missing'}`);
       const manifest: BackupManifest = { ...record, files: JSON.parse(found.raw.toString()) as BackupFile[] };
       const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
-      const meta = { codec: 'none', rawSize: body.length, sha256: createHash('sha256').update(body).digest('hex') };
-      await putEverywhere(backupManifestKey(manifest.cluster, manifest.backupId), body, meta, ctx.cancellationSignal);
+      await putEverywhere(backupManifestKey(manifest.cluster, manifest.backupId), body, plain, ctx.cancellationSignal);
     },
 
     async recordBackup(r: {

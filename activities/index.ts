@@ -37,9 +37,9 @@ export function createActivities(deps: ActivityDeps) {
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...checkActivities(deps.config, deps.catalog),
-    ...verifyActivities(deps.stores, deps.catalog, deps.log),
-    ...owedActivities(deps.stores, deps.catalog, deps.log),
-    ...retentionActivities(deps.stores, deps.catalog, deps.log),
+    ...verifyActivities(deps.stores, deps.config.encryption, deps.catalog, deps.log),
+    ...owedActivities(deps.stores, deps.config.encryption, deps.catalog, deps.log),
+    ...retentionActivities(deps.stores, deps.config.encryption, deps.catalog, deps.log),
     ...drillActivities(deps.config),
     ...recoverableActivities(deps.catalog),
   });

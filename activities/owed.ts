@@ -7,10 +7,11 @@ import type { Catalog } from '../db/client';
 import { owedCopies, walCopies, walFiles } from '../db/schema';
 import { owedPerStore } from '../db/reports';
 import type { Logger } from '../lib/log';
+import type { KeyRing } from '../lib/crypto/keyring';
 import { findMatching, putMatching, readMatching } from '../lib/storecopy';
 import type { Store } from '../lib/stores/store';
 
-export function owedActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
+export function owedActivities(stores: Map<string, Store>, ring: KeyRing | undefined, db: () => Catalog, log: Logger) {
   return {
     /** The stores owed copies: the sweep makes sure each has its owedCopies workflow. */
     async storesOwedCopies({ cluster }: { cluster: string }): Promise<string[]> {
@@ -50,14 +51,14 @@ export function owedActivities(stores: Map<string, Store>, db: () => Catalog, lo
         const ref = { sha256: row.sha256, storedSize: undefined };
         try {
           // The upload cancelled when the file left may have landed after all.
-          let held = await readMatching(target, row.key, ref, signal);
+          let held = await readMatching(target, row.key, ref, ring, signal);
           if (!held) {
-            const source = await findMatching(sources, row.key, ref, signal);
+            const source = await findMatching(sources, row.key, ref, ring, signal);
             if (!source) {
               log.error({ cluster, store, key: row.key }, 'owed copy: no store holds a verified copy to copy from');
               continue;
             }
-            if (!(await putMatching(target, row.key, source, ref, signal))) {
+            if (!(await putMatching(target, row.key, source, ref, ring, signal))) {
               log.error({ cluster, store, key: row.key }, 'owed copy does not read back as written; will retry');
               continue;
             }

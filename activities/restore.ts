@@ -77,7 +77,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     failovers: Failover[],
     signal: AbortSignal,
   ): Promise<Buffer | undefined> {
-    const { found, errors } = await readFromAnyStore(from, keys, signal);
+    const { found, errors } = await readFromAnyStore(from, keys, config.encryption, signal);
     failovers.push(...errors);
     if (!found && errors.length === from.length)
       throw new Error(`no store could be read for ${keys[0]}: ${errors.join('; ')}`);
@@ -283,7 +283,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           const untar = new ResumableUntar(pgdata, starts[point.chunk] + point.offset);
           const prefix = backupPrefix(manifest.cluster, manifest.backupId);
           const fetchChunk = async (i: number) => {
-            const { found, errors } = await readFromAnyStore(from, [prefix + files[i].name], ctx.cancellationSignal);
+            const { found, errors } = await readFromAnyStore(
+              from,
+              [prefix + files[i].name],
+              config.encryption,
+              ctx.cancellationSignal,
+            );
             failovers.push(...errors);
             if (found) return found.raw;
             // A store that could not answer may hold it: retry (from the resume point) rather than give up.
@@ -488,7 +493,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             if (!fs.existsSync(file)) {
               // a retried attempt keeps what it already has
               const keys = walKeyCandidates(cluster, parseWalName(name)!, config.compression);
-              const { found, errors, absent } = await readFromAnyStore(from, keys, ctx.cancellationSignal);
+              const { found, errors, absent } = await readFromAnyStore(
+                from,
+                keys,
+                config.encryption,
+                ctx.cancellationSignal,
+              );
               failoverCount += errors.length;
               failovers.push(...errors.slice(0, DETAIL_EXAMPLES - failovers.length));
               if (!found && errors.length > 0) {
@@ -577,7 +587,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       stores?: string[];
     }) {
       // fetch reads its settings from here: the stores of this worker (or those the restore
-      // names), the source cluster's name.
+      // names), their encryption keys, the source cluster's name.
       const envFile = path.join(workDir, RESTORE_ENV_FILE);
       const names = ordered(only).map((s) => s.name);
       const env = Object.entries(process.env)
@@ -585,6 +595,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           ([k]) =>
             k === 'WALFLOW_COMPRESSION' ||
             k.startsWith('WALFLOW_FETCH_') ||
+            k.startsWith('WALFLOW_ENCRYPTION_') ||
             names.some((n) => k.startsWith(storeSettingPrefix(n))),
         )
         .map(([k, v]) => `${k}=${v}`);

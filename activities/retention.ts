@@ -21,6 +21,8 @@ import { backupManifestKey, backupOfKey, backupsPrefix, walPrefix } from '../lib
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
 import { readVerified } from '../lib/verified';
+import type { KeyRing } from '../lib/crypto/keyring';
+import { NotFoundError } from '../lib/errors';
 import { walNameOfKey } from '../lib/walkeys';
 import { KeptBackup, tallyKept, walKeepRule, WalVerdict } from '../lib/wal/keep';
 import { parseWalName, WalName } from '../lib/wal/name';
@@ -37,7 +39,7 @@ import { RetentionPolicy, storeRetentionDays } from '../lib/clusterpolicy';
 
 const DAY = 86_400_000;
 
-export async function listBackups(store: Store, cluster: string, signal: AbortSignal) {
+export async function listBackups(store: Store, cluster: string, ring: KeyRing | undefined, signal: AbortSignal) {
   const folders = new Map<string, { keys: string[]; newest: number }>();
   for await (const o of store.list(backupsPrefix(cluster), signal)) {
     const id = backupOfKey(cluster, o.key)!.backupId;
@@ -51,7 +53,9 @@ export async function listBackups(store: Store, cluster: string, signal: AbortSi
   for (const [id, f] of folders) {
     const manifestKey = backupManifestKey(cluster, id);
     if (f.keys.includes(manifestKey)) {
-      const manifest = parseManifest(await store.get(manifestKey, signal), id);
+      const read = await readVerified(store, manifestKey, ring, signal);
+      if (!read) throw new NotFoundError(manifestKey);
+      const manifest = parseManifest(read.raw, id);
       // Manifest first: once it is gone the backup no longer counts, whatever else remains.
       complete.push({ manifest, keys: [manifestKey, ...f.keys.filter((k) => k !== manifestKey)] });
     } else {
@@ -71,6 +75,7 @@ export async function storeWalKeep(
   cluster: string,
   kept: KeptBackup[],
   segmentSize: number | undefined,
+  ring: KeyRing | undefined,
   signal: AbortSignal,
   log: Logger,
   onListed?: (listed: number) => void,
@@ -85,7 +90,7 @@ export async function storeWalKeep(
   const histories = new Map<number, TimelineSwitch[]>();
   for (const h of wal.filter((w) => w.name.kind === 'history')) {
     try {
-      const found = await readVerified(store, h.key, signal);
+      const found = await readVerified(store, h.key, ring, signal);
       if (found) histories.set(h.name.timeline, parseHistory(found.raw.toString()));
     } catch (e) {
       if (signal.aborted) throw e;
@@ -110,7 +115,12 @@ interface ApplyCheckpoint {
   deleted: number;
 }
 
-export function retentionActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
+export function retentionActivities(
+  stores: Map<string, Store>,
+  ring: KeyRing | undefined,
+  db: () => Catalog,
+  log: Logger,
+) {
   return {
     /** Writes each deletion to the catalog (rundetails) and returns counts and examples; a retry continues after the last store planned. */
     async planRetention({
@@ -159,7 +169,7 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
           if (plan.firstDeletions.length < DETAIL_EXAMPLES) plan.firstDeletions.push(d);
         };
         const days = storeRetentionDays(policy, name);
-        const { complete, incomplete } = await listBackups(store, cluster, signal);
+        const { complete, incomplete } = await listBackups(store, cluster, ring, signal);
         Object.assign(plan, { retentionDays: days, newestBackup: complete[0]?.manifest.stopTime ?? null });
         const kept = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
         plan.kept = kept.map((b) => b.manifest.backupId);
@@ -180,6 +190,7 @@ export function retentionActivities(stores: Map<string, Store>, db: () => Catalo
             cluster,
             kept.map((b) => b.manifest),
             kept[0].manifest.segmentSize,
+            ring,
             signal,
             log,
             beat,

@@ -1,4 +1,4 @@
-// Host activities on the local spool: list, stage (hash + compress once), remove, quarantine.
+// Host activities on the local spool: list, stage (hash + compress + seal once), remove, quarantine.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -7,6 +7,7 @@ import type { Config } from '../lib/config';
 import { fsyncDir } from '../lib/fsync';
 import { writeFileDurably } from '../lib/fsutil';
 import { walKey } from '../lib/keys';
+import { encodeObject } from '../lib/objectbody';
 import { SpoolPaths } from '../lib/spool';
 import { spoolStat } from '../lib/spoolstat';
 import { parseSegmentHeader } from '../lib/wal/header';
@@ -41,7 +42,7 @@ export function spoolActivities(config: Config) {
       return { names: rest.slice(0, limit), truncated: rest.length > limit, oldestAgeMs };
     },
 
-    /** Reads the spool copy once, hashes, indexes and compresses it once; null when already gone. */
+    /** Reads the spool copy once, hashes, indexes, compresses and seals it once; null when already gone. */
     async stageSegment({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> {
       const spool = spoolOf(cluster);
       const wal = parseWalName(name);
@@ -57,13 +58,14 @@ export function spoolActivities(config: Config) {
       const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
       const segmentSize = header?.segmentSize;
       const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
-      // History files stay plain text so that a human (and any tool) can read them in the bucket.
+      // History files stay uncompressed so that a human (and any tool) can read them in the
+      // bucket, unless encryption is on.
       const c = wal.kind === 'history' ? parseCompression('none') : codec;
       // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
-      const compressing = c.compress(raw);
+      const encoding = encodeObject(raw, c, config.encryption);
       const sha256 = createHash('sha256').update(raw).digest('hex');
       const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
-      const stored = await compressing;
+      const { stored, keyId } = await encoding;
       await writeFileDurably(spool.staged(name, c.suffix), stored);
       return {
         name,
@@ -74,6 +76,7 @@ export function spoolActivities(config: Config) {
         storedSize: stored.length,
         codec: c.name,
         sha256,
+        ...(keyId ? { keyId } : {}),
         key: walKey(cluster, wal, c.suffix),
         handedOverAt: mtime.toISOString(),
         systemIdentifier: header?.systemIdentifier ?? null,

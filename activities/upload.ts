@@ -82,6 +82,7 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
         rawSize: staged.rawSize,
         sha256: staged.sha256,
         walIndex: staged.walIndex ?? undefined,
+        keyId: staged.keyId,
       };
       let outcome: 'created' | 'exists';
       const beat = setInterval(() => ctx.heartbeat({ store: storeName, phase: 'put' }), HEARTBEAT_MS);

@@ -11,6 +11,7 @@ import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
 import type { Logger } from '../lib/log';
 import { clusterJsonKey } from '../lib/keys';
+import type { KeyRing } from '../lib/crypto/keyring';
 import { findMatching, putMatching, readMatching, Reference } from '../lib/storecopy';
 import type { Store } from '../lib/stores/store';
 import { walNameOfKey } from '../lib/walkeys';
@@ -28,7 +29,12 @@ interface VerifyCheckpoint {
 
 const CHECKPOINT_EVERY = 500;
 
-export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, log: Logger) {
+export function verifyActivities(
+  stores: Map<string, Store>,
+  ring: KeyRing | undefined,
+  db: () => Catalog,
+  log: Logger,
+) {
   return {
     /** Writes every problem, repair and gap to the catalog (rundetails); returns counts and examples. A retry continues after the last checkpoint. */
     async verifyArchive({
@@ -51,9 +57,9 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
       for (const [name, store] of stores) {
         // The backups a store holds are the ones its retention kept: WAL none of them needs
         // was pruned there on purpose.
-        const backups = (await listBackups(store, cluster, signal)).complete.map((b) => b.manifest);
+        const backups = (await listBackups(store, cluster, ring, signal)).complete.map((b) => b.manifest);
         segmentSize ??= backups[0]?.segmentSize;
-        const { wal, keep } = await storeWalKeep(store, cluster, backups, segmentSize, signal, log);
+        const { wal, keep } = await storeWalKeep(store, cluster, backups, segmentSize, ring, signal, log);
         retained.set(name, keep);
         for (const o of wal) {
           if (!present.has(o.key)) present.set(o.key, new Map());
@@ -154,8 +160,8 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
             bad.push({ store: s, problem: `checksum metadata ${head.meta.sha256} is not ${ref.sha256}` });
           else if (ref.storedSize !== undefined && head.size !== ref.storedSize)
             bad.push({ store: s, problem: `size ${head.size} is not ${ref.storedSize}` });
-          else if (deep && !(await readMatching(store, key, ref, signal)))
-            bad.push({ store: s, problem: 'content does not hash to its checksum' });
+          else if (deep && !(await readMatching(store, key, ref, ring, signal)))
+            bad.push({ store: s, problem: 'content does not authenticate or hash to its checksum' });
         }
         for (const b of bad) writer.add('problems', { key, ...b });
         if (!bad.length) {
@@ -168,7 +174,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         }
 
         const healthy = names.filter((n) => !bad.some((b) => b.store === n)).map((n) => stores.get(n)!);
-        const source = await findMatching(healthy, key, ref, signal);
+        const source = await findMatching(healthy, key, ref, ring, signal);
         if (!source) {
           writer.add('unrepairable', key);
           return;
@@ -176,7 +182,7 @@ export function verifyActivities(stores: Map<string, Store>, db: () => Catalog, 
         for (const b of bad) {
           const store = stores.get(b.store)!;
           if (b.problem !== 'missing') await store.delete(key, signal); // corrupt: a verified copy exists elsewhere
-          if (await putMatching(store, key, source, ref, signal)) {
+          if (await putMatching(store, key, source, ref, ring, signal)) {
             writer.add('repaired', { key, store: b.store, problem: b.problem });
             await writer.flush(); // a repair is done at once: its row must not wait for the next checkpoint
             log.warn({ cluster, key, store: b.store, problem: b.problem }, 'repaired a WAL copy from a healthy store');

@@ -56,16 +56,18 @@ export async function fetchWal(name: string, dest: string, { standby = false } =
   const cluster = requireEnv('WALFLOW_CLUSTER', 'name the cluster to restore from, e.g. WALFLOW_CLUSTER=main');
   const giveUpMs = giveUpAfter();
   // Loaded only now: the prefetched path above must not pay for the store drivers.
-  const [{ storesFromEnv }, { readFromAnyStore }, { walKeyCandidates }] = await Promise.all([
+  const [{ storesFromEnv }, { readFromAnyStore }, { walKeyCandidates }, { keyRingFromEnv }] = await Promise.all([
     import('../lib/stores/fromenv'),
     import('../lib/verified'),
     import('../lib/walkeys'),
+    import('../lib/crypto/keyring'),
   ]);
   const stores = storesFromEnv();
+  const ring = keyRingFromEnv(process.env);
   const keys = walKeyCandidates(cluster, wal, process.env.WALFLOW_COMPRESSION);
   const started = Date.now();
   for (let attempt = 1, delay = 1000; ; attempt++, delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS)) {
-    const { found, errors, absent } = await readFromAnyStore(stores, keys);
+    const { found, errors, absent } = await readFromAnyStore(stores, keys, ring);
     if (found) {
       for (const e of errors)
         process.stderr.write(`walflow fetch ${name}: ${oneLine(e)} (read from ${found.store} instead)\n`);

@@ -27,7 +27,7 @@ export async function readClusterIdentity(
   signal?: AbortSignal,
 ): Promise<ClusterIdentity | undefined> {
   const all = [...stores];
-  const { found, errors } = await readFromAnyStore(all, [clusterJsonKey(cluster)], signal);
+  const { found, errors } = await readFromAnyStore(all, [clusterJsonKey(cluster)], undefined, signal);
   if (found) return parseClusterJson(found.raw, cluster);
   if (errors.length === all.length)
     throw new Error(`no store could be read for ${clusterJsonKey(cluster)}: ${errors.join('; ')}`);

@@ -8,6 +8,7 @@ import { formatIssues, NAME } from './inputs';
 import { parseByteSize } from './spoollimit';
 import { ClusterPolicy, POLICY_DEFAULTS } from './clusterpolicy';
 import { parseStoreSettings, StoreConfig } from './stores/settings';
+import { keyRingFromEnv, type KeyRing } from './crypto/keyring';
 
 /** TLS to Temporal: the server's CA (else the system's), and a client certificate for mutual TLS. */
 export interface TemporalTls {
@@ -35,6 +36,8 @@ export interface Config {
   pgUrl: string | undefined;
   stores: StoreConfig[];
   compression: string;
+  /** WALFLOW_ENCRYPTION_KEYS or WALFLOW_ENCRYPTION_KEY_FILE; undefined: objects are stored unencrypted. */
+  encryption: KeyRing | undefined;
   /**
    * The cluster's policy as these settings say it. Only `schedules apply` and one-off CLI runs
    * use it, writing it into workflow inputs; a worker compares it with the cluster's, never runs by it.
@@ -156,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.TEMPORAL_API_KEY,
     );
   const stores = parseStoreSettings(env);
+  const encryption = keyRingFromEnv(env);
   if (e.WALFLOW_MIN_COPIES > stores.length)
     throw new UserError(
       `WALFLOW_MIN_COPIES=${e.WALFLOW_MIN_COPIES} but WALFLOW_STORES names ${stores.length} store(s); lower it`,
@@ -181,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgUrl: e.WALFLOW_PG_URL || undefined,
     stores: stores.map((s) => s.store),
     compression: e.WALFLOW_COMPRESSION,
+    encryption,
     policy: {
       retention: {
         days: e.WALFLOW_RETENTION_DAYS,

@@ -108,6 +108,8 @@ export interface StagedFile {
   storedSize: number;
   codec: string;
   sha256: string;
+  /** The key the staged copy is sealed with; absent when encryption is off (and in older histories). */
+  keyId?: string;
   key: string;
   handedOverAt: string;
   systemIdentifier: string | null;

@@ -19,6 +19,14 @@ export class NotFoundError extends Error {
   }
 }
 
+/** The object is there but its bytes do not match its metadata or fail authentication: bit rot, tampering, a cut copy. */
+export class CorruptObjectError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorruptObjectError';
+  }
+}
+
 /** Same name, different bytes: never overwrite, a human must look. */
 export class ConflictError extends Error {
   constructor(message: string) {

@@ -15,12 +15,13 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** The secret values among settings: secret keys, passwords, and the passwords in URLs. */
+/** The secret values among settings: secret keys, passwords, encryption keys, and the passwords in URLs. */
 export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
   const found: string[] = [];
   for (const [k, v] of Object.entries(env)) {
     if (!v) continue;
     if (/(SECRET|PASSWORD|API_KEY)/.test(k)) found.push(v);
+    if (k === 'WALFLOW_ENCRYPTION_KEYS') found.push(v, ...v.split(',').map((e) => e.slice(e.indexOf(':') + 1).trim()));
     if (/_URL$/.test(k)) {
       try {
         const password = new URL(v).password;

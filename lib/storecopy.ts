@@ -1,8 +1,10 @@
 // Copying a WAL object from one store to another, store to store: verify's repair and the
 // copies owed to a store that missed files while it was down. Only a copy whose raw bytes hash
 // to the recorded checksum is read, and the new copy is read back and checked the same way.
+// The stored bytes are copied as they are: a sealed copy keeps its key, and is opened only to check it.
 import { createHash } from 'node:crypto';
-import { codecByName } from './codec';
+import { MissingKeyError, type KeyRing } from './crypto/keyring';
+import { decodeObject } from './objectbody';
 import type { ObjectMeta, Store } from './stores/store';
 
 /** What a copy must hash to; storedSize when the catalog knows it. */
@@ -16,19 +18,24 @@ export interface VerifiedCopy {
   meta: ObjectMeta;
 }
 
-/** Downloads a copy and checks that its raw bytes hash to the reference; undefined when they do not. */
+/**
+ * Downloads a copy and checks that it opens and its raw bytes hash to the reference; undefined
+ * when they do not. A key missing here is thrown: that says nothing about the copy.
+ */
 export async function readMatching(
   store: Store,
   key: string,
   ref: Reference,
+  ring: KeyRing | undefined,
   signal: AbortSignal,
 ): Promise<VerifiedCopy | undefined> {
   const head = await store.head(key, signal);
   if (!head?.meta || head.meta.sha256 !== ref.sha256) return undefined;
   const body = await store.get(key, signal);
-  const raw = await codecByName(head.meta.codec)
-    .decompress(body)
-    .catch(() => undefined);
+  const raw = await decodeObject(body, head.meta, ring, `${store.name}:${key}`).catch((e: unknown) => {
+    if (e instanceof MissingKeyError) throw e;
+    return undefined;
+  });
   if (!raw || createHash('sha256').update(raw).digest('hex') !== ref.sha256) return undefined;
   return { body, meta: head.meta };
 }
@@ -38,10 +45,11 @@ export async function findMatching(
   sources: Store[],
   key: string,
   ref: Reference,
+  ring: KeyRing | undefined,
   signal: AbortSignal,
 ): Promise<VerifiedCopy | undefined> {
   for (const s of sources) {
-    const found = await readMatching(s, key, ref, signal);
+    const found = await readMatching(s, key, ref, ring, signal);
     if (found) return found;
   }
   return undefined;
@@ -53,8 +61,9 @@ export async function putMatching(
   key: string,
   copy: VerifiedCopy,
   ref: Reference,
+  ring: KeyRing | undefined,
   signal: AbortSignal,
 ): Promise<boolean> {
   await target.putNew(key, copy.body, copy.meta, signal);
-  return (await readMatching(target, key, ref, signal)) !== undefined;
+  return (await readMatching(target, key, ref, ring, signal)) !== undefined;
 }

@@ -2,16 +2,10 @@
 // `walflow fetch` (restore_command), WAL prefetch and base-backup download, so it must stay
 // free of heavy imports: stores are handed in already opened.
 import { createHash } from 'node:crypto';
-import { codecByName } from './codec';
+import { MissingKeyError, type KeyRing } from './crypto/keyring';
+import { CorruptObjectError } from './errors';
+import { decodeObject } from './objectbody';
 import type { ObjectMeta, Store } from './stores/store';
-
-/** The object is there but its bytes do not match its metadata: bit rot or a truncated copy. */
-export class CorruptObjectError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CorruptObjectError';
-  }
-}
 
 export interface VerifiedObject {
   raw: Buffer;
@@ -24,12 +18,13 @@ export interface VerifiedObject {
 }
 
 /**
- * Reads, decompresses and checks one object against its metadata and, when given, against the
- * checksum recorded elsewhere (the catalog); undefined when the store does not have it.
+ * Reads, opens, decompresses and checks one object against its metadata and, when given, against
+ * the checksum recorded elsewhere (the catalog); undefined when the store does not have it.
  */
 export async function readVerified(
   store: Store,
   key: string,
+  ring: KeyRing | undefined,
   signal?: AbortSignal,
   expectedSha256?: string,
 ): Promise<VerifiedObject | undefined> {
@@ -42,12 +37,7 @@ export async function readVerified(
       `${store.name}:${key} has checksum ${meta.sha256}, not the ${expectedSha256} recorded`,
     );
   const stored = await store.get(key, signal);
-  let raw: Buffer;
-  try {
-    raw = await codecByName(meta.codec).decompress(stored);
-  } catch (e) {
-    throw new CorruptObjectError(`${store.name}:${key} does not decompress as ${meta.codec}: ${(e as Error).message}`);
-  }
+  const raw = await decodeObject(stored, meta, ring, `${store.name}:${key}`);
   const sha256 = createHash('sha256').update(raw).digest('hex');
   if (sha256 !== meta.sha256 || raw.length !== meta.rawSize) {
     throw new CorruptObjectError(
@@ -61,26 +51,31 @@ export async function readVerified(
  * Tries each store in order and, within a store, each candidate key (the same file under
  * another codec's suffix). Any error moves on to the next store. When no store gave a verified
  * copy, `absent` names the stores that answered "not there" and `errors` says how the others
- * failed: only no errors at all means that the file does not exist.
+ * failed: only no errors at all means that the file does not exist. A missing key that kept every
+ * store's copy closed is thrown: no retry or other store can mend that, a human must add the key.
  */
 export async function readFromAnyStore(
   stores: Store[],
   keys: string[],
+  ring: KeyRing | undefined,
   signal?: AbortSignal,
 ): Promise<{ found: VerifiedObject | undefined; errors: string[]; absent: string[] }> {
   const errors: string[] = [];
   const absent: string[] = [];
+  let missingKey: MissingKeyError | undefined;
   for (const store of stores) {
     try {
       for (const key of keys) {
-        const found = await readVerified(store, key, signal);
+        const found = await readVerified(store, key, ring, signal);
         if (found) return { found, errors, absent };
       }
       absent.push(store.name);
     } catch (e) {
       if (signal?.aborted) throw e;
+      if (e instanceof MissingKeyError) missingKey = e;
       errors.push(`${store.name}: ${(e as Error).message}`);
     }
   }
+  if (missingKey) throw missingKey;
   return { found: undefined, errors, absent };
 }

@@ -519,6 +519,7 @@ async function main(): Promise<number> {
     ];
     if (rst) rows.push(...restoreRows(rst, pgbr ? pgbr.version : `pgBackRest: skipped (${pgbrSkipped})`));
     if (scale) rows.push(...scaleRows(scale));
+    await (await import('./bench/encryption')).benchEncryption(segments, 30_000);
     const totalS = (Date.now() - started) / 1000;
     const figures = {
       when: new Date().toISOString(),

@@ -11,6 +11,8 @@ export interface ObjectMeta {
   sha256: string;
   /** A WAL segment's index (lib/wal/segmentindex.ts), as text; stores carry it unread. */
   walIndex?: string;
+  /** The key the object is sealed with (lib/crypto), when encryption was on; its header says the same. */
+  keyId?: string;
 }
 
 export interface ObjectInfo {
@@ -74,6 +76,7 @@ export function metaToHeaders(meta: ObjectMeta): Record<string, string> {
     'walflow-raw-size': String(meta.rawSize),
     'walflow-sha256': meta.sha256,
     ...(meta.walIndex ? { 'walflow-index': meta.walIndex } : {}),
+    ...(meta.keyId ? { 'walflow-key-id': meta.keyId } : {}),
   };
 }
 
@@ -85,5 +88,6 @@ export function metaFromHeaders(h: Record<string, string> | undefined, key: stri
     rawSize: Number(h['walflow-raw-size']),
     sha256: h['walflow-sha256'],
     ...(h['walflow-index'] ? { walIndex: h['walflow-index'] } : {}),
+    ...(h['walflow-key-id'] ? { keyId: h['walflow-key-id'] } : {}),
   };
 }
