@@ -1,10 +1,15 @@
 // Input schemas, configuration quoting and secret redaction: pure parts of the boundary.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { temporal } from '@temporalio/proto';
 import { spaceProblem } from '../../activities/drill';
+import { createActivities } from '../../activities';
+import { loadConfig } from '../../lib/config';
 import { activityInputSchemas, parseInput, restoreInputSchema } from '../../lib/inputs';
+import { createLogger } from '../../lib/log';
 import { confString } from '../../lib/pgconf';
 import { redact, redactUrl } from '../../lib/secrets';
+import { recordedHistories } from '../replay/recorded';
 
 const refused = (raw: unknown) => {
   const r = parseInput(restoreInputSchema, raw, 'restore');
@@ -37,6 +42,86 @@ test('activity inputs: a recovery target with a newline is refused', () => {
   assert.ok(schema.safeParse({ ...base, target: { kind: 'name', value: "it's" } }).success);
   assert.equal(schema.safeParse({ ...base, target: { kind: 'name', value: 'a\nb' } }).success, false);
   assert.equal(schema.safeParse({ ...base, target: { kind: 'end' }, port: '1\n' }).success, false);
+});
+
+test('every activity has an input schema, and no schema names an activity that does not exist', () => {
+  const config = loadConfig({
+    WALFLOW_CLUSTER: 'main',
+    WALFLOW_SPOOL_DIR: '/var/lib/walflow/spool',
+    WALFLOW_CATALOG_URL: 'postgres://walflow@catalog/walflow',
+    WALFLOW_STORES: 'local',
+    WALFLOW_STORE_LOCAL_TYPE: 'fs',
+    WALFLOW_STORE_LOCAL_PATH: '/srv/archive',
+  });
+  const catalog = () => {
+    throw new Error('no catalog in a unit test');
+  };
+  const names = Object.keys(createActivities({ config, stores: new Map(), catalog, log: createLogger('error') }));
+  assert.ok(names.length > 40, `only ${names.length} activities`);
+  assert.deepEqual(
+    names.filter((n) => !(n in activityInputSchemas)),
+    [],
+    'give these activities a schema in lib/inputs.ts',
+  );
+  assert.deepEqual(
+    Object.keys(activityInputSchemas).filter((n) => !names.includes(n)),
+    [],
+  );
+});
+
+test('every activity input in the recorded histories still parses: retried after an upgrade, it is not refused', () => {
+  const failures: string[] = [];
+  let checked = 0;
+  for (const h of recordedHistories()) {
+    for (const e of (h.history as temporal.api.history.v1.IHistory).events ?? []) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (!a) continue;
+      const activity = a.activityType!.name!;
+      const data = a.input?.payloads?.[0]?.data;
+      const input: unknown = data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
+      const r = parseInput(activityInputSchemas[activity], input, activity);
+      checked++;
+      if (!r.ok) failures.push(`${h.file}: ${r.message}`);
+    }
+  }
+  assert.ok(checked > 40, `only ${checked} activity inputs in the histories`);
+  assert.deepEqual(failures, []);
+});
+
+test('hostile activity inputs are refused: control characters, relative paths, steps out of a folder', () => {
+  const refusal = (activity: string, raw: unknown) => {
+    const r = parseInput(activityInputSchemas[activity], raw, activity);
+    return r.ok ? undefined : r.message;
+  };
+  const segment = '000000010000000000000003';
+  assert.equal(refusal('removeSpoolCopy', { cluster: 'main', name: segment }), undefined);
+  assert.match(
+    refusal('removeSpoolCopy', { cluster: 'main\nx', name: segment })!,
+    /^removeSpoolCopy input refused: cluster: /,
+  );
+  assert.match(refusal('stageSegment', { cluster: 'main', name: `../../${segment}` })!, /name: a WAL file name/);
+  assert.match(refusal('quarantineSpoolCopy', { cluster: 'main', name: `${segment}/../x` })!, /name: a WAL file name/);
+  assert.match(refusal('listSpool', { cluster: 'main', limit: 10, after: '../' })!, /after/);
+  assert.match(refusal('cleanupPrefetch', { prefetchDir: 'restores/x/prefetch' })!, /prefetchDir: an absolute path/);
+  assert.match(refusal('drillCleanup', { scratch: '/tmp/d\nx', pgdata: '/tmp/d/data' })!, /scratch: no quotes/);
+  assert.match(refusal('makeOwedCopies', { cluster: 'main', store: 'B2', limit: 10 })!, /store: lower-case/);
+  assert.match(refusal('resolveAlert', { cluster: 'main', key: 'spool-age:\u0000' })!, /key: no control characters/);
+  assert.match(refusal('streamBaseBackup', { cluster: 'main', backupId: '../x' })!, /backupId/);
+  const staged = { name: segment, key: `main/wal/00000001/${segment}.zst`, codec: 'zstd', sha256: 'a'.repeat(64) };
+  assert.equal(refusal('uploadToStore', { cluster: 'main', store: 'r2', staged }), undefined);
+  assert.match(
+    refusal('uploadToStore', {
+      cluster: 'main',
+      store: 'r2',
+      staged: { ...staged, key: `main/wal/../../other/${segment}.zst` },
+    })!,
+    /staged.key: no \. or \.\./,
+  );
+  assert.match(
+    refusal('uploadToStore', { cluster: 'main', store: 'r2', staged: { ...staged, key: `/main/wal/${segment}.zst` } })!,
+    /staged.key: an object key/,
+  );
+  assert.match(refusal('restoreDefaults', { cluster: 'x' })!, /restoreDefaults input refused/);
 });
 
 test('configuration strings are written as PostgreSQL reads them; control characters are refused', () => {
