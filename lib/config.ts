@@ -2,6 +2,7 @@
 import * as os from 'node:os';
 import { z } from 'zod';
 import { parseCompression } from './codec';
+import { conninfoUrl } from './conninfo';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
 import { formatIssues, NAME } from './inputs';
@@ -103,7 +104,18 @@ const base = z.object({
     }),
   WALFLOW_MIN_COPIES: z.coerce.number().int().min(1).default(1),
   WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
-  WALFLOW_PG_URL: z.string().optional(),
+  /** Either form libpq reads; kept as a URL, the one form node-postgres reads too. */
+  WALFLOW_PG_URL: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      try {
+        return s ? conninfoUrl(s) : undefined;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `a postgres:// URL or key=value pairs: ${(e as Error).message}` });
+        return z.NEVER;
+      }
+    }),
   WALFLOW_COMPRESSION: z
     .string()
     .default('zstd')

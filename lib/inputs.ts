@@ -1,6 +1,6 @@
 // Schemas for every input that crosses into walflow: workflow inputs (from the CLI, a Schedule,
-// the `temporal` CLI or the Web UI form), the inputs of the activities that write files or
-// start processes, and the CLI's flags once gathered. Parsed before anything is written or
+// the `temporal` CLI or the Web UI form), every activity's input, and the CLI's flags once
+// gathered. Parsed before anything is written or
 // started, so every way in gets the same one-line error. Workflow code imports this module:
 // zod is its only run-time import, and zod does no I/O.
 import { z } from 'zod';

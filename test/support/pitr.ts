@@ -8,13 +8,17 @@ import type { ClusterLayout } from '../../lib/devstack/stack';
 import { archiveWorkflowId, type BackupManifest } from '../../lib/contracts';
 import { TestEnv, waitFor } from './env';
 
+/** extraEnv may depend on the port the cluster will listen on, for a WALFLOW_PG_URL of its own. */
 export async function pitrEnv(
   name: string,
-  extraEnv: Record<string, string> = {},
+  extraEnv: Record<string, string> | ((port: number) => Record<string, string>) = {},
   cluster: { layout?: ClusterLayout; extraConf?: string[] } = {},
 ): Promise<{ env: TestEnv; pg: PgCluster }> {
   const port = await freePort();
-  const env = new TestEnv(name, { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, ...extraEnv });
+  const env = new TestEnv(name, {
+    WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    ...(typeof extraEnv === 'function' ? extraEnv(port) : extraEnv),
+  });
   await env.startWorker();
   const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile, ...cluster });
   return { env, pg };

@@ -8,7 +8,9 @@ import { loadConfig } from '../../lib/config';
 import { activityInputSchemas, parseInput, restoreInputSchema } from '../../lib/inputs';
 import { createLogger } from '../../lib/log';
 import { confString } from '../../lib/pgconf';
-import { redact, redactUrl } from '../../lib/secrets';
+import { parse as parseConnectionString } from 'pg-connection-string';
+import { conninfoUrl } from '../../lib/conninfo';
+import { passwordToEnv, redact, redactUrl } from '../../lib/secrets';
 import { recordedHistories } from '../replay/recorded';
 
 const refused = (raw: unknown) => {
@@ -135,6 +137,37 @@ test('secrets: URL passwords and secret settings are hidden', () => {
   assert.equal(redactUrl('postgres://u@h/db'), 'postgres://u@h/db');
   const env = { WALFLOW_CATALOG_URL: 'postgres://u:s3cr3t-pw@h/db', WALFLOW_STORE_R2_SECRET_ACCESS_KEY: 'key-secret' };
   assert.equal(redact('failed: s3cr3t-pw and key-secret', env), 'failed: *** and ***');
+});
+
+test('key=value connection strings: read as libpq reads them, the password kept off the command line', () => {
+  const keyValue = "host=127.0.0.1 port = 5433 user=backup password='p w\\'x' dbname=postgres sslmode=disable";
+  const url = conninfoUrl(keyValue);
+  assert.equal(url, "postgresql:///postgres?host=127.0.0.1&port=5433&user=backup&password=p%20w'x&sslmode=disable");
+  const read = parseConnectionString(url);
+  assert.deepEqual(
+    [read.host, read.port, read.user, read.password, read.database],
+    ['127.0.0.1', '5433', 'backup', "p w'x", 'postgres'],
+  );
+  const forArgv = passwordToEnv(keyValue);
+  assert.equal(forArgv.conninfo, 'postgresql:///postgres?host=127.0.0.1&port=5433&user=backup&sslmode=disable');
+  assert.equal(forArgv.env.PGPASSWORD, "p w'x");
+  const inUrl = passwordToEnv('postgres://u:p%40ss@h:5432/db?application_name=a%20b&password=other');
+  assert.equal(inUrl.conninfo, 'postgres://u@h:5432/db?application_name=a%20b');
+  assert.equal(inUrl.env.PGPASSWORD, 'other');
+  assert.equal(passwordToEnv('postgres://u@h/db').env.PGPASSWORD, undefined);
+  assert.equal(conninfoUrl('postgres://u@h/db'), 'postgres://u@h/db');
+  assert.throws(() => conninfoUrl('host=h secret'), /keyword 2 has no "="/);
+  assert.throws(() => conninfoUrl("host=h password='open"), /password has no closing quote/);
+  assert.equal(redactUrl("host=h password='s3 cret'"), "host='h' password=***");
+  assert.equal(
+    redactUrl('postgres://u@h/db?password=s3cret&sslmode=require'),
+    'postgres://u@h/db?sslmode=require&password=***',
+  );
+  const env = {
+    WALFLOW_PG_URL: "host=h password='kv s3cret'",
+    WALFLOW_CATALOG_URL: 'postgres://u@h/db?password=q-s3cret',
+  };
+  assert.equal(redact('kv s3cret, q-s3cret', env), '***, ***');
 });
 
 test('a drill host without the room is refused with what it needs and has', () => {
