@@ -3,10 +3,11 @@
 // must never reach a command line (`ps` shows argv to every user of the host), so walflow keeps
 // one URL form and takes the password out of it before starting a PostgreSQL program.
 
-const URL_FORM = /^postgres(ql)?:\/\//;
+/** A URL, of any scheme: libpq refuses one that is not postgres:// or postgresql://. */
+const URL_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** The keyword/value pairs of a key=value connection string, read as libpq reads them. */
-export function parseKeyValue(s: string): [string, string][] {
+function parseKeyValue(s: string): [string, string][] {
   const pairs: [string, string][] = [];
   let i = 0;
   const blank = () => {

@@ -12,6 +12,7 @@ import { parse as parseConnectionString } from 'pg-connection-string';
 import { conninfoUrl } from '../../lib/conninfo';
 import { passwordToEnv, redact, redactUrl } from '../../lib/secrets';
 import { recordedHistories } from '../replay/recorded';
+import { MINIMAL_SETTINGS } from '../support/settings';
 
 const refused = (raw: unknown) => {
   const r = parseInput(restoreInputSchema, raw, 'restore');
@@ -47,14 +48,7 @@ test('activity inputs: a recovery target with a newline is refused', () => {
 });
 
 test('every activity has an input schema, and no schema names an activity that does not exist', () => {
-  const config = loadConfig({
-    WALFLOW_CLUSTER: 'main',
-    WALFLOW_SPOOL_DIR: '/var/lib/walflow/spool',
-    WALFLOW_CATALOG_URL: 'postgres://walflow@catalog/walflow',
-    WALFLOW_STORES: 'local',
-    WALFLOW_STORE_LOCAL_TYPE: 'fs',
-    WALFLOW_STORE_LOCAL_PATH: '/srv/archive',
-  });
+  const config = loadConfig(MINIMAL_SETTINGS);
   const catalog = () => {
     throw new Error('no catalog in a unit test');
   };
@@ -166,8 +160,9 @@ test('key=value connection strings: read as libpq reads them, the password kept 
   const env = {
     WALFLOW_PG_URL: "host=h password='kv s3cret'",
     WALFLOW_CATALOG_URL: 'postgres://u@h/db?password=q-s3cret',
+    WALFLOW_ALERT_WEBHOOK_URL: 'https://hook:w3bhook-pw@alerts.example/in?token=t',
   };
-  assert.equal(redact('kv s3cret, q-s3cret', env), '***, ***');
+  assert.equal(redact('kv s3cret, q-s3cret, w3bhook-pw', env), '***, ***, ***');
 });
 
 test('a drill host without the room is refused with what it needs and has', () => {
