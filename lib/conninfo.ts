@@ -55,7 +55,7 @@ export function conninfoUrl(s: string): string {
   return `postgresql:///${encodeURIComponent(dbname)}${query ? `?${query}` : ''}`;
 }
 
-/** A URL's query parameters as written, the password's taken out. */
+/** Takes the password parameter out of a URL's query, the others left as written; returns it. */
 function takePassword(u: URL): string | undefined {
   let password: string | undefined;
   // Taken apart by hand: URLSearchParams would write spaces as '+', which libpq does not decode.
