@@ -2,6 +2,7 @@
 import * as os from 'node:os';
 import { z } from 'zod';
 import { parseCompression } from './codec';
+import { conninfoUrl } from './conninfo';
 import { parseDuration } from './duration';
 import { UserError } from './errors';
 import { formatIssues, NAME } from './inputs';
@@ -70,6 +71,20 @@ const duration = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
 });
+/** An optional setting read by `parse` (empty is unset), whose error becomes the setting's message. */
+function parsedBy<T>(parse: (s: string) => T, what = '') {
+  return z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      try {
+        return s ? parse(s) : undefined;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: what + (e as Error).message });
+        return z.NEVER;
+      }
+    });
+}
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((s) => ['true', '1', 'yes'].includes(s));
 const days = z.coerce.number().int().positive();
 
@@ -93,20 +108,11 @@ const base = z.object({
         .replace(/[^a-z0-9_-]/g, '-'),
     ),
   WALFLOW_SPOOL_DIR: z.string().min(1),
-  WALFLOW_SPOOL_MAX: z
-    .string()
-    .optional()
-    .transform((s, ctx) => {
-      try {
-        return s ? parseByteSize(s) : undefined;
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        return z.NEVER;
-      }
-    }),
+  WALFLOW_SPOOL_MAX: parsedBy(parseByteSize),
   WALFLOW_MIN_COPIES: z.coerce.number().int().min(1).default(1),
   WALFLOW_CATALOG_URL: z.string().startsWith('postgres', 'a postgres:// connection URL'),
-  WALFLOW_PG_URL: z.string().optional(),
+  /** Either form libpq reads; kept as a URL, the one form node-postgres reads too. */
+  WALFLOW_PG_URL: parsedBy(conninfoUrl, 'a postgres:// URL or key=value pairs: '),
   WALFLOW_COMPRESSION: z
     .string()
     .default('zstd')

@@ -1,6 +1,6 @@
 // Schemas for every input that crosses into walflow: workflow inputs (from the CLI, a Schedule,
-// the `temporal` CLI or the Web UI form), the inputs of the activities that write files or
-// start processes, and the CLI's flags once gathered. Parsed before anything is written or
+// the `temporal` CLI or the Web UI form), every activity's input, and the CLI's flags once
+// gathered. Parsed before anything is written or
 // started, so every way in gets the same one-line error. Workflow code imports this module:
 // zod is its only run-time import, and zod does no I/O.
 import { z } from 'zod';
@@ -149,19 +149,136 @@ const recoveryTarget: z.ZodType<RecoveryTarget> = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('end') }),
 ]);
 
+/** An object's key under a store's prefix: relative, and no `.` or `..` step out of the cluster's tree. */
+const objectKey = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/,
+    'an object key such as main/wal/00000001/000000010000000000000001.zst',
+  )
+  .refine((k) => k.split('/').every((step) => step !== '.' && step !== '..'), 'no . or .. in an object key');
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in hex');
+const size = z.number().int().nonnegative();
+const ms = z.number().nonnegative();
+const positive = z.number().int().positive();
+/** A spool listing resumes after a WAL file name; '' starts at the beginning. */
+const afterWal = z.union([z.literal(''), walName]);
+const runRef = z.looseObject({ workflowId: text, runId: text });
+const workflowId = text.min(1);
+/** Catalog rows: what a workflow recorded about itself. */
+const record = z.record(z.string(), z.unknown());
+
+/** Staged by the host, uploaded and recorded by name, key and checksum. */
+const stagedFile = z.looseObject({ name: walName, key: objectKey, codec: name, sha256 });
+const backupSummary = z.looseObject({ backupId, timeline: positive, startLsn: lsn, stopLsn: lsn });
+const backupRecord = backupSummary.extend({ cluster: name });
+const retentionPolicy = z.looseObject({
+  days: positive,
+  minBackups: positive,
+  storeDays: z.record(name, positive),
+});
+const alert = z.looseObject({
+  cluster: name,
+  key: text.min(1),
+  kind: name,
+  message: z.string(),
+  details: record.optional(),
+  announced: z.boolean().optional(),
+});
+
 /**
- * The activities that write into a data folder or start processes on a host, by name. Their
- * inputs come from workflows that checked their own, but an activity is its own boundary.
+ * Every activity's input, by activity name (test/unit/inputs.test.ts holds createActivities to
+ * it). Their inputs come from workflows that checked their own, but an activity is its own
+ * boundary. Loose objects: a payload from an older release, retried after an upgrade, may carry
+ * fields this one no longer reads.
  */
 export const activityInputSchemas: Record<string, z.ZodType> = {
+  // spool and upload (host)
+  listSpool: z.looseObject({ cluster: name, limit: positive, after: afterWal.optional() }),
+  stageSegment: z.looseObject({ cluster: name, name: walName }),
+  removeSpoolCopy: z.looseObject({ cluster: name, name: walName }),
+  quarantineSpoolCopy: z.looseObject({ cluster: name, name: walName }),
+  uploadToStore: z.looseObject({ cluster: name, store: name, staged: stagedFile }),
+  // catalog and alerts
+  recordArchived: z.looseObject({
+    cluster: name,
+    staged: stagedFile,
+    copies: z.array(z.looseObject({ store: name })),
+    owed: z.array(name).optional(),
+  }),
+  recordRun: z.looseObject({ cluster: name, kind: name, workflowId, startedAt: time, outcome: name, summary: record }),
+  raiseAlert: alert,
+  announceAlert: alert,
+  resolveAlert: z.looseObject({ cluster: name, key: text.min(1) }),
+  deliverPendingAlerts: z.looseObject({ cluster: name }),
+  checkBackupAge: z.looseObject({ cluster: name, maxAgeMs: ms }),
+  checkSpoolAge: z.looseObject({ cluster: name, hostId: name, oldestAgeMs: ms, maxAgeMs: ms }),
+  // checks: a checks run from before hostLastPoll took the cluster may retry it without one
+  clusterHosts: z.looseObject({ cluster: name }),
+  hostLastPoll: z.looseObject({ cluster: name.optional(), hostId: name }),
+  newestArchived: z.looseObject({ cluster: name }),
+  hostReport: z.looseObject({ cluster: name, after: afterWal }),
+  // store-side upkeep
+  storesOwedCopies: z.looseObject({ cluster: name }),
+  makeOwedCopies: z.looseObject({ cluster: name, store: name, limit: positive }),
+  verifyArchive: z.looseObject({ cluster: name, deep: z.boolean(), repair: z.boolean() }),
+  planRetention: z.looseObject({ cluster: name, now: time, policy: retentionPolicy }),
+  applyRetention: z.looseObject({
+    plan: z.looseObject({ cluster: name, stores: z.array(z.looseObject({ store: name })), details: runRef }),
+  }),
+  recoverableSummary: z.looseObject({ cluster: name }),
+  checkRestoreTarget: z.looseObject({ cluster: name, target: recoveryTarget, targetTimeline: timeline }),
+  // base backups
+  streamBaseBackup: z.looseObject({ cluster: name, backupId }),
+  backupWalMissing: z.looseObject({
+    cluster: name,
+    timeline: positive,
+    startLsn: lsn,
+    stopLsn: lsn,
+    segmentSize: positive,
+    stores: z.array(name),
+  }),
+  writeBackupManifest: z.looseObject({ record: backupRecord }),
+  recordBackup: z.looseObject({
+    cluster: name,
+    backupId,
+    hostId: name,
+    status: name,
+    startedAt: time,
+    streamed: backupSummary.optional(),
+    manifest: backupRecord.optional(),
+    error: z.string().optional(),
+  }),
+  // restores
+  restoreDefaults: z.undefined(),
   prepareDataDir: z.looseObject({ pgdata: absolutePath, cluster: name, restoreKey: backupId }),
+  chooseBackup: z.looseObject({
+    cluster: name,
+    backupId: backupId.optional(),
+    target: recoveryTarget,
+    stores: storeList.optional(),
+  }),
   downloadBackup: z.looseObject({
     cluster: name,
     backupId,
     pgdata: absolutePath,
     stores: storeList.optional(),
   }),
-  prefetchWal: z.looseObject({ cluster: name, dir: absolutePath, stores: storeList.optional() }),
+  planWal: z.looseObject({
+    cluster: name,
+    manifest: backupRecord,
+    target: recoveryTarget,
+    targetTimeline: timeline,
+    stores: storeList.optional(),
+  }),
+  prefetchWal: z.looseObject({
+    cluster: name,
+    names: z.array(walName).optional(),
+    plan: z.looseObject({ details: runRef, files: size }).optional(),
+    dir: absolutePath,
+    stores: storeList.optional(),
+  }),
+  newestArchivedSegment: z.looseObject({ cluster: name, timeline: positive, stores: storeList.optional() }),
   writeRecoverySettings: z.looseObject({
     cluster: name,
     pgdata: absolutePath,
@@ -173,9 +290,22 @@ export const activityInputSchemas: Record<string, z.ZodType> = {
     archive: z.boolean().optional(),
     stores: storeList.optional(),
   }),
-  startRestored: z.looseObject({ pgdata: absolutePath, logFile: absolutePath, envFile: absolutePath.optional() }),
+  startRestored: z.looseObject({
+    pgdata: absolutePath,
+    logFile: absolutePath,
+    envFile: absolutePath.optional(),
+    mustReach: z.looseObject({ name: walName, store: name, segmentSize: positive }).optional(),
+  }),
   cleanupPrefetch: z.looseObject({ prefetchDir: absolutePath }),
   forgetRestoreCredentials: z.looseObject({ workDir: absolutePath }),
+  recordRestore: z.looseObject({
+    cluster: name,
+    workflowId,
+    startedAt: time,
+    outcome: name,
+    summary: record,
+  }),
+  // drills
   drillCheckSpace: z.looseObject({ scratch: absolutePath, needBytes: z.number().nonnegative() }),
   drillPrepare: z.looseObject({ cluster: name, drillId: z.string().regex(/^\d+$/) }),
   drillCheck: z.looseObject({ pgdata: absolutePath, port, query }),

@@ -1,17 +1,24 @@
-// Secrets in walflow's settings (store secret keys, passwords in connection URLs) and how they
-// stay out of what walflow shows: messages, `ps`, child processes.
+// Secrets in walflow's settings (store secret keys, passwords in connection strings) and how
+// they stay out of what walflow shows: messages, `ps`, child processes.
+import { hidePassword, splitPassword } from './conninfo';
 
 const HIDDEN = '***';
 
-/** A connection URL as it may be shown: its password replaced. */
-export function redactUrl(url: string): string {
+/** A connection string as it may be shown: its password replaced. */
+export function redactUrl(conninfo: string): string {
   try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = HIDDEN;
-    return u.toString();
+    return hidePassword(conninfo, HIDDEN);
   } catch {
-    return url.replace(/:[^:@/]*@/, `:${HIDDEN}@`);
+    return conninfo.replace(/:[^:@/]*@/, `:${HIDDEN}@`);
+  }
+}
+
+/** The password a connection string (URL or key=value) holds, if it holds one. */
+function passwordOf(conninfo: string): string | undefined {
+  try {
+    return splitPassword(conninfo).password || undefined;
+  } catch {
+    return undefined; // not a connection string: nothing in it to hide
   }
 }
 
@@ -22,14 +29,8 @@ export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
     if (!v) continue;
     if (/(SECRET|PASSWORD|API_KEY)/.test(k)) found.push(v);
     if (k === 'WALFLOW_ENCRYPTION_KEYS') found.push(v, ...v.split(',').map((e) => e.slice(e.indexOf(':') + 1).trim()));
-    if (/_URL$/.test(k)) {
-      try {
-        const password = new URL(v).password;
-        if (password) found.push(password, decodeURIComponent(password));
-      } catch {
-        /* not a URL: nothing in it to hide */
-      }
-    }
+    const password = /_URL$/.test(k) ? passwordOf(v) : undefined;
+    if (password) found.push(password, encodeURIComponent(password));
   }
   // Longest first, so that a secret holding another is hidden whole.
   return [...new Set(found)].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
@@ -42,15 +43,11 @@ export function redact(text: string, env: NodeJS.ProcessEnv = process.env): stri
   return out;
 }
 
-/** A libpq URL for a command line, and its password for the child's environment: `ps` shows argv. */
-export function passwordToEnv(url: string): { conninfo: string; env: NodeJS.ProcessEnv } {
-  try {
-    const u = new URL(url);
-    if (!u.password) return { conninfo: url, env: process.env };
-    const password = decodeURIComponent(u.password);
-    u.password = '';
-    return { conninfo: u.toString(), env: { ...process.env, PGPASSWORD: password } };
-  } catch {
-    return { conninfo: url, env: process.env }; // key=value form: passed as given
-  }
+/**
+ * A connection string (URL or key=value) for a command line, and its password for the child's
+ * environment: `ps` shows argv to every user of the host.
+ */
+export function passwordToEnv(conninfo: string): { conninfo: string; env: NodeJS.ProcessEnv } {
+  const { url, password } = splitPassword(conninfo);
+  return { conninfo: url, env: password === undefined ? process.env : { ...process.env, PGPASSWORD: password } };
 }

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { freePort, pgBin } from '../lib/devstack/procs';
+import { pgBin } from '../lib/devstack/procs';
 import type { Store } from '../lib/stores/store';
 import type { BackupManifest } from '../lib/contracts';
 import { TestEnv } from './support/env';
-import { pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
+import { pitrEnv, restoreAndStart, rowsInT, runRestore, takeBackup, waitArchived } from './support/pitr';
 
 const TOOLS = ['pg_basebackup', 'pg_verifybackup', 'pg_ctl', 'pg_controldata'];
 let env: TestEnv;
@@ -64,23 +64,15 @@ test(
     await pg.query('INSERT INTO t SELECT generate_series(1001, 1500)');
     await pg.query("SELECT pg_create_restore_point('bindir')");
     await waitArchived(env, await pg.switchWal());
-    const port = await freePort();
-    const data = path.join(env.dir, 'restored', 'data');
-    const r = runRestore(env, [
-      '--backup',
-      backup.backupId,
-      '--target-name',
-      'bindir',
-      '--pgdata',
-      data,
-      '--start',
-      '--port',
-      String(port),
-    ]);
-    const cluster = restoredCluster(env, data, port);
-    restored.push(cluster);
+    const r = await restoreAndStart(
+      env,
+      path.join(env.dir, 'restored'),
+      ['--backup', backup.backupId, '--target-name', 'bindir'],
+      restored,
+    );
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(await cluster.query('SELECT count(*)::int AS n FROM t'), [{ n: 1500 }]);
+    assert.equal(await rowsInT(r.cluster), 1500);
+    const data = r.cluster.data;
     assert.equal(called('pg_verifybackup').length, 1);
     assert.ok(
       called('pg_ctl').some((l) => l.includes(data) && l.endsWith('start')),

@@ -1,15 +1,13 @@
 // The catalog database lost and rebuilt from the stores: status, the backup list and a restore
 // work as before.
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { StatusReport } from '../cli/commands/status';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres, freePort } from '../lib/devstack/procs';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
-import { pitrEnv, takeBackup } from './support/pitr';
+import { pitrEnv, restoreAndStart, rowsInT, takeBackup } from './support/pitr';
 
 let env: TestEnv;
 let pg: PgCluster;
@@ -81,26 +79,12 @@ test(
 
     // A restore to the end of the archive on the rebuilt catalog holds every committed row.
     await env.startWorker();
-    const dir = path.join(env.dir, 'restored');
-    fs.mkdirSync(dir, { recursive: true });
-    chownToPostgres(dir);
-    const port = await freePort();
-    const res = env.walflow([
-      'restore',
-      '--pgdata',
-      path.join(dir, 'data'),
-      '--start',
-      '--port',
-      String(port),
-      '--wait',
-    ]);
+    const res = await restoreAndStart(env, path.join(env.dir, 'restored'));
     assert.equal(res.status, 0, res.stderr);
-    const restored = new PgCluster(path.join(dir, 'data'), port, '', '');
     try {
-      const [{ n }] = await restored.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
-      assert.equal(n, 51000);
+      assert.equal(await rowsInT(res.cluster), 51000);
     } finally {
-      await restored.stop('immediate');
+      await res.cluster.stop('immediate');
     }
   },
 );

@@ -5,11 +5,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { freePort, sleep } from '../lib/devstack/procs';
+import { sleep } from '../lib/devstack/procs';
 import { BackupManifest, RESTORE_PROGRESS_QUERY, RestoreProgress } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv } from './support/env';
-import { corruptInStore, pitrEnv, restoredCluster, runRestore, takeBackup, waitArchived } from './support/pitr';
+import { corruptInStore, pitrEnv, restoreAndStart, runRestore, takeBackup, waitArchived } from './support/pitr';
 
 let env: TestEnv;
 let pg: PgCluster;
@@ -40,13 +40,9 @@ async function archiveNow(): Promise<void> {
 
 let n = 0;
 async function restoreTo(args: string[]): Promise<{ cluster: PgCluster; stdout: string; workflowId: string }> {
-  const port = await freePort();
-  const data = path.join(env.dir, `restored-${++n}`, 'data');
-  const r = runRestore(env, [...args, '--pgdata', data, '--start', '--port', String(port)]);
-  const cluster = restoredCluster(env, data, port);
-  restored.push(cluster);
+  const r = await restoreAndStart(env, path.join(env.dir, `restored-${++n}`), args, restored);
   assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
-  return { cluster, stdout: r.stdout, workflowId: /restore started: (\S+)/.exec(r.stderr)![1] };
+  return { cluster: r.cluster, stdout: r.stdout, workflowId: /restore started: (\S+)/.exec(r.stderr)![1] };
 }
 
 async function batches(c: PgCluster): Promise<Record<string, number>> {
@@ -133,38 +129,23 @@ test(
     await env.stack.stop('r2');
     try {
       // PostgreSQL asks for 00000002.history, which b2 does not have and r2 cannot deny.
-      const failed = runRestore(env, [
-        '--target-name',
-        'outage',
-        '--pgdata',
-        path.join(env.dir, 'outage-1', 'data'),
-        '--start',
-        '--port',
-        String(await freePort()),
-      ]);
+      const failed = await restoreAndStart(env, path.join(env.dir, 'outage-1'), ['--target-name', 'outage']);
       assert.notEqual(failed.status, 0, failed.stdout);
       assert.match(failed.stderr, /walflow fetch 00000002\.history: .*r2: .*b2: no such file/);
 
       // The documented way through an outage: name the stores that answer.
-      const port = await freePort();
-      const data = path.join(env.dir, 'outage-2', 'data');
-      const r = runRestore(env, [
-        '--target-name',
-        'outage',
-        '--stores',
-        'b2',
-        '--pgdata',
-        data,
-        '--start',
-        '--port',
-        String(port),
-      ]);
-      const cluster = restoredCluster(env, data, port);
-      restored.push(cluster);
+      const { cluster, ...r } = await restoreAndStart(
+        env,
+        path.join(env.dir, 'outage-2'),
+        ['--target-name', 'outage', '--stores', 'b2'],
+        restored,
+      );
       assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
       // fetch was told about b2 alone (with r2 down it would otherwise have stopped recovery, as
       // above); its fetch.env, store credentials, went once recovery ended.
-      const envFile = /--env-file (\S+)'/.exec(fs.readFileSync(path.join(data, 'postgresql.auto.conf'), 'utf8'))![1];
+      const envFile = /--env-file (\S+)'/.exec(
+        fs.readFileSync(path.join(cluster.data, 'postgresql.auto.conf'), 'utf8'),
+      )![1];
       assert.equal(fs.existsSync(envFile), false, `${envFile} outlived the restore`);
       const b = await batches(cluster);
       assert.equal(b['before-outage'], 500);

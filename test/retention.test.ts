@@ -6,12 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres, freePort } from '../lib/devstack/procs';
+import { chownToPostgres } from '../lib/devstack/procs';
 import { parseWalName } from '../lib/wal/name';
 import type { BackupManifest, RetentionListing, VerifyReport } from '../lib/contracts';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
-import { pitrEnv, takeBackup, waitArchived } from './support/pitr';
+import { pitrEnv, restoreAndStart, rowsInT, takeBackup, waitArchived } from './support/pitr';
 
 let env: TestEnv;
 let pg: PgCluster;
@@ -50,7 +50,7 @@ before(async () => {
   await load(50000);
   await load(50000);
   b2 = await takeBackup(env);
-  rowsAtB2 = (await pg.query<{ n: number }>('SELECT count(*)::int AS n FROM t'))[0].n;
+  rowsAtB2 = await rowsInT(pg);
   await waitArchived(env, await load(50000));
   await waitFor('history archived', async () => (await keys('b2')).has('retention/wal/00000002.history'), 60_000);
 });
@@ -140,13 +140,8 @@ test(
     // The pruned store alone restores the oldest kept backup's earliest point.
     await env.stack.stop('r2');
     try {
-      const dir = path.join(env.dir, 'restored');
-      fs.mkdirSync(dir, { recursive: true });
-      chownToPostgres(dir);
-      const port = await freePort();
       // --timeline 1: the history file pushed above names a timeline 2 that has no WAL.
-      const res = env.walflow([
-        'restore',
+      const res = await restoreAndStart(env, path.join(env.dir, 'restored'), [
         '--immediate',
         '--timeline',
         '1',
@@ -154,20 +149,16 @@ test(
         'b2',
         '--backup',
         b2.backupId,
-        '--pgdata',
-        path.join(dir, 'data'),
-        '--start',
-        '--port',
-        String(port),
-        '--wait',
       ]);
       assert.equal(res.status, 0, res.stderr);
-      const restored = new PgCluster(path.join(dir, 'data'), port, '', '');
       try {
-        const [{ n }] = await restored.query<{ n: number }>('SELECT count(*)::int AS n FROM t');
-        assert.equal(n, rowsAtB2, 'the restored cluster holds exactly what the kept backup held');
+        assert.equal(
+          await rowsInT(res.cluster),
+          rowsAtB2,
+          'the restored cluster holds exactly what the kept backup held',
+        );
       } finally {
-        await restored.stop('immediate');
+        await res.cluster.stop('immediate');
       }
     } finally {
       await env.stack.start('r2');

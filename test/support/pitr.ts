@@ -3,18 +3,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createArchivingCluster, PgCluster } from '../../lib/devstack/pgcluster';
-import { freePort } from '../../lib/devstack/procs';
+import { chownToPostgres, freePort } from '../../lib/devstack/procs';
 import type { ClusterLayout } from '../../lib/devstack/stack';
 import { archiveWorkflowId, type BackupManifest } from '../../lib/contracts';
 import { TestEnv, waitFor } from './env';
 
+/** extraEnv may depend on the port the cluster will listen on, for a WALFLOW_PG_URL of its own. */
 export async function pitrEnv(
   name: string,
-  extraEnv: Record<string, string> = {},
+  extraEnv: Record<string, string> | ((port: number) => Record<string, string>) = {},
   cluster: { layout?: ClusterLayout; extraConf?: string[] } = {},
 ): Promise<{ env: TestEnv; pg: PgCluster }> {
   const port = await freePort();
-  const env = new TestEnv(name, { WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`, ...extraEnv });
+  const env = new TestEnv(name, {
+    WALFLOW_PG_URL: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    ...(typeof extraEnv === 'function' ? extraEnv(port) : extraEnv),
+  });
   await env.startWorker();
   const pg = await createArchivingCluster({ dir: path.join(env.dir, 'pg'), port, envFile: env.envFile, ...cluster });
   return { env, pg };
@@ -54,6 +58,32 @@ export function runRestore(env: TestEnv, args: string[]): { status: number; stdo
 /** A restored cluster, started by the restore, to query and stop. */
 export function restoredCluster(env: TestEnv, data: string, port: number): PgCluster {
   return new PgCluster(data, port, path.join(env.dir, 'pg', 'run'), path.join(env.dir, 'restored.log'));
+}
+
+/**
+ * `walflow restore <args> --pgdata <dir>/data --start --port <a free one> --wait`: its outcome,
+ * and the restored cluster to query and stop, pushed onto `started` (when given) before the
+ * outcome is known, so that a failing test still stops whatever the restore started.
+ */
+export async function restoreAndStart(
+  env: TestEnv,
+  dir: string,
+  args: string[] = [],
+  started?: PgCluster[],
+): Promise<{ status: number; stdout: string; stderr: string; cluster: PgCluster }> {
+  fs.mkdirSync(dir, { recursive: true });
+  chownToPostgres(dir);
+  const port = await freePort();
+  const data = path.join(dir, 'data');
+  const r = runRestore(env, [...args, '--pgdata', data, '--start', '--port', String(port)]);
+  const cluster = restoredCluster(env, data, port);
+  started?.push(cluster);
+  return { ...r, cluster };
+}
+
+/** Rows in table t, the table the backup and restore tests fill. */
+export async function rowsInT(c: PgCluster): Promise<number> {
+  return (await c.query<{ n: number }>('SELECT count(*)::int AS n FROM t'))[0].n;
 }
 
 /** Flips bytes in the middle of an object as a versitygw store holds it on disk (bit rot). */

@@ -1,7 +1,7 @@
 // Real WAL for reader tests: a PostgreSQL (1 MiB segments, so records cross segment boundaries
 // often) whose archive_command copies every finished segment into a folder, and pg_waldump's
 // account of the same WAL as the oracle.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PgCluster } from '../../lib/devstack/pgcluster';
@@ -25,40 +25,28 @@ export interface WalSource {
 /** initdb with the given WAL segment size, archive_command copying into `<dir>/archive`, started. */
 export async function startWalSource(dir: string, segmentSizeMiB: number, conf: string[] = []): Promise<WalSource> {
   const archiveDir = path.join(dir, 'archive');
-  const data = path.join(dir, 'data');
   fs.mkdirSync(archiveDir, { recursive: true });
-  fs.mkdirSync(data, { recursive: true, mode: 0o700 });
-  chownToPostgres(dir, archiveDir, data);
-  execFileSync(
-    pgBin('initdb'),
-    [
-      '-D',
-      data,
-      '-U',
-      'postgres',
-      '--auth=trust',
-      '-E',
-      'UTF8',
-      '--no-instructions',
-      `--wal-segsize=${segmentSizeMiB}`,
-    ],
-    { ...asPostgres(), stdio: ['ignore', 'pipe', 'pipe'] },
+  chownToPostgres(dir, archiveDir);
+  const pg = new PgCluster(
+    path.join(dir, 'data'),
+    await freePort(),
+    path.join(dir, 'run'),
+    path.join(dir, 'postgres.log'),
   );
-  const pg = new PgCluster(data, await freePort(), path.join(dir, 'run'), path.join(dir, 'postgres.log'));
-  fs.appendFileSync(
-    path.join(data, 'postgresql.conf'),
+  await startPostgres(
+    pg.data,
+    pg.port,
+    pg.runDir,
+    pg.logFile,
     [
-      `port = ${pg.port}`,
-      `listen_addresses = '127.0.0.1'`,
-      `unix_socket_directories = '${pg.runDir}'`,
       'wal_level = replica',
       'archive_mode = on',
       `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
       'timezone = UTC',
       ...conf,
-    ].join('\n') + '\n',
+    ],
+    { initdbArgs: [`--wal-segsize=${segmentSizeMiB}`] },
   );
-  await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile);
   return { pg, archiveDir };
 }
 

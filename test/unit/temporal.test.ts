@@ -3,15 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../lib/config';
 import { temporalConnectionOptions } from '../../lib/temporal';
+import { MINIMAL_SETTINGS } from '../support/settings';
 
-const base = {
-  WALFLOW_CLUSTER: 'main',
-  WALFLOW_SPOOL_DIR: '/var/lib/walflow/spool',
-  WALFLOW_CATALOG_URL: 'postgres://walflow@catalog/walflow',
-  WALFLOW_STORES: 'local',
-  WALFLOW_STORE_LOCAL_TYPE: 'fs',
-  WALFLOW_STORE_LOCAL_PATH: '/srv/archive',
-};
+const base = MINIMAL_SETTINGS;
 
 test('no TLS settings: a plain connection', () => {
   assert.deepEqual(temporalConnectionOptions(loadConfig(base)), { address: 'localhost:7233' });
