@@ -22,6 +22,13 @@ import { disableBackupRecoverySettings, disableRestoreSettings, forgetRestoreEnv
 import type { Store } from '../lib/stores/store';
 import { bootId, ResumableUntar } from '../lib/untar';
 import { readFromAnyStore } from '../lib/verified';
+import {
+  plannedFile,
+  PREFETCH_BEAT_MS,
+  recordLanded,
+  setPrefetchState,
+  touchPrefetchState,
+} from '../lib/prefetchfolder';
 import { walKeyCandidates, walNameOfKey } from '../lib/walkeys';
 import { formatLsn, parseLsn, segmentNumberOf, segmentStartLsn } from '../lib/wal/lsn';
 import { parseWalName, startLsnOf, timelineHex } from '../lib/wal/name';
@@ -454,8 +461,10 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     /**
      * Host: WAL files into the prefetch folder, verified, a few at a time: the list planWal wrote
      * to the catalog (`names` only in restores recorded before it did). Every name is one the
-     * catalog records as archived: one that no store hands over fails the restore, since
-     * recovery would otherwise end before it and promote with the rest missing.
+     * catalog records as archived: one that no store hands over fails the prefetch, since
+     * recovery would otherwise end before it and promote with the rest missing. Recovery may run
+     * meanwhile: the folder's state tells fetch whether to wait for a file. Each downloader
+     * starts with another store, so that every store serves its share.
      */
     async prefetchWal({
       cluster,
@@ -479,6 +488,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         failoverCount = 0;
       const total = names?.length ?? plan?.files ?? 0;
       const stop = beating(() => ({ phase: 'prefetch', segments: done, totalSegments: total, bytes }));
+      setPrefetchState(dir, 'running');
+      const alive = setInterval(() => touchPrefetchState(dir), PREFETCH_BEAT_MS);
       // One source shared by the downloaders: an async generator hands each name out once.
       const source = (async function* () {
         if (names) yield* names;
@@ -486,7 +497,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       })();
       let failed = false;
       try {
-        const worker = async () => {
+        const worker = async (k: number) => {
+          const order = [...from.slice(k % from.length), ...from.slice(0, k % from.length)];
           for (let next = await source.next(); !next.done && !failed; next = await source.next()) {
             const name = next.value;
             const file = path.join(dir, name);
@@ -494,7 +506,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
               // a retried attempt keeps what it already has
               const keys = walKeyCandidates(cluster, parseWalName(name)!, config.compression);
               const { found, errors, absent } = await readFromAnyStore(
-                from,
+                order,
                 keys,
                 config.encryption,
                 ctx.cancellationSignal,
@@ -516,19 +528,30 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
               await writeFileDurably(file, found.raw, path.join(dir, '..', 'tmp'));
               bytes += found.raw.length;
             }
+            recordLanded(dir, name);
             done++;
           }
         };
         await Promise.all(
-          Array.from({ length: PARALLEL_DOWNLOADS }, () =>
-            worker().catch((e) => {
+          Array.from({ length: PARALLEL_DOWNLOADS }, (_, k) =>
+            worker(k).catch((e) => {
               failed = true;
               throw e;
             }),
           ),
         );
+        setPrefetchState(dir, 'done');
+      } catch (e) {
+        // fetch stops waiting for what this attempt would have brought, and reads the stores itself
+        try {
+          setPrefetchState(dir, 'failed');
+        } catch {
+          /* the folder went with a finished restore */
+        }
+        throw e;
       } finally {
         failed = true; // after a failure, the other downloaders stop too
+        clearInterval(alive);
         stop();
       }
       return { segments: done, bytes, failovers, failoverCount, seconds: (Date.now() - started) / 1000 };
@@ -563,7 +586,9 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     /**
      * Host: restore_command, the target, promote, and recovery.signal; archive_mode off unless
      * asked. First, whatever recovery settings the backup brought along are disabled: an old
-     * target left in force would win over this restore's.
+     * target left in force would win over this restore's. With `prefetchPlan`, the WAL list
+     * planWal wrote goes into the prefetch folder too, before PostgreSQL can ask for any of it:
+     * fetch waits for those files while the prefetch runs, and never reports one as missing.
      */
     async writeRecoverySettings({
       cluster,
@@ -575,6 +600,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       port,
       archive,
       stores: only,
+      prefetchPlan,
     }: {
       cluster: string;
       pgdata: string;
@@ -585,7 +611,13 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       port?: number;
       archive?: boolean;
       stores?: string[];
+      prefetchPlan?: RunRef;
     }) {
+      if (prefetchPlan) {
+        const names: string[] = [];
+        for await (const d of readDetails<string>(db, prefetchPlan, PREFETCH_SECTION)) names.push(d.item + '\n');
+        await writeFileDurably(plannedFile(prefetchDir), Buffer.from(names.join('')), path.join(workDir, 'tmp'));
+      }
       // fetch reads its settings from here: the stores of this worker (or those the restore
       // names), their encryption keys, the source cluster's name.
       const envFile = path.join(workDir, RESTORE_ENV_FILE);
@@ -605,7 +637,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       await writeFileDurably(envFile, Buffer.from(env.join('\n') + '\n'), workDir, 0o600);
       const disabled = await disableBackupRecoverySettings(pgdata);
       const q = confString;
-      const restoreCommand = `${shellQuote(WALFLOW_BIN)} fetch %f %p --env-file ${shellQuote(envFile)}`;
+      // --prefetch-dir right after %p: bin/walflow moves a prefetched file itself, without starting Node.
+      const restoreCommand = `${shellQuote(WALFLOW_BIN)} fetch %f %p --prefetch-dir ${shellQuote(prefetchDir)} --env-file ${shellQuote(envFile)}`;
       const lines = [
         '',
         `# written by walflow restore at ${new Date().toISOString()}`,

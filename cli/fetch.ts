@@ -1,6 +1,6 @@
 // `walflow fetch <name> <dest> [--standby]`: PostgreSQL's restore_command ('walflow fetch %f %p').
-// The prefetch folder first (filled by the restore workflow, already verified), then each
-// store in order, failing over on any error.
+// The prefetch folder first (filled by the restore workflow, already verified; a file on its way
+// there is waited for), then each store in order, failing over on any error.
 //
 // PostgreSQL reads every exit status up to 125 as "no such file", which in a restore to the end
 // of the archive means "promote now". So exit 1 only when every store answered that it does not
@@ -15,6 +15,7 @@ import { parseDuration } from '../lib/duration';
 import { applyEnvFile, requireEnv } from '../lib/env';
 import { UserError } from '../lib/errors';
 import { fsyncDirSync } from '../lib/fsync';
+import { isPlanned, waitForPrefetched } from '../lib/prefetchfolder';
 import { parseWalName } from '../lib/wal/name';
 
 export type FetchOutcome = 'prefetched' | 'fetched' | 'missing';
@@ -33,10 +34,14 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   let name = '';
   try {
     const args = applyEnvFile(argv).filter((a) => a !== '--' && a !== '--standby');
-    if (args.length !== 2)
-      throw new UserError("usage: walflow fetch <name> <dest> [--standby]   (restore_command = 'walflow fetch %f %p')");
+    const at = args.indexOf('--prefetch-dir');
+    const prefetchDir = at >= 0 ? args.splice(at, 2)[1] : process.env.WALFLOW_PREFETCH_DIR;
+    if (args.length !== 2 || (at >= 0 && !prefetchDir))
+      throw new UserError(
+        "usage: walflow fetch <name> <dest> [--prefetch-dir DIR] [--standby]   (restore_command = 'walflow fetch %f %p')",
+      );
     name = args[0];
-    return (await fetchWal(args[0], args[1], { standby })) === 'missing' ? EXIT_NOT_FOUND : 0;
+    return (await fetchWal(args[0], args[1], { standby, prefetchDir })) === 'missing' ? EXIT_NOT_FOUND : 0;
   } catch (e) {
     const message =
       e instanceof UserError
@@ -47,11 +52,20 @@ export async function fetchCommand(argv: string[]): Promise<number> {
   }
 }
 
-export async function fetchWal(name: string, dest: string, { standby = false } = {}): Promise<FetchOutcome> {
+export async function fetchWal(
+  name: string,
+  dest: string,
+  { standby = false, prefetchDir = process.env.WALFLOW_PREFETCH_DIR }: { standby?: boolean; prefetchDir?: string } = {},
+): Promise<FetchOutcome> {
   const wal = parseWalName(name);
   if (!wal) throw new UserError(`"${name}" is not a WAL file name; restore_command must be 'walflow fetch %f %p'`);
-  const prefetchDir = process.env.WALFLOW_PREFETCH_DIR;
-  if (prefetchDir && takePrefetched(path.join(prefetchDir, name), dest)) return 'prefetched';
+  let planned = false;
+  if (prefetchDir) {
+    const take = () => takePrefetched(path.join(prefetchDir, name), dest);
+    if (take()) return 'prefetched';
+    planned = isPlanned(prefetchDir, name);
+    if (planned && (await waitForPrefetched(prefetchDir, name, take))) return 'prefetched';
+  }
 
   const cluster = requireEnv('WALFLOW_CLUSTER', 'name the cluster to restore from, e.g. WALFLOW_CLUSTER=main');
   const giveUpMs = giveUpAfter();
@@ -74,7 +88,14 @@ export async function fetchWal(name: string, dest: string, { standby = false } =
       writeFetched(dest, found.raw);
       return 'fetched';
     }
-    if (errors.length === 0) return 'missing'; // every store answered "not there": the end of the archive
+    if (errors.length === 0) {
+      // The catalog records it as archived: "no such file" would end recovery here, before the rest.
+      if (planned && !standby)
+        throw new UserError(
+          `recorded as archived but no store has it; recovery stops here rather than end early: run 'walflow verify' to find the gap`,
+        );
+      return 'missing'; // every store answered "not there": the end of the archive
+    }
     const why = [...errors, ...absent.map((s) => `${s}: no such file`)].join('; ');
     if (standby) {
       process.stderr.write(

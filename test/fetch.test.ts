@@ -189,8 +189,9 @@ function fetchAsync(
   to: string,
   envFile: string,
   extraEnv: Record<string, string> = {},
+  extraArgs: string[] = [],
 ): Promise<{ status: number | null; stderr: string }> {
-  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', name, to, '--env-file', envFile], {
+  const child = spawn(path.join(ROOT, 'bin', 'walflow'), ['fetch', name, to, ...extraArgs, '--env-file', envFile], {
     cwd: '/',
     env: bareEnv(extraEnv),
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -202,6 +203,82 @@ function fetchAsync(
   });
   return new Promise((resolve) => child.on('close', (status) => resolve({ status, stderr })));
 }
+
+/** A prefetch folder as a restore's prefetch leaves it: the planned list, its state, what landed. */
+function prefetchFolder(name: string, files: Record<string, string | Buffer>): string {
+  const pre = path.join(env.dir, name);
+  fs.mkdirSync(pre, { recursive: true });
+  for (const [f, content] of Object.entries(files)) fs.writeFileSync(path.join(pre, f), content);
+  chownToPostgres(pre, ...Object.keys(files).map((f) => path.join(pre, f)));
+  const envFile = path.join(env.dir, `${name}.env`);
+  fs.writeFileSync(envFile, fs.readFileSync(env.envFile, 'utf8') + `WALFLOW_PREFETCH_DIR=${pre}\n`, { mode: 0o644 });
+  return envFile;
+}
+
+test('a planned file the prefetch is still bringing is waited for, not downloaded again', async () => {
+  const envFile = prefetchFolder('prefetch-wait', {
+    '.planned': `00000002.history\n${segment}\n`,
+    '.state': 'running',
+  });
+  const pre = path.join(env.dir, 'prefetch-wait');
+  const to = path.join(dest, 'waited');
+  const t0 = Date.now();
+  const exited = fetchAsync(segment, to, envFile);
+  await new Promise((r) => setTimeout(r, 1500));
+  const fake = Buffer.alloc(2048, 9); // differs from the archive: proves the prefetched copy was used
+  fs.writeFileSync(path.join(pre, segment), fake);
+  fs.appendFileSync(path.join(pre, '.landed'), `${segment}\n`);
+  const r = await exited;
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(Date.now() - t0 >= 1500, 'returned before the file landed');
+  assert.ok(fs.readFileSync(to).equals(fake), 'the prefetched copy, not one downloaded meanwhile');
+
+  // Asked again (it was taken): from the stores at once, although the prefetch is still running.
+  const again = path.join(dest, 'waited-again');
+  const r2 = await fetchAsync(segment, again, envFile);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.equal(sha(fs.readFileSync(again)), sha(expected));
+});
+
+test('a prefetch that failed is not waited for: the stores answer', () => {
+  const envFile = prefetchFolder('prefetch-failed', { '.planned': `${segment}\n`, '.state': 'failed' });
+  const to = path.join(dest, 'after-failed-prefetch');
+  const r = fetch(segment, to, envFile);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(sha(fs.readFileSync(to)), sha(expected));
+});
+
+test('a planned file that no store has: exit above 125, never the end of the archive', () => {
+  const missing = '0000000100000000000000FD';
+  const envFile = prefetchFolder('prefetch-missing', { '.planned': `${missing}\n`, '.state': 'done' });
+  const r = fetch(missing, path.join(dest, 'planned-missing'), envFile);
+  assert.ok(r.status > 125, `exit ${r.status}: PostgreSQL would end recovery before the rest of the archive`);
+  assert.match(r.stderr, new RegExp(`${missing}: recorded as archived but no store has it`));
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  const unplanned = fetch('0000000100000000000000FE', path.join(dest, 'unplanned'), envFile);
+  assert.equal(unplanned.status, 1, 'a file the restore does not expect is still the end of the archive');
+});
+
+test('restore_command with --prefetch-dir: a prefetched file is moved without starting Node', async () => {
+  const pre = path.join(env.dir, 'prefetch-fast');
+  fs.mkdirSync(pre, { recursive: true });
+  const fake = Buffer.alloc(4096, 5);
+  fs.writeFileSync(path.join(pre, segment), fake);
+  chownToPostgres(pre, path.join(pre, segment));
+  const to = path.join(dest, 'fast');
+  // No Node runtime where bin/walflow would look for one: only the launcher's own rename can succeed.
+  const noNode = { WALFLOW_NODE: '/nonexistent/node' };
+  const r = await fetchAsync(segment, to, env.envFile, noNode, ['--prefetch-dir', pre]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(fs.readFileSync(to).equals(fake), 'the prefetched copy');
+  assert.equal(fs.existsSync(path.join(pre, segment)), false, 'used once');
+  const again = await fetchAsync(segment, path.join(dest, 'fast-again'), env.envFile, noNode, ['--prefetch-dir', pre]);
+  assert.notEqual(again.status, 0, 'not prefetched any more: walflow fetch (Node) is needed');
+  assert.match(again.stderr, /no Node runtime/);
+  const viaNode = await fetchAsync(segment, path.join(dest, 'fast-again'), env.envFile, {}, ['--prefetch-dir', pre]);
+  assert.equal(viaNode.status, 0, viaNode.stderr);
+  assert.equal(sha(fs.readFileSync(path.join(dest, 'fast-again'))), sha(expected), 'then from the stores');
+});
 
 test('a corrupt copy in the first store is detected by checksum and taken from the second', () => {
   corruptInStore(env, 'r2', `fetch/wal/00000001/${segment}.zst`);

@@ -3,7 +3,9 @@
 // PostgreSQL and wait until it has reached the target and promoted. Progress per phase is
 // in the `progress` query and the memo, and the outcome is recorded in the catalog.
 import {
+  CancellationScope,
   defineQuery,
+  isCancellation,
   patched,
   proxyActivities,
   RetryPolicy,
@@ -29,6 +31,7 @@ import {
   RESTORE_PROGRESS_QUERY,
   RestoreInput,
   RestoreProgress,
+  RunRef,
   TARGET_UNREACHABLE,
   targetOf,
   WAL_MISSING,
@@ -181,48 +184,56 @@ export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
       memo();
       return progress;
     }
-    await phase(
-      'prefetch',
-      () =>
-        h.long.prefetchWal(
-          listInCatalog
-            ? {
-                cluster,
-                plan: { details: plan.details, files: plan.history.length + plan.segmentCount },
-                dir: dirs.prefetchDir,
-                stores: input.stores,
-              }
-            : {
-                cluster,
-                names: [...plan.history, ...(plan as unknown as OldPlan).segments],
-                dir: dirs.prefetchDir,
-                stores: input.stores,
-              },
-        ),
-      (r) => {
-        const failovers = r.failoverCount ?? r.failovers.length;
-        return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
-      },
-    );
-    credentialsAt = dirs.workDir;
-    const configured = await phase(
-      'configure',
-      () =>
-        h.quick.writeRecoverySettings({
+    const prefetchInput = listInCatalog
+      ? {
           cluster,
-          pgdata: input.pgdata!,
-          workDir: dirs.workDir,
-          prefetchDir: dirs.prefetchDir,
-          target,
-          targetTimeline,
-          port: input.port,
-          archive: input.archive,
+          plan: { details: plan.details, files: plan.history.length + plan.segmentCount },
+          dir: dirs.prefetchDir,
           stores: input.stores,
-        }),
-      (r) => ({ detail: describeConfigured(r) }),
-    );
-    if (input.start) {
-      const reached = await phase(
+        }
+      : {
+          cluster,
+          names: [...plan.history, ...(plan as unknown as OldPlan).segments],
+          dir: dirs.prefetchDir,
+          stores: input.stores,
+        };
+    const prefetch = (a: Activities, stoppable: boolean) =>
+      phase(
+        'prefetch',
+        async () => {
+          try {
+            return await a.prefetchWal(prefetchInput);
+          } catch (e) {
+            if (stoppable && isCancellation(e)) return undefined;
+            throw e;
+          }
+        },
+        (r) => {
+          if (!r) return { detail: 'stopped: recovery was over' };
+          const failovers = r.failoverCount ?? r.failovers.length;
+          return { segments: r.segments, bytes: r.bytes, detail: failovers ? `${failovers} failover(s)` : undefined };
+        },
+      );
+    const configure = (prefetchPlan?: RunRef) =>
+      phase(
+        'configure',
+        () =>
+          h.quick.writeRecoverySettings({
+            cluster,
+            pgdata: input.pgdata!,
+            workDir: dirs.workDir,
+            prefetchDir: dirs.prefetchDir,
+            target,
+            targetTimeline,
+            port: input.port,
+            archive: input.archive,
+            stores: input.stores,
+            ...(prefetchPlan ? { prefetchPlan } : {}),
+          }),
+        (r) => ({ detail: describeConfigured(r) }),
+      );
+    const recover = (envFile: string) =>
+      phase(
         'recover',
         async () => {
           // Taken before PostgreSQL starts: WAL that arrives later (the source still archiving,
@@ -235,7 +246,7 @@ export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
           const r = await h.long.startRestored({
             pgdata: input.pgdata!,
             logFile: dirs.logFile,
-            envFile: configured.envFile,
+            envFile,
             mustReach: archiveEnd && { ...archiveEnd, segmentSize: manifest.segmentSize },
           });
           return { ...r, archiveEnd: archiveEnd?.name };
@@ -250,6 +261,34 @@ export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
             .join('; '),
         }),
       );
+    let reached: Awaited<ReturnType<typeof recover>> | undefined;
+    // patched: restores already past the prefetch replay the sequential shape.
+    if (listInCatalog && patched('restore-overlaps-prefetch')) {
+      // Recovery starts while the prefetch runs: restore_command waits for a file on its way and
+      // finds the next ones already there. A recovery that is over (it had all it needed, or
+      // failed) stops the prefetch; one that goes on for a moment finds its folder gone and fails
+      // without a trace (its temp files go with its error).
+      const prefetching = new CancellationScope();
+      const prefetched = prefetching.run(() => prefetch(h.long, true));
+      prefetched.catch(() => undefined); // awaited below
+      try {
+        credentialsAt = dirs.workDir;
+        const configured = await configure(plan.details);
+        if (!input.start)
+          await prefetched; // whoever starts PostgreSQL later finds every file there
+        else reached = await recover(configured.envFile);
+      } finally {
+        prefetching.cancel();
+        // Where the prefetch failed, fetch read the stores itself: recovery's outcome is the restore's.
+        await prefetched.catch(() => undefined);
+      }
+    } else {
+      await prefetch(h.long, false);
+      credentialsAt = dirs.workDir;
+      const configured = await configure();
+      if (input.start) reached = await recover(configured.envFile);
+    }
+    if (reached) {
       progress.reachedLsn = reached.reachedLsn;
       progress.reachedTime = reached.reachedTime;
       progress.timeline = reached.timeline;
