@@ -15,7 +15,7 @@ import { backups, walCopies } from '../db/schema';
 import { parseCompression } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { ConflictError } from '../lib/errors';
-import { chainRoot, Chained } from '../lib/backupchain';
+import { parentFor, ParentCandidate } from '../lib/backupchain';
 import { backupChunkName, backupFilesKey, backupManifestKey, backupPgManifestKey, backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { pgMajor, pgTool } from '../lib/pgbin';
@@ -141,11 +141,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
   }
 
   return {
-    /**
-     * The backup an incremental builds on: the newest one complete in every store, with its
-     * backup_manifest there too. None (a full backup is due) when there is no such backup, when
-     * the chain it ends began `fullEveryMs` or longer before `now`, or when it is older than 17.
-     */
+    /** The backup the next incremental builds on (lib/backupchain.ts parentFor), from what every store holds. */
     async chooseBackupParent({
       cluster,
       fullEveryMs,
@@ -156,7 +152,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       now: string;
     }): Promise<{ parent?: string; reason: string }> {
       const signal = Context.current().cancellationSignal;
-      const known = new Map<string, Chained & { startTime: string; stopTime: string; pgVersion: number }>();
+      const known = new Map<string, ParentCandidate>();
       let everywhere: Set<string> | undefined;
       for (const store of stores.values()) {
         const here = new Set<string>();
@@ -167,16 +163,12 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
         }
         everywhere = everywhere ? new Set([...everywhere].filter((id) => here.has(id))) : here;
       }
-      const newest = [...(everywhere ?? [])]
-        .map((id) => known.get(id)!)
-        .sort((a, b) => b.stopTime.localeCompare(a.stopTime))[0];
-      if (!newest) return { reason: `no backup of ${cluster} is complete, with its backup_manifest, in every store` };
-      if (newest.pgVersion < 170000)
-        return { reason: `the newest backup, ${newest.backupId}, is of PostgreSQL ${newest.pgVersion}, older than 17` };
-      const root = known.get(chainRoot(newest.backupId, known))!;
-      if (fullEveryMs !== undefined && Date.parse(now) - Date.parse(root.startTime) >= fullEveryMs)
-        return { reason: `the newest chain began with ${root.backupId} at ${root.startTime}: a full backup is due` };
-      return { parent: newest.backupId, reason: `incremental on ${newest.backupId} (chain from ${root.backupId})` };
+      return parentFor(
+        [...(everywhere ?? [])].map((id) => known.get(id)!),
+        known,
+        fullEveryMs,
+        now,
+      );
     },
 
     /** Host activity: runs pg_basebackup against WALFLOW_PG_URL and streams it into every store. */

@@ -30,3 +30,30 @@ export function withAncestors(kept: string[], known: Map<string, Chained>): Set<
 export function chainRoot(backupId: string, known: Map<string, Chained>): string {
   return chainOf(backupId, known).chain[0] ?? backupId;
 }
+
+export interface ParentCandidate extends Chained {
+  startTime: string;
+  stopTime: string;
+  pgVersion: number;
+}
+
+/**
+ * The backup the next incremental builds on: the newest of `everywhere` (complete, with its
+ * backup_manifest, in every store). None, so a full backup, when there is no such backup, when it
+ * is older than PostgreSQL 17, or when its chain began `fullEveryMs` or longer before `now`.
+ */
+export function parentFor(
+  everywhere: ParentCandidate[],
+  known: Map<string, Chained & { startTime: string }>,
+  fullEveryMs: number | undefined,
+  now: string,
+): { parent?: string; reason: string } {
+  const newest = [...everywhere].sort((a, b) => b.stopTime.localeCompare(a.stopTime))[0];
+  if (!newest) return { reason: 'no backup is complete, with its backup_manifest, in every store' };
+  if (newest.pgVersion < 170000)
+    return { reason: `the newest backup, ${newest.backupId}, is of PostgreSQL ${newest.pgVersion}, older than 17` };
+  const root = known.get(chainRoot(newest.backupId, known)) ?? newest;
+  if (fullEveryMs !== undefined && Date.parse(now) - Date.parse(root.startTime) >= fullEveryMs)
+    return { reason: `the newest chain began with ${root.backupId} at ${root.startTime}: a full backup is due` };
+  return { parent: newest.backupId, reason: `incremental on ${newest.backupId} (chain from ${root.backupId})` };
+}
