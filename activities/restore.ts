@@ -124,8 +124,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
   }
 
   /**
-   * The backups that restore `m`, its full backup first and `m` last, each complete with every
-   * chunk in some store; or why not. Checked before anything is downloaded or written.
+   * The backups that restore `m`, its full backup first and `m` last, each complete (and with
+   * `chunks`, every chunk in some store); or why not. Checked before anything is downloaded or written.
    */
   async function chainFor(
     cluster: string,
@@ -133,11 +133,12 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     from: Store[],
     failovers: Failover[],
     signal: AbortSignal,
+    chunks: boolean,
   ): Promise<{ chain: string[] } | { broken: string }> {
     const chain: string[] = [];
     for (let link: BackupManifest | undefined = m; link;) {
       if (chain.includes(link.backupId)) return { broken: `backup ${link.backupId} is its own ancestor` };
-      const missing = await chunksMissing(cluster, link, from, failovers, signal);
+      const missing = chunks ? await chunksMissing(cluster, link, from, failovers, signal) : [];
       if (missing.length > 0)
         return { broken: `${missing.length} chunk(s) of ${link.backupId} in no store, such as ${missing[0].name}` };
       chain.unshift(link.backupId);
@@ -218,7 +219,8 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             NO_BACKUP,
           );
         const m = parseManifest(raw, backupId);
-        const whole = await chainFor(cluster, m, from, failovers, ctx.cancellationSignal);
+        // Chunks of a backup named are not listed here: one only in a store that is down is waited for by the download.
+        const whole = await chainFor(cluster, m, from, failovers, ctx.cancellationSignal, false);
         if ('broken' in whole) {
           if (failovers.length > 0)
             throw new Error(`backup ${backupId} is not whole in the stores that answered: ${whole.broken}`);
@@ -247,7 +249,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
-        const whole = await chainFor(cluster, m, from, failovers, ctx.cancellationSignal);
+        const whole = await chainFor(cluster, m, from, failovers, ctx.cancellationSignal, true);
         if ('broken' in whole) {
           skipped.push(`${id} (${whole.broken})`);
           continue;
