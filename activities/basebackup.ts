@@ -4,6 +4,9 @@
 // upload and none of its checksum traps; concatenated, the chunks are one valid compressed tar.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, eq, inArray } from 'drizzle-orm';
 import { Client as PgClient } from 'pg';
@@ -13,7 +16,8 @@ import { parseCompression, type Codec } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { ConflictError } from '../lib/errors';
 import { encodeObject } from '../lib/objectbody';
-import { backupChunkName, backupFilesKey, backupManifestKey, backupPrefix } from '../lib/keys';
+import { parentFor, ParentCandidate } from '../lib/backupchain';
+import { backupChunkName, backupFilesKey, backupManifestKey, backupPgManifestKey, backupPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
 import { pgMajor, pgTool } from '../lib/pgbin';
 import { TarScanner } from '../lib/tarscan';
@@ -22,8 +26,10 @@ import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
 import { segmentName } from '../lib/wal/name';
 import { readFromAnyStore } from '../lib/verified';
 import { passwordToEnv } from '../lib/secrets';
+import { listBackups } from './retention';
 import {
   CONTENT_CONFLICT,
+  NO_BACKUP,
   type BackupFile,
   type BackupManifest,
   type BackupRecord,
@@ -43,8 +49,9 @@ async function serverIdentity(url: string) {
       num: number;
       text: string;
       seg: string;
+      summarize: string | null;
     }>(`SELECT system_identifier::text AS sysid, current_setting('server_version_num')::int AS num,
-      current_setting('server_version') AS text,
+      current_setting('server_version') AS text, current_setting('summarize_wal', true) AS summarize,
       (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') AS seg FROM pg_control_system()`);
     const row = r.rows[0];
     // pg_settings reports wal_segment_size in bytes from PostgreSQL 11 on; bigint arrives as text.
@@ -53,6 +60,7 @@ async function serverIdentity(url: string) {
       pgVersion: row.num,
       pgVersionText: row.text,
       segmentSize: Number(row.seg),
+      summarizeWal: row.summarize,
     };
   } finally {
     await pg.end().catch(() => undefined);
@@ -65,6 +73,19 @@ export function segmentsBetween(timeline: number, start: bigint, stop: bigint, s
   const last = segmentNumberOf(stop > start ? stop - 1n : start, segmentSize);
   for (let s = segmentNumberOf(start, segmentSize); s <= last; s++) out.push(segmentName(timeline, s, segmentSize));
   return out;
+}
+
+/** Why this server cannot take an incremental backup, in one line; undefined when it can. */
+export function incrementalRefusal(
+  pgVersion: number,
+  pgVersionText: string,
+  summarizeWal: string | null,
+): string | undefined {
+  if (pgVersion < 170000)
+    return `PostgreSQL ${pgVersionText} takes no incremental backups (17 or later does): take a full backup (walflow backup)`;
+  if (summarizeWal !== 'on')
+    return 'summarize_wal is off: set summarize_wal = on in postgresql.conf, reload PostgreSQL and take a full backup, then incrementals can follow';
+  return undefined;
 }
 
 /** Start and stop of a backup from the backup_label and backup_manifest found in its tar. */
@@ -103,9 +124,66 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
     }
   }
 
+  /** The parent's backup_manifest, verified against its SHA-256, in a private temporary folder for pg_basebackup. */
+  async function fetchParentManifest(cluster: string, parent: string, signal: AbortSignal) {
+    const key = backupPgManifestKey(cluster, parent);
+    const { found, errors } = await readFromAnyStore([...stores.values()], [key], config.encryption, signal);
+    if (!found) {
+      const why = errors.length ? errors.join('; ') : 'in no store';
+      if (errors.length) throw new Error(`the parent backup's backup_manifest could not be read: ${why}`);
+      throw ApplicationFailure.nonRetryable(
+        `backup ${parent} has no backup_manifest object (${key}), so no incremental can build on it: take a full backup`,
+        NO_BACKUP,
+      );
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walflow-parent-'));
+    const file = path.join(dir, 'backup_manifest');
+    fs.writeFileSync(file, found.raw, { mode: 0o600 });
+    return { dir, file };
+  }
+
   return {
+    /** The backup the next incremental builds on (lib/backupchain.ts parentFor), from what every store holds. */
+    async chooseBackupParent({
+      cluster,
+      fullEveryMs,
+      now,
+    }: {
+      cluster: string;
+      fullEveryMs?: number;
+      now: string;
+    }): Promise<{ parent?: string; reason: string }> {
+      const signal = Context.current().cancellationSignal;
+      const known = new Map<string, ParentCandidate>();
+      let everywhere: Set<string> | undefined;
+      for (const store of stores.values()) {
+        const here = new Set<string>();
+        for (const b of (await listBackups(store, cluster, config.encryption, signal)).complete) {
+          const id = b.manifest.backupId;
+          known.set(id, b.manifest);
+          if (b.keys.includes(backupPgManifestKey(cluster, id))) here.add(id);
+        }
+        everywhere = everywhere ? new Set([...everywhere].filter((id) => here.has(id))) : here;
+      }
+      return parentFor(
+        [...(everywhere ?? [])].map((id) => known.get(id)!),
+        known,
+        fullEveryMs,
+        now,
+      );
+    },
+
     /** Host activity: runs pg_basebackup against WALFLOW_PG_URL and streams it into every store. */
-    async streamBaseBackup({ cluster, backupId }: { cluster: string; backupId: string }): Promise<BackupSummary> {
+    async streamBaseBackup({
+      cluster,
+      backupId,
+      parent,
+    }: {
+      cluster: string;
+      backupId: string;
+      /** Take an incremental against this backup's backup_manifest. */
+      parent?: string;
+    }): Promise<BackupSummary> {
       const ctx = Context.current();
       if (!config.pgUrl)
         throw ApplicationFailure.nonRetryable(
@@ -127,6 +205,9 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
         }
       }
       const identity = await serverIdentity(config.pgUrl);
+      const refusal = parent && incrementalRefusal(identity.pgVersion, identity.pgVersionText, identity.summarizeWal);
+      if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'NoIncremental');
+      const parentManifest = parent ? await fetchParentManifest(cluster, parent, ctx.cancellationSignal) : undefined;
       const label = `walflow ${cluster} ${backupId}`;
       const startTime = new Date();
       // -X none: the WAL comes from the archive; the server waits at backup stop until
@@ -134,7 +215,21 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
       const { conninfo, env } = passwordToEnv(config.pgUrl);
       const child = spawn(
         pgTool('pg_basebackup', pgMajor(identity.pgVersion)),
-        ['-d', conninfo, '-D', '-', '-Ft', '-X', 'none', '-c', 'fast', '-l', label, '-v'],
+        [
+          '-d',
+          conninfo,
+          '-D',
+          '-',
+          '-Ft',
+          '-X',
+          'none',
+          '-c',
+          'fast',
+          '-l',
+          label,
+          '-v',
+          ...(parentManifest ? [`--incremental=${parentManifest.file}`] : []),
+        ],
         {
           stdio: ['ignore', 'pipe', 'pipe'],
           signal: ctx.cancellationSignal,
@@ -187,10 +282,14 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
         throw e;
       } finally {
         clearInterval(beat);
+        if (parentManifest) fs.rmSync(parentManifest.dir, { recursive: true, force: true });
       }
       const stopTime = new Date();
       const { timeline, startLsn, stopLsn } = backupRange(scanner.captured);
       const wal = segmentsBetween(timeline, startLsn, stopLsn, identity.segmentSize);
+      // Kept apart from the chunks so that an incremental taken later reads it without the tar.
+      const pgManifest = scanner.captured.get('backup_manifest')!;
+      await putEverywhere(backupPgManifestKey(cluster, backupId), pgManifest, plain, ctx.cancellationSignal);
       // The chunk list, for writeBackupManifest (any worker) to fold into manifest.json.
       const list = Buffer.from(JSON.stringify(files) + '\n');
       await putEverywhere(backupFilesKey(cluster, backupId), list, plain, ctx.cancellationSignal);
@@ -204,6 +303,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
         stopWal: wal[wal.length - 1],
         startTime: startTime.toISOString(),
         stopTime: stopTime.toISOString(),
+        ...(parent ? { parent } : {}),
         pgVersion: identity.pgVersion,
         pgVersionText: identity.pgVersionText,
         systemIdentifier: identity.systemIdentifier,
@@ -224,6 +324,7 @@ export function basebackupActivities(config: Config, stores: Map<string, Store>,
           chunks: files.length,
           startLsn: result.startLsn,
           stopLsn: result.stopLsn,
+          parent,
         },
         'base backup streamed',
       );

@@ -57,6 +57,7 @@ const HOST_ONLY = [
   'streamBaseBackup',
   'prepareDataDir',
   'downloadBackup',
+  'combineBackups',
   'prefetchWal',
   'writeRecoverySettings',
   'startRestored',

@@ -117,6 +117,47 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
     return found;
   }
 
+  /** The chunks of a backup that no store lists. */
+  async function chunksMissing(
+    cluster: string,
+    m: BackupManifest,
+    from: Store[],
+    failovers: Failover[],
+    signal: AbortSignal,
+  ) {
+    const prefix = backupPrefix(cluster, m.backupId);
+    const held = await listEverywhere(from, prefix, (key) => key, failovers, signal);
+    return m.files.filter((f) => !held.has(prefix + f.name));
+  }
+
+  /**
+   * The backups that restore `m`, its full backup first and `m` last, each complete (and with
+   * `chunks`, every chunk in some store); or why not. Checked before anything is downloaded or written.
+   */
+  async function chainFor(
+    cluster: string,
+    m: BackupManifest,
+    from: Store[],
+    failovers: Failover[],
+    signal: AbortSignal,
+    chunks: boolean,
+  ): Promise<{ chain: string[] } | { broken: string }> {
+    const chain: string[] = [];
+    for (let link: BackupManifest | undefined = m; link;) {
+      if (chain.includes(link.backupId)) return { broken: `backup ${link.backupId} is its own ancestor` };
+      const missing = chunks ? await chunksMissing(cluster, link, from, failovers, signal) : [];
+      if (missing.length > 0)
+        return { broken: `${missing.length} chunk(s) of ${link.backupId} in no store, such as ${missing[0].name}` };
+      chain.unshift(link.backupId);
+      if (!link.parent) break;
+      const raw = await readAny(from, [backupManifestKey(cluster, link.parent)], failovers, signal);
+      if (!raw)
+        return { broken: `${link.backupId} builds on ${link.parent}, which is complete in no store (a broken chain)` };
+      link = parseManifest(raw, link.parent);
+    }
+    return { chain };
+  }
+
   function beating(details: () => unknown): () => void {
     const ctx = Context.current();
     const t = setInterval(() => ctx.heartbeat(details()), HEARTBEAT_MS);
@@ -173,7 +214,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       backupId?: string;
       target: RecoveryTarget;
       stores?: string[];
-    }): Promise<BackupRecord> {
+    }): Promise<ChosenBackup> {
       const ctx = Context.current();
       const from = ordered(only);
       const failovers: Failover[] = [];
@@ -184,7 +225,18 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
             `backup ${backupId} of ${cluster} is not complete in any store (no manifest.json)`,
             NO_BACKUP,
           );
-        return withoutFiles(parseManifest(raw, backupId));
+        const m = parseManifest(raw, backupId);
+        // Chunks of a backup named are not listed here: one only in a store that is down is waited for by the download.
+        const whole = await chainFor(cluster, m, from, failovers, ctx.cancellationSignal, false);
+        if ('broken' in whole) {
+          if (failovers.length > 0)
+            throw new Error(`backup ${backupId} is not whole in the stores that answered: ${whole.broken}`);
+          throw ApplicationFailure.nonRetryable(
+            `backup ${backupId} cannot be restored: ${whole.broken}; choose another backup (walflow backups shows the chains)`,
+            NO_BACKUP,
+          );
+        }
+        return chosen(m, whole.chain);
       }
       // The stores alone decide: a manifest is there only for a complete backup, in any store.
       const ids = await listEverywhere(
@@ -204,16 +256,14 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
         const m = parseManifest(raw, id);
         if (target.kind === 'time' && new Date(m.stopTime) > new Date(target.value)) continue;
         if (target.kind === 'lsn' && parseLsn(m.stopLsn) > parseLsn(target.value)) continue;
-        const prefix = backupPrefix(cluster, id);
-        const held = await listEverywhere(from, prefix, (key) => key, failovers, ctx.cancellationSignal);
-        const missing = m.files.filter((f) => !held.has(prefix + f.name));
-        if (missing.length > 0) {
-          skipped.push(`${id} (${missing.length} chunk(s) in no store, such as ${missing[0].name})`);
+        const whole = await chainFor(cluster, m, from, failovers, ctx.cancellationSignal, true);
+        if ('broken' in whole) {
+          skipped.push(`${id} (${whole.broken})`);
           continue;
         }
         if (skipped.length > 0)
-          log.warn({ cluster, chosen: id, skipped }, 'newer backups skipped: some of their chunks are in no store');
-        return withoutFiles(m);
+          log.warn({ cluster, chosen: id, skipped }, 'newer backups skipped: they are not whole in the stores');
+        return chosen(m, whole.chain);
       }
       const why = skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : '';
       // The missing chunks may be in a store that did not answer: worth asking again.
@@ -235,13 +285,17 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       backupId,
       pgdata,
       stores: only,
+      check = true,
     }: {
       cluster: string;
       backupId: string;
       pgdata: string;
       stores?: string[];
+      /** false for a link of a chain: pg_verifybackup checks what pg_combinebackup makes of them. */
+      check?: boolean;
     }) {
       const ctx = Context.current();
+      fs.mkdirSync(pgdata, { recursive: true, mode: 0o700 });
       const from = ordered(only);
       const started = Date.now();
       const failovers: Failover[] = [];
@@ -326,6 +380,7 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
           point = { backupId, bootId: boot, chunk: files.length, offset: 0 };
         }
         await fs.promises.chmod(pgdata, 0o700);
+        if (!check) return summary();
         // Every chunk matched its SHA-256; pg_verifybackup now checks every unpacked file against
         // the backup_manifest PostgreSQL wrote into the backup (WAL comes later, from the archive).
         step = 'verify';
@@ -343,21 +398,63 @@ export function restoreActivities(config: Config, stores: Map<string, Store>, db
       } finally {
         stop();
       }
-      const bytes = manifest.rawSize;
-      log.info(
-        { backupId: manifest.backupId, pgdata, bytes, resumedAtChunk: resumed?.chunk, failovers: failovers.length },
-        'backup downloaded',
-      );
-      return {
-        bytes,
-        storedBytes,
-        chunks: files.length,
-        resumedAtChunk: resumed?.chunk,
-        failovers: failovers.slice(0, MAX_FAILOVERS_REPORTED),
-        failoverCount: failovers.length,
-        verified: 'pg_verifybackup',
-        seconds: (Date.now() - started) / 1000,
-      };
+      return summary();
+
+      function summary() {
+        const bytes = manifest.rawSize;
+        log.info(
+          { backupId: manifest.backupId, pgdata, bytes, resumedAtChunk: resumed?.chunk, failovers: failovers.length },
+          'backup downloaded',
+        );
+        return {
+          bytes,
+          storedBytes,
+          chunks: files.length,
+          resumedAtChunk: resumed?.chunk,
+          failovers: failovers.slice(0, MAX_FAILOVERS_REPORTED),
+          failoverCount: failovers.length,
+          verified: check ? 'pg_verifybackup' : 'SHA-256 of each chunk',
+          seconds: (Date.now() - started) / 1000,
+        };
+      }
+    },
+
+    /**
+     * Host: pg_combinebackup of a chain's unpacked backups (full first) into the empty `pgdata`,
+     * pg_verifybackup of the result, then the unpacked links are removed. A retry starts over
+     * from the links, which stay until the combined backup has passed its check.
+     */
+    async combineBackups({ links, pgdata, pgVersion }: { links: string[]; pgdata: string; pgVersion: number }) {
+      const ctx = Context.current();
+      const started = Date.now();
+      const major = pgMajor(pgVersion);
+      const combine = pgTool('pg_combinebackup', major);
+      const verifyBackup = pgTool('pg_verifybackup', major);
+      await emptyFolder(pgdata);
+      let step = 'combine';
+      const stop = beating(() => ({ phase: 'combine', step }));
+      try {
+        const combined = await runProcess(combine, ['-o', pgdata, ...links], ctx.cancellationSignal);
+        if (combined.status !== 0) {
+          await emptyFolder(pgdata);
+          throw new Error(`pg_combinebackup failed: ${combined.output.trim().split('\n').slice(-5).join(' | ')}`);
+        }
+        step = 'verify';
+        const verify = await runProcess(verifyBackup, ['--no-parse-wal', '--quiet', pgdata], ctx.cancellationSignal);
+        if (verify.status !== 0) {
+          await emptyFolder(pgdata);
+          throw ApplicationFailure.nonRetryable(
+            `pg_verifybackup found problems in the combined backup ${pgdata}: ${verify.output.trim().split('\n').slice(0, 5).join(' | ')}`,
+            BACKUP_CHECK_FAILED,
+          );
+        }
+      } finally {
+        stop();
+      }
+      await fs.promises.chmod(pgdata, 0o700);
+      for (const dir of links) await fs.promises.rm(dir, { recursive: true, force: true });
+      log.info({ pgdata, links: links.length }, 'backup chain combined');
+      return { links: links.length, verified: 'pg_verifybackup', seconds: (Date.now() - started) / 1000 };
     },
 
     /**
@@ -877,6 +974,13 @@ async function* inOrder<T>(
 function withoutFiles(m: BackupManifest): BackupRecord {
   const { files, ...record } = m;
   return { ...record, fileCount: files.length };
+}
+
+/** The chosen backup, and for an incremental the chain that restores it (backup ids, full first). */
+type ChosenBackup = BackupRecord & { chain?: string[] };
+
+function chosen(m: BackupManifest, chain: string[]): ChosenBackup {
+  return chain.length > 1 ? { ...withoutFiles(m), chain } : withoutFiles(m);
 }
 
 /** true: running; false: the pid file names a dead process; undefined: no pid file. */

@@ -16,6 +16,7 @@ import {
   runOf,
 } from '../db/rundetails';
 import { backups, owedCopies, walCopies, walFiles } from '../db/schema';
+import { withAncestors } from '../lib/backupchain';
 import { parseManifest } from '../lib/formats';
 import { backupManifestKey, backupOfKey, backupsPrefix, walPrefix } from '../lib/keys';
 import type { Logger } from '../lib/log';
@@ -171,10 +172,16 @@ export function retentionActivities(
         const days = storeRetentionDays(policy, name);
         const { complete, incomplete } = await listBackups(store, cluster, ring, signal);
         Object.assign(plan, { retentionDays: days, newestBackup: complete[0]?.manifest.stopTime ?? null });
-        const kept = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
+        const young = complete.filter((b, i) => i < minBackups || now - Date.parse(b.manifest.stopTime) <= days * DAY);
+        // A kept incremental restores only on top of its parent, and that parent on its own.
+        const chained = withAncestors(
+          young.map((b) => b.manifest.backupId),
+          new Map(complete.map((b) => [b.manifest.backupId, b.manifest])),
+        );
+        const kept = complete.filter((b) => chained.has(b.manifest.backupId));
         plan.kept = kept.map((b) => b.manifest.backupId);
         for (const b of complete.filter((b) => !kept.includes(b))) {
-          const why = `backup ${b.manifest.backupId} finished ${b.manifest.stopTime}: older than ${days} days and not among the newest ${minBackups}`;
+          const why = `backup ${b.manifest.backupId} finished ${b.manifest.stopTime}: older than ${days} days, not among the newest ${minBackups}, and no kept incremental builds on it`;
           for (const key of b.keys) remove({ key, reason: why });
         }
         for (const b of incomplete.filter((b) => now - b.newest > days * DAY)) {

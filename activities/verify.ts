@@ -10,7 +10,8 @@ import { DetailCounts, DetailWriter, firstDetails, readDetails, runOf } from '..
 import { walFiles } from '../db/schema';
 import { readClusterIdentity } from '../lib/clusterjson';
 import type { Logger } from '../lib/log';
-import { clusterJsonKey } from '../lib/keys';
+import { chainOf } from '../lib/backupchain';
+import { backupManifestKey, clusterJsonKey } from '../lib/keys';
 import type { KeyRing } from '../lib/crypto/keyring';
 import { findMatching, putMatching, readMatching, Reference } from '../lib/storecopy';
 import type { Store } from '../lib/stores/store';
@@ -54,10 +55,21 @@ export function verifyActivities(
       // Where segment numbers wrap to the next xlog id depends on the cluster's segment size.
       const identity = await readClusterIdentity(stores.values(), cluster, signal);
       let segmentSize = identity?.segmentSize;
+      const brokenChains: { key: string; store: string; problem: string }[] = [];
       for (const [name, store] of stores) {
         // The backups a store holds are the ones its retention kept: WAL none of them needs
         // was pruned there on purpose.
         const backups = (await listBackups(store, cluster, ring, signal)).complete.map((b) => b.manifest);
+        const known = new Map(backups.map((b) => [b.backupId, b]));
+        for (const b of backups) {
+          const { missing } = chainOf(b.backupId, known);
+          if (missing)
+            brokenChains.push({
+              key: backupManifestKey(cluster, b.backupId),
+              store: name,
+              problem: `incremental backup ${b.backupId} builds on ${missing}, which is not complete in this store: its chain is broken here`,
+            });
+        }
         segmentSize ??= backups[0]?.segmentSize;
         const { wal, keep } = await storeWalKeep(store, cluster, backups, segmentSize, ring, signal, log);
         retained.set(name, keep);
@@ -227,6 +239,7 @@ export function verifyActivities(
           problem: 'missing: without its segment size, gaps cannot be checked',
         });
       }
+      for (const p of brokenChains) writer.add('problems', p);
       await writer.flush();
       const summary: VerifySummary = {
         objects: present.size,

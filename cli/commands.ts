@@ -120,8 +120,14 @@ export async function run(argv: string[]): Promise<void> {
   program
     .command('backup')
     .description('take a base backup now (pg_basebackup from WALFLOW_PG_URL into every store)')
+    .option(
+      '--incremental',
+      'only what changed since the newest backup complete in every store (PostgreSQL 17+, summarize_wal = on)',
+    )
     .option('--wait', 'show progress and return when the backup is complete (its WAL in every store)')
-    .action(async (o: { wait?: boolean }) => (await import('./commands/backup')).backup(loadConfig(), o));
+    .action(async (o: { wait?: boolean; incremental?: boolean }) =>
+      (await import('./commands/backup')).backup(loadConfig(), o),
+    );
 
   program
     .command('backups')

@@ -48,6 +48,8 @@ export interface Config {
   archiveEveryMs: number;
   /** Interval of the base-backup Schedule (WALFLOW_BACKUP_EVERY, default 1d). */
   backupEveryMs: number;
+  /** WALFLOW_BACKUP_FULL_EVERY: scheduled backups are incremental, and full once a chain is this old; unset: always full. */
+  backupFullEveryMs?: number;
   verifyEveryMs: number;
   drillEveryMs: number;
   /** Interval of the checks Schedule (WALFLOW_CHECK_EVERY, default 1m). */
@@ -128,6 +130,7 @@ const base = z.object({
   WALFLOW_RETENTION_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_ARCHIVE_EVERY: duration.default(5 * 60_000),
   WALFLOW_BACKUP_EVERY: duration.default(POLICY_DEFAULTS.backupEveryMs),
+  WALFLOW_BACKUP_FULL_EVERY: duration.optional(),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
   WALFLOW_DRILL_EVERY: duration.default(7 * 24 * 3_600_000),
   WALFLOW_CHECK_EVERY: duration.default(60_000),
@@ -215,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionEveryMs: e.WALFLOW_RETENTION_EVERY,
     archiveEveryMs: e.WALFLOW_ARCHIVE_EVERY,
     backupEveryMs: e.WALFLOW_BACKUP_EVERY,
+    backupFullEveryMs: e.WALFLOW_BACKUP_FULL_EVERY,
     verifyEveryMs: e.WALFLOW_VERIFY_EVERY,
     drillEveryMs: e.WALFLOW_DRILL_EVERY,
     checkEveryMs: e.WALFLOW_CHECK_EVERY,

@@ -309,6 +309,10 @@ export interface BaseBackupInput {
   backupId?: string;
   /** How long to wait for the backup's WAL to reach every store (ms, default 1 hour). */
   walWaitMs?: number;
+  /** Incremental against the newest backup complete in every store (PostgreSQL 17+); fails when there is none. */
+  incremental?: boolean;
+  /** The Schedule's rule: incremental, unless the newest chain began this long ago (ms) or there is none. */
+  fullEveryMs?: number;
 }
 
 export interface BackupFile {
@@ -334,6 +338,8 @@ export interface BackupSummary {
   stopWal: string;
   startTime: string;
   stopTime: string;
+  /** Set for an incremental: the backup whose backup_manifest pg_basebackup compared against. */
+  parent?: string;
   pgVersion: number;
   pgVersionText: string;
   systemIdentifier: string;
@@ -346,9 +352,13 @@ export interface BackupSummary {
   seconds: number;
 }
 
-/** manifest.json without its chunk list: what workflows and the catalog carry. */
+/**
+ * manifest.json without its chunk list: what workflows and the catalog carry. A full backup is
+ * format 1; an incremental is format 2 and names its parent, so a walflow that reads format 1
+ * only refuses it rather than restore it as if it were whole.
+ */
 export interface BackupRecord extends BackupSummary {
-  format: 1;
+  format: 1 | 2;
   cluster: string;
   hostId: string;
   walArchivedAt: string;

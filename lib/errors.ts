@@ -37,7 +37,7 @@ export class ConflictError extends Error {
 
 /** A manifest or object written by a newer walflow: refused, never guessed at. */
 export class UnknownFormatError extends UserError {
-  constructor(what: string, format: unknown, known: number) {
+  constructor(what: string, format: unknown, known: number | string) {
     super(
       `${what} is in format ${String(format)}, but this walflow reads format ${known} only: ` +
         'upgrade walflow on this host to read it (it was written by a newer walflow)',

@@ -4,8 +4,10 @@
 import type { BackupManifest } from './contracts';
 import { UnknownFormatError } from './errors';
 
-/** manifest.json of a base backup: its `format` field. */
+/** manifest.json of a full base backup: its `format` field. */
 export const MANIFEST_FORMAT = 1;
+/** manifest.json of an incremental backup: format 1 plus `parent`, which a reader must not ignore. */
+export const INCREMENTAL_MANIFEST_FORMAT = 2;
 /** Object metadata (codec, raw size, SHA-256): the walflow-format header, absent before it was written. */
 export const METADATA_FORMAT = 1;
 /** cluster.json: its `format` field, absent before it was written. */
@@ -18,7 +20,13 @@ export function requireKnownFormat(what: string, format: unknown, known: number,
 }
 
 export function parseManifest(raw: Buffer, backupId: string): BackupManifest {
-  const manifest = JSON.parse(raw.toString()) as BackupManifest;
-  requireKnownFormat(`manifest.json of backup ${backupId}`, manifest.format, MANIFEST_FORMAT, false);
-  return manifest;
+  // Typed by what it should be, checked as what it may be: a newer walflow's format.
+  const manifest = JSON.parse(raw.toString()) as Omit<BackupManifest, 'format'> & { format: unknown };
+  const what = `manifest.json of backup ${backupId}`;
+  if (manifest.format === MANIFEST_FORMAT && manifest.parent === undefined) return manifest as BackupManifest;
+  if (manifest.format === INCREMENTAL_MANIFEST_FORMAT && typeof manifest.parent === 'string' && manifest.parent)
+    return manifest as BackupManifest;
+  if (manifest.format === MANIFEST_FORMAT || manifest.format === INCREMENTAL_MANIFEST_FORMAT)
+    throw new Error(`${what} is not a walflow manifest: only format 2, an incremental backup, names a parent`);
+  throw new UnknownFormatError(what, manifest.format, `${MANIFEST_FORMAT} or ${INCREMENTAL_MANIFEST_FORMAT}`);
 }

@@ -116,6 +116,8 @@ export const baseBackupInputSchema = z.looseObject({
   hostId: name,
   backupId: backupId.optional(),
   walWaitMs: z.number().int().nonnegative().optional(),
+  incremental: z.boolean().optional(),
+  fullEveryMs: z.number().int().positive().optional(),
 });
 
 export const verifyInputSchema = z.looseObject({

@@ -25,6 +25,10 @@ export const backupChunkName = (n: number, suffix: string) => `base.tar.${String
 export const backupManifestKey = (cluster: string, backupId: string) =>
   `${backupPrefix(cluster, backupId)}manifest.json`;
 
+/** PostgreSQL's own backup_manifest, read back as the parent of an incremental backup. */
+export const backupPgManifestKey = (cluster: string, backupId: string) =>
+  `${backupPrefix(cluster, backupId)}backup_manifest`;
+
 /** The chunk list, written before the manifest that takes it in. */
 export const backupFilesKey = (cluster: string, backupId: string) => `${backupPrefix(cluster, backupId)}files.json`;
 

@@ -44,6 +44,7 @@ test(
         keys.sort(),
         [
           ...m.files.map((f) => `backup/backups/${m.backupId}/${f.name}`),
+          `backup/backups/${m.backupId}/backup_manifest`,
           `backup/backups/${m.backupId}/files.json`,
           `backup/backups/${m.backupId}/manifest.json`,
         ].sort(),

@@ -60,8 +60,10 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
             config.backupEveryMs,
             'baseBackup',
             'backup',
-            { cluster, hostId },
-            'base backup into every store; complete once its WAL is archived',
+            { cluster, hostId, ...(config.backupFullEveryMs ? { fullEveryMs: config.backupFullEveryMs } : {}) },
+            config.backupFullEveryMs
+              ? `base backup into every store, incremental unless the chain began ${formatDuration(config.backupFullEveryMs)} ago; complete once its WAL is archived`
+              : 'base backup into every store; complete once its WAL is archived',
             { workflowId: backupWorkflowId(cluster, 'scheduled') },
           ),
         ]

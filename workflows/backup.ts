@@ -49,7 +49,23 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
   upsertMemo({ cluster, host: hostId, backupId, state: 'streaming' });
   await shared.recordBackup({ cluster, backupId, hostId, status: 'running', startedAt });
   try {
-    const streamed = await host(cluster, hostId).streamBaseBackup({ cluster, backupId });
+    // Only inputs that ask for an incremental take this step, so backups started before it replay unchanged.
+    let parent: string | undefined;
+    if (input.incremental || input.fullEveryMs !== undefined) {
+      const chosen = await shared.chooseBackupParent({
+        cluster,
+        fullEveryMs: input.incremental ? undefined : input.fullEveryMs,
+        now: startedAt,
+      });
+      if (input.incremental && !chosen.parent)
+        throw ApplicationFailure.nonRetryable(
+          `no incremental backup possible: ${chosen.reason}; take a full backup first`,
+          'NoParentBackup',
+        );
+      parent = chosen.parent;
+      upsertMemo({ kind: parent ? 'incremental' : 'full', parent: parent ?? null, why: chosen.reason });
+    }
+    const streamed = await host(cluster, hostId).streamBaseBackup({ cluster, backupId, ...(parent ? { parent } : {}) });
     upsertMemo({
       state: 'waiting for WAL',
       startLsn: streamed.startLsn,
@@ -85,7 +101,13 @@ export async function baseBackup(input: BaseBackupInput): Promise<BackupRecord> 
       await sleep(wait);
     }
 
-    const manifest: BackupRecord = { format: 1, cluster, hostId, ...streamed, walArchivedAt: new Date().toISOString() };
+    const manifest: BackupRecord = {
+      format: streamed.parent ? 2 : 1,
+      cluster,
+      hostId,
+      ...streamed,
+      walArchivedAt: new Date().toISOString(),
+    };
     await shared.writeBackupManifest({ record: manifest });
     await shared.recordBackup({ cluster, backupId, hostId, status: 'complete', startedAt, manifest });
     upsertMemo({ state: 'complete', missing: null });

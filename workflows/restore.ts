@@ -158,7 +158,26 @@ export async function restore(raw: RestoreInput): Promise<RestoreProgress> {
       (m) => ({ detail: `${m.backupId} (${m.startLsn} .. ${m.stopLsn}, timeline ${m.timeline})`, bytes: m.rawSize }),
     );
     progress.backupId = manifest.backupId;
-    if (dirs)
+    // An incremental restores through its chain. patched: restores from before chains replay without it.
+    const chain = (manifest as BackupRecord & { chain?: string[] }).chain;
+    if (dirs && chain && patched('restore-combines-chain')) {
+      const links = chain.map((id) => `${dirs.workDir}/chain/${id}`);
+      for (const [i, id] of chain.entries())
+        await phase(
+          `download ${id}`,
+          () => h.long.downloadBackup({ cluster, backupId: id, pgdata: links[i], stores: input.stores, check: false }),
+          (r) => ({
+            bytes: r.bytes,
+            storedBytes: r.storedBytes,
+            detail: `${i === 0 ? 'full' : 'incremental'}, ${r.chunks} chunk(s)${r.failoverCount ? `, ${r.failoverCount} failover(s)` : ''}`,
+          }),
+        );
+      await phase(
+        'combine',
+        () => h.long.combineBackups({ links, pgdata: input.pgdata!, pgVersion: manifest.pgVersion }),
+        (r) => ({ detail: `${r.links} backups combined by pg_combinebackup, checked by ${r.verified}` }),
+      );
+    } else if (dirs)
       await phase(
         'download',
         () =>

@@ -1,4 +1,4 @@
-// walflow backup [--wait]: start a baseBackup now. walflow backups [--json]: what the catalog holds.
+// walflow backup [--incremental] [--wait]: start a baseBackup now. walflow backups [--json]: what the catalog holds.
 import { desc, eq } from 'drizzle-orm';
 import { withCatalog } from '../../db/client';
 import { backups as backupsTable } from '../../db/schema';
@@ -10,12 +10,17 @@ import { backupIdAt, BackupRecord, backupWorkflowId, BaseBackupInput } from '../
 import { startOptions } from '../../lib/workflowstart';
 import type { baseBackup } from '../../workflows/backup';
 
-export async function backup(config: Config, o: { wait?: boolean }): Promise<void> {
+export async function backup(config: Config, o: { wait?: boolean; incremental?: boolean }): Promise<void> {
   const client = await connectClient(config);
   try {
     await requireClusterWorker(client, config.cluster);
     const backupId = backupIdAt(new Date());
-    const input: BaseBackupInput = { cluster: config.cluster, hostId: config.hostId, backupId };
+    const input: BaseBackupInput = {
+      cluster: config.cluster,
+      hostId: config.hostId,
+      backupId,
+      ...(o.incremental ? { incremental: true } : {}),
+    };
     const workflowId = backupWorkflowId(config.cluster, backupId);
     const handle = await client.workflow.start<typeof baseBackup>('baseBackup', {
       ...startOptions({
@@ -24,7 +29,7 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
         host: config.hostId,
         object: backupId,
         workflowId,
-        memo: { backupId, trigger: 'walflow backup' },
+        memo: { backupId, trigger: o.incremental ? 'walflow backup --incremental' : 'walflow backup' },
       }),
       args: [input],
     });
@@ -49,12 +54,18 @@ export async function backup(config: Config, o: { wait?: boolean }): Promise<voi
       clearInterval(timer);
     }
     process.stdout.write(
-      `backup ${m.backupId} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.fileCount} chunk(s), ` +
+      `${m.parent ? `incremental backup ${m.backupId} (on ${m.parent})` : `backup ${m.backupId}`} complete: ${mib(m.rawSize)} raw -> ${mib(m.storedSize)} stored in ${m.fileCount} chunk(s), ` +
         `WAL ${m.startLsn} .. ${m.stopLsn} on timeline ${m.timeline}, in ${m.stores.join(', ')}\n`,
     );
   } finally {
     await client.connection.close();
   }
+}
+
+/** The parent an incremental's manifest (kept in the catalog row) names. */
+function parentOf(manifest: unknown): string | undefined {
+  const parent = (manifest as { parent?: unknown } | null)?.parent;
+  return typeof parent === 'string' ? parent : undefined;
 }
 
 const mib = (n: number | null | undefined) => `${((n ?? 0) / 2 ** 20).toFixed(1)} MiB`;
@@ -70,6 +81,8 @@ export async function listBackups(config: Config, o: { json?: boolean }): Promis
   const list = rows.map((r) => ({
     backupId: r.backupId,
     status: r.status,
+    kind: r.manifest ? (parentOf(r.manifest) ? 'incremental' : 'full') : null,
+    parent: parentOf(r.manifest) ?? null,
     host: r.hostId,
     timeline: r.timeline,
     startLsn: r.startLsn === null ? null : formatLsn(r.startLsn),
@@ -92,9 +105,11 @@ export async function listBackups(config: Config, o: { json?: boolean }): Promis
     process.stdout.write(`no backups of ${config.cluster} yet: run 'walflow backup --wait'\n`);
     return;
   }
+  // Newest first, so a chain reads upwards: each incremental names the backup below it that it builds on.
   for (const b of list) {
+    const kind = b.parent ? `incr on ${b.parent}` : (b.kind ?? '');
     process.stdout.write(
-      `${b.backupId}  ${b.status.padEnd(15)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
+      `${b.backupId}  ${b.status.padEnd(15)} ${kind.padEnd(25)} ${mib(b.rawSize).padStart(10)} raw ${mib(b.storedSize).padStart(10)} stored  ` +
         `tl ${b.timeline ?? '-'}  ${b.startLsn ?? '-'} .. ${b.stopLsn ?? '-'}${b.error ? `  ${b.error}` : ''}\n`,
     );
   }

@@ -80,7 +80,7 @@ async function readPostgres(url: string): Promise<PgFacts> {
     await pg.connect();
     // reset_val: with archive_mode off, `setting` shows archive_command as "(disabled)".
     const r = await pg.query<{ name: string; setting: string; reset_val: string }>(
-      "SELECT name, setting, reset_val FROM pg_settings WHERE name IN ('wal_level', 'archive_mode', 'archive_command', 'archive_timeout', 'data_directory')",
+      "SELECT name, setting, reset_val FROM pg_settings WHERE name IN ('wal_level', 'archive_mode', 'archive_command', 'archive_timeout', 'data_directory', 'server_version_num', 'summarize_wal')",
     );
     const settings = new Map(r.rows.map((x) => [x.name, x.name === 'archive_command' ? x.reset_val : x.setting]));
     return { settings, osUser: postgresOsUser(settings.get('data_directory')) };
@@ -184,6 +184,7 @@ async function checkPostgres(config: Config): Promise<{ checks: Check[]; osUser:
         ? ok('archive_mode', s('archive_mode'))
         : fail('archive_mode', s('archive_mode'), 'set archive_mode = on in postgresql.conf and restart PostgreSQL'),
       checkArchiveCommand(config, facts),
+      ...(Number(s('server_version_num')) >= 170000 ? [checkSummarizeWal(config, s('summarize_wal'))] : []),
       timeout > 0
         ? ok('archive_timeout', `${timeout}s`)
         : warn(
@@ -193,6 +194,15 @@ async function checkPostgres(config: Config): Promise<{ checks: Check[]; osUser:
           ),
     ],
   };
+}
+
+/** PostgreSQL 17+: incremental backups need WAL summaries; required once the Schedule takes incrementals. */
+function checkSummarizeWal(config: Config, setting: string): Check {
+  if (setting === 'on') return ok('summarize_wal', 'on: incremental backups possible');
+  const fix = 'set summarize_wal = on in postgresql.conf, reload PostgreSQL, then take a full backup';
+  if (config.backupFullEveryMs)
+    return fail('summarize_wal', `${setting}: WALFLOW_BACKUP_FULL_EVERY asks for incremental backups`, fix);
+  return warn('summarize_wal', `${setting}: walflow backup --incremental is refused`, fix);
 }
 
 /** `user` is who runs archive_command: push writes into the spool as that user. */

@@ -14,12 +14,15 @@ const UPGRADE = /in format 2, but this walflow reads format 1 only: upgrade walf
 const json = (o: unknown) => Buffer.from(JSON.stringify(o));
 
 describe('formats', () => {
-  test('manifest.json: format 1 reads, anything else is refused', () => {
+  test('manifest.json: format 1 (full) and 2 (incremental, with its parent) read, anything else is refused', () => {
     assert.equal(parseManifest(json({ format: 1, backupId: 'b' }), 'b').backupId, 'b');
+    assert.equal(parseManifest(json({ format: 2, backupId: 'b', parent: 'a' }), 'b').parent, 'a');
     assert.throws(
-      () => parseManifest(json({ format: 2, backupId: 'b' }), 'b'),
-      /^UnknownFormat: manifest.json of backup b is in format 2/,
+      () => parseManifest(json({ format: 3, backupId: 'b' }), 'b'),
+      /^UnknownFormat: manifest.json of backup b is in format 3, but this walflow reads format 1 or 2 only: upgrade/,
     );
+    assert.throws(() => parseManifest(json({ format: 2, backupId: 'b' }), 'b'), /only format 2, .* names a parent/);
+    assert.throws(() => parseManifest(json({ format: 1, backupId: 'b', parent: 'a' }), 'b'), /names a parent/);
     assert.throws(() => parseManifest(json({ backupId: 'b' }), 'b'), /in format undefined/);
   });
 
