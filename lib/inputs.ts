@@ -231,7 +231,8 @@ export const activityInputSchemas: Record<string, z.ZodType> = {
   recoverableSummary: z.looseObject({ cluster: name }),
   checkRestoreTarget: z.looseObject({ cluster: name, target: recoveryTarget, targetTimeline: timeline }),
   // base backups
-  streamBaseBackup: z.looseObject({ cluster: name, backupId }),
+  streamBaseBackup: z.looseObject({ cluster: name, backupId, parent: backupId.optional() }),
+  chooseBackupParent: z.looseObject({ cluster: name, fullEveryMs: positive.optional(), now: z.iso.datetime() }),
   backupWalMissing: z.looseObject({
     cluster: name,
     timeline: positive,
@@ -265,7 +266,9 @@ export const activityInputSchemas: Record<string, z.ZodType> = {
     backupId,
     pgdata: absolutePath,
     stores: storeList.optional(),
+    check: z.boolean().optional(),
   }),
+  combineBackups: z.looseObject({ links: z.array(absolutePath).min(1), pgdata: absolutePath, pgVersion: positive }),
   planWal: z.looseObject({
     cluster: name,
     manifest: backupRecord,
