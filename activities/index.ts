@@ -54,6 +54,7 @@ const HOST_ONLY = [
   'removeSpoolCopy',
   'quarantineSpoolCopy',
   'uploadToStore',
+  'uploadBatchToStore',
   'streamBaseBackup',
   'prepareDataDir',
   'downloadBackup',

@@ -1,7 +1,9 @@
 // Host activities on the local spool: list, stage (hash + compress once), remove, quarantine.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { gate } from '../lib/concurrency';
 import { CODEC_SUFFIXES, parseCompression } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { fsyncDir } from '../lib/fsync';
@@ -19,6 +21,12 @@ const STAGED_SUFFIXES = Object.values(CODEC_SUFFIXES);
 /** A push killed mid-copy leaves its temp file; no push takes an hour, so older ones are debris. */
 const DEBRIS_AGE_MS = 3_600_000;
 
+/**
+ * Files staged at once: one per core keeps the cores busy through a backlog, and bounds the
+ * worker's memory (each holds a raw segment and its compressed copy) however many runs wait.
+ */
+const STAGING_AT_ONCE = Math.min(4, os.availableParallelism());
+
 async function removeDebris(tmpDir: string): Promise<void> {
   for (const f of await fs.promises.readdir(tmpDir).catch(() => [] as string[])) {
     const file = path.join(tmpDir, f);
@@ -30,6 +38,51 @@ async function removeDebris(tmpDir: string): Promise<void> {
 export function spoolActivities(config: Config) {
   const spoolOf = (cluster: string) => new SpoolPaths(config.spoolDir, cluster);
   const codec = parseCompression(config.compression);
+  const staging = gate(STAGING_AT_ONCE);
+
+  async function stage(cluster: string, name: string): Promise<StagedFile | null> {
+    const spool = spoolOf(cluster);
+    const wal = parseWalName(name);
+    if (!wal) throw new Error(`${name} in the spool is not a WAL file name`);
+    let raw: Buffer, mtime: Date;
+    try {
+      raw = await fs.promises.readFile(spool.wal(name));
+      mtime = (await fs.promises.stat(spool.wal(name))).mtime;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
+    const segmentSize = header?.segmentSize;
+    const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
+    // History files stay plain text so that a human (and any tool) can read them in the bucket.
+    const c = wal.kind === 'history' ? parseCompression('none') : codec;
+    // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
+    const compressing = c.compress(raw);
+    const sha256 = createHash('sha256').update(raw).digest('hex');
+    const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+    const stored = await compressing;
+    await writeFileDurably(spool.staged(name, c.suffix), stored);
+    return {
+      name,
+      kind: wal.kind,
+      timeline: wal.timeline,
+      startLsn: segmentSize ? startLsnOf(exact, segmentSize)!.toString() : null,
+      rawSize: raw.length,
+      storedSize: stored.length,
+      codec: c.name,
+      sha256,
+      key: walKey(cluster, wal, c.suffix),
+      handedOverAt: mtime.toISOString(),
+      systemIdentifier: header?.systemIdentifier ?? null,
+      pgVersion: header?.pgVersion ?? null,
+      segmentSize: segmentSize ?? null,
+      walIndex,
+      stores: config.stores.map((s) => s.name),
+      alertUploadFailingMs: config.alertUploadFailingMs,
+      minCopies: config.minCopies,
+    };
+  }
 
   return {
     /** Up to `limit` names after `after` (all of them for ''), in name order. */
@@ -42,49 +95,8 @@ export function spoolActivities(config: Config) {
     },
 
     /** Reads the spool copy once, hashes, indexes and compresses it once; null when already gone. */
-    async stageSegment({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> {
-      const spool = spoolOf(cluster);
-      const wal = parseWalName(name);
-      if (!wal) throw new Error(`${name} in the spool is not a WAL file name`);
-      let raw: Buffer, mtime: Date;
-      try {
-        raw = await fs.promises.readFile(spool.wal(name));
-        mtime = (await fs.promises.stat(spool.wal(name))).mtime;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
-      }
-      const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
-      const segmentSize = header?.segmentSize;
-      const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
-      // History files stay plain text so that a human (and any tool) can read them in the bucket.
-      const c = wal.kind === 'history' ? parseCompression('none') : codec;
-      // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
-      const compressing = c.compress(raw);
-      const sha256 = createHash('sha256').update(raw).digest('hex');
-      const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
-      const stored = await compressing;
-      await writeFileDurably(spool.staged(name, c.suffix), stored);
-      return {
-        name,
-        kind: wal.kind,
-        timeline: wal.timeline,
-        startLsn: segmentSize ? startLsnOf(exact, segmentSize)!.toString() : null,
-        rawSize: raw.length,
-        storedSize: stored.length,
-        codec: c.name,
-        sha256,
-        key: walKey(cluster, wal, c.suffix),
-        handedOverAt: mtime.toISOString(),
-        systemIdentifier: header?.systemIdentifier ?? null,
-        pgVersion: header?.pgVersion ?? null,
-        segmentSize: segmentSize ?? null,
-        walIndex,
-        stores: config.stores.map((s) => s.name),
-        alertUploadFailingMs: config.alertUploadFailingMs,
-        minCopies: config.minCopies,
-      };
-    },
+    stageSegment: ({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> =>
+      staging(() => stage(cluster, name)),
 
     /** Every store holds a verified copy: the spool copy and the staged copy can go. */
     async removeSpoolCopy({ cluster, name }: { cluster: string; name: string }) {

@@ -121,12 +121,19 @@ export async function runWorker(configs: Config[]): Promise<void> {
       catalog: catalogOf(config.catalogUrl),
       log: clusterLog,
     });
+    const watcher = new SpoolWatcher(() => client, config, clusterLog);
     return {
       config,
       log: clusterLog,
       activities,
-      watcher: new SpoolWatcher(() => client, config, clusterLog),
-      pressure: new SpoolPressure(() => client, config, clusterLog, activities),
+      watcher,
+      pressure: new SpoolPressure(
+        () => client,
+        config,
+        clusterLog,
+        activities,
+        (name) => watcher.workflowIdOf(name),
+      ),
       policyReported: false,
     };
   });
