@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { gate } from '../lib/concurrency';
 import { CODEC_SUFFIXES, parseCompression } from '../lib/codec';
 import type { Config } from '../lib/config';
@@ -26,6 +27,8 @@ const DEBRIS_AGE_MS = 3_600_000;
  * worker's memory (each holds a raw segment and its compressed copy) however many runs wait.
  */
 const STAGING_AT_ONCE = Math.min(4, os.availableParallelism());
+/** Well inside stageBatch's heartbeat timeout. */
+const HEARTBEAT_MS = 5_000;
 
 async function removeDebris(tmpDir: string): Promise<void> {
   for (const f of await fs.promises.readdir(tmpDir).catch(() => [] as string[])) {
@@ -35,7 +38,11 @@ async function removeDebris(tmpDir: string): Promise<void> {
   }
 }
 
-export function spoolActivities(config: Config) {
+/**
+ * `inBatch`: the file is in an archiveBatch of this host's watcher, which the sweep leaves alone
+ * rather than archive it a second time beside the batch.
+ */
+export function spoolActivities(config: Config, inBatch: (name: string) => boolean = () => false) {
   const spoolOf = (cluster: string) => new SpoolPaths(config.spoolDir, cluster);
   const codec = parseCompression(config.compression);
   const staging = gate(STAGING_AT_ONCE);
@@ -90,13 +97,27 @@ export function spoolActivities(config: Config) {
       const spool = spoolOf(cluster);
       await removeDebris(spool.tmpDir);
       const { names, oldestAgeMs } = spoolStat(config.spoolDir, cluster);
-      const rest = names.filter((n) => n > after);
+      const rest = names.filter((n) => n > after && !inBatch(n));
       return { names: rest.slice(0, limit), truncated: rest.length > limit, oldestAgeMs };
     },
 
     /** Reads the spool copy once, hashes, indexes and compresses it once; null when already gone. */
     stageSegment: ({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> =>
       staging(() => stage(cluster, name)),
+
+    /**
+     * A batch's files, staged as stageSegment does each. A real activity, not a local one: its
+     * files wait their turn at the gate, longer than a workflow task may stay open.
+     */
+    async stageBatch({ cluster, names }: { cluster: string; names: string[] }): Promise<(StagedFile | null)[]> {
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
+      try {
+        return await Promise.all(names.map((name) => staging(() => stage(cluster, name))));
+      } finally {
+        clearInterval(beat);
+      }
+    },
 
     /** Every store holds a verified copy: the spool copy and the staged copy can go. */
     async removeSpoolCopy({ cluster, name }: { cluster: string; name: string }) {

@@ -115,13 +115,14 @@ export async function runWorker(configs: Config[]): Promise<void> {
   let client: Client | undefined;
   const served: Served[] = configs.map((config) => {
     const clusterLog = log.child({ cluster: config.cluster });
+    const watcher = new SpoolWatcher(() => client, config, clusterLog);
     const activities = createActivities({
       config,
       stores: openStores(config.stores),
       catalog: catalogOf(config.catalogUrl),
       log: clusterLog,
+      inBatch: (name) => watcher.inBatch(name),
     });
-    const watcher = new SpoolWatcher(() => client, config, clusterLog);
     return {
       config,
       log: clusterLog,

@@ -32,6 +32,7 @@ interface Started {
   /** The file's inode and mtime when its run started. */
   identity: string;
   workflowId: string;
+  batch: boolean;
 }
 
 export class SpoolWatcher {
@@ -91,6 +92,11 @@ export class SpoolWatcher {
     return this.started.get(name)?.workflowId;
   }
 
+  /** The file is in a batch this watcher started: the sweep leaves it to that run. */
+  inBatch(name: string): boolean {
+    return this.started.get(name)?.batch ?? false;
+  }
+
   stop(): void {
     this.watcher?.close();
     if (this.timer) clearTimeout(this.timer);
@@ -135,7 +141,7 @@ export class SpoolWatcher {
     const { name } = file;
     const input: ArchiveSegmentInput = { cluster: this.config.cluster, hostId: this.config.hostId, name };
     const workflowId = archiveWorkflowId(input.cluster, name);
-    await this.startRun([file], workflowId, () =>
+    await this.startRun([file], workflowId, false, () =>
       client.workflow.start<typeof archiveSegment>('archiveSegment', {
         ...startOptions({
           kind: 'archive',
@@ -157,7 +163,7 @@ export class SpoolWatcher {
     const names = files.map((f) => f.name);
     const input: ArchiveBatchInput = { cluster: this.config.cluster, hostId: this.config.hostId, names };
     const workflowId = archiveBatchWorkflowId(input.cluster, names[0], names[names.length - 1]);
-    await this.startRun(files, workflowId, () =>
+    await this.startRun(files, workflowId, true, () =>
       client.workflow.start<typeof archiveBatch>('archiveBatch', {
         ...startOptions({
           kind: 'archive',
@@ -178,9 +184,10 @@ export class SpoolWatcher {
   private async startRun(
     files: { name: string; identity: string }[],
     workflowId: string,
+    batch: boolean,
     start: () => Promise<unknown>,
   ): Promise<void> {
-    for (const f of files) this.started.set(f.name, { identity: f.identity, workflowId });
+    for (const f of files) this.started.set(f.name, { identity: f.identity, workflowId, batch });
     try {
       await start();
       this.log.debug({ workflowId, files: files.length }, 'archive started');

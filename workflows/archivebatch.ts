@@ -3,7 +3,15 @@
 // full spool, WALFLOW_MIN_COPIES of them) holds a verified copy and the catalog has it. What a
 // batch saves is Temporal's work per file: one run, and one upload activity per store, for up
 // to ARCHIVE_BATCH_MAX files.
-import { CancellationScope, condition, defineUpdate, log, setHandler, upsertMemo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  defineUpdate,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+} from '@temporalio/workflow';
 import {
   ArchiveBatchInput,
   CONTENT_CONFLICT,
@@ -13,12 +21,19 @@ import {
   StagedFile,
 } from '../lib/contracts';
 import { archiveBatchInputSchema } from '../lib/inputs';
-import { local, upload, uploadWatched } from './archive';
+import { type Activities, local, upload, uploadWatched } from './archive';
 import { validInput } from './input';
 import { startOwedCopies } from './owed';
 
 /** The spool-pressure update, naming the file asked to leave (archiveSegment's has one file only). */
 export const leaveSpoolFileUpdate = defineUpdate<void, [string]>(LEAVE_SPOOL_UPDATE);
+
+/** Staging a batch: each file waits for a free core, so it takes longer than a local activity may. */
+const hostWork = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
 
 export interface ArchiveBatchResult {
   archived: number;
@@ -36,9 +51,7 @@ export async function archiveBatch(input: ArchiveBatchInput): Promise<ArchiveBat
   upsertMemo({ cluster, host: hostId, files, state: 'staging' });
   const result: ArchiveBatchResult = { archived: 0, gone: 0, refused: 0, leftEarly: 0 };
 
-  const staged = (await Promise.all(names.map((name) => local.stageSegment({ cluster, name })))).filter(
-    (s): s is StagedFile => s !== null,
-  );
+  const staged = (await hostWork.stageBatch({ cluster, names })).filter((s): s is StagedFile => s !== null);
   for (const n of names) {
     if (staged.some((s) => s.name === n)) files[n] = 'uploading';
     else {
