@@ -26,11 +26,13 @@ export interface ActivityDeps {
   stores: Map<string, Store>;
   catalog: () => Catalog;
   log: Logger;
+  /** Files a batch of this host's watcher holds (workers/watcher.ts). */
+  inBatch?: (name: string) => boolean;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return atTheBoundary({
-    ...spoolActivities(deps.config),
+    ...spoolActivities(deps.config, deps.inBatch),
     ...basebackupActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...restoreActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...uploadActivities(deps.config, deps.stores),
@@ -51,9 +53,11 @@ export type Activities = ReturnType<typeof createActivities>;
 const HOST_ONLY = [
   'listSpool',
   'stageSegment',
+  'stageBatch',
   'removeSpoolCopy',
   'quarantineSpoolCopy',
   'uploadToStore',
+  'uploadBatchToStore',
   'streamBaseBackup',
   'prepareDataDir',
   'downloadBackup',

@@ -1,7 +1,10 @@
 // Host activities on the local spool: list, stage (hash + compress + seal once), remove, quarantine.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { gate } from '../lib/concurrency';
 import { CODEC_SUFFIXES, parseCompression } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { fsyncDir } from '../lib/fsync';
@@ -20,6 +23,14 @@ const STAGED_SUFFIXES = Object.values(CODEC_SUFFIXES);
 /** A push killed mid-copy leaves its temp file; no push takes an hour, so older ones are debris. */
 const DEBRIS_AGE_MS = 3_600_000;
 
+/**
+ * Files staged at once: one per core keeps the cores busy through a backlog, and bounds the
+ * worker's memory (each holds a raw segment and its compressed copy) however many runs wait.
+ */
+const STAGING_AT_ONCE = Math.min(4, os.availableParallelism());
+/** Well inside stageBatch's heartbeat timeout. */
+const HEARTBEAT_MS = 5_000;
+
 async function removeDebris(tmpDir: string): Promise<void> {
   for (const f of await fs.promises.readdir(tmpDir).catch(() => [] as string[])) {
     const file = path.join(tmpDir, f);
@@ -28,9 +39,60 @@ async function removeDebris(tmpDir: string): Promise<void> {
   }
 }
 
-export function spoolActivities(config: Config) {
+/**
+ * `inBatch`: the file is in an archiveBatch of this host's watcher, which the sweep leaves alone
+ * rather than archive it a second time beside the batch.
+ */
+export function spoolActivities(config: Config, inBatch: (name: string) => boolean = () => false) {
   const spoolOf = (cluster: string) => new SpoolPaths(config.spoolDir, cluster);
   const codec = parseCompression(config.compression);
+  const staging = gate(STAGING_AT_ONCE);
+
+  async function stage(cluster: string, name: string): Promise<StagedFile | null> {
+    const spool = spoolOf(cluster);
+    const wal = parseWalName(name);
+    if (!wal) throw new Error(`${name} in the spool is not a WAL file name`);
+    let raw: Buffer, mtime: Date;
+    try {
+      raw = await fs.promises.readFile(spool.wal(name));
+      mtime = (await fs.promises.stat(spool.wal(name))).mtime;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
+    const segmentSize = header?.segmentSize;
+    const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
+    // History files stay uncompressed so that a human (and any tool) can read them in the
+    // bucket, unless encryption is on.
+    const c = wal.kind === 'history' ? parseCompression('none') : codec;
+    // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
+    const encoding = encodeObject(raw, c, config.encryption);
+    const sha256 = createHash('sha256').update(raw).digest('hex');
+    const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+    const { stored, keyId } = await encoding;
+    await writeFileDurably(spool.staged(name, c.suffix), stored);
+    return {
+      name,
+      kind: wal.kind,
+      timeline: wal.timeline,
+      startLsn: segmentSize ? startLsnOf(exact, segmentSize)!.toString() : null,
+      rawSize: raw.length,
+      storedSize: stored.length,
+      codec: c.name,
+      sha256,
+      ...(keyId ? { keyId } : {}),
+      key: walKey(cluster, wal, c.suffix),
+      handedOverAt: mtime.toISOString(),
+      systemIdentifier: header?.systemIdentifier ?? null,
+      pgVersion: header?.pgVersion ?? null,
+      segmentSize: segmentSize ?? null,
+      walIndex,
+      stores: config.stores.map((s) => s.name),
+      alertUploadFailingMs: config.alertUploadFailingMs,
+      minCopies: config.minCopies,
+    };
+  }
 
   return {
     /** Up to `limit` names after `after` (all of them for ''), in name order. */
@@ -38,55 +100,26 @@ export function spoolActivities(config: Config) {
       const spool = spoolOf(cluster);
       await removeDebris(spool.tmpDir);
       const { names, oldestAgeMs } = spoolStat(config.spoolDir, cluster);
-      const rest = names.filter((n) => n > after);
+      const rest = names.filter((n) => n > after && !inBatch(n));
       return { names: rest.slice(0, limit), truncated: rest.length > limit, oldestAgeMs };
     },
 
     /** Reads the spool copy once, hashes, indexes, compresses and seals it once; null when already gone. */
-    async stageSegment({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> {
-      const spool = spoolOf(cluster);
-      const wal = parseWalName(name);
-      if (!wal) throw new Error(`${name} in the spool is not a WAL file name`);
-      let raw: Buffer, mtime: Date;
+    stageSegment: ({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> =>
+      staging(() => stage(cluster, name)),
+
+    /**
+     * A batch's files, staged as stageSegment does each. A real activity, not a local one: its
+     * files wait their turn at the gate, longer than a workflow task may stay open.
+     */
+    async stageBatch({ cluster, names }: { cluster: string; names: string[] }): Promise<(StagedFile | null)[]> {
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
       try {
-        raw = await fs.promises.readFile(spool.wal(name));
-        mtime = (await fs.promises.stat(spool.wal(name))).mtime;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-        throw e;
+        return await Promise.all(names.map((name) => staging(() => stage(cluster, name))));
+      } finally {
+        clearInterval(beat);
       }
-      const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
-      const segmentSize = header?.segmentSize;
-      const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
-      // History files stay uncompressed so that a human (and any tool) can read them in the
-      // bucket, unless encryption is on.
-      const c = wal.kind === 'history' ? parseCompression('none') : codec;
-      // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
-      const encoding = encodeObject(raw, c, config.encryption);
-      const sha256 = createHash('sha256').update(raw).digest('hex');
-      const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
-      const { stored, keyId } = await encoding;
-      await writeFileDurably(spool.staged(name, c.suffix), stored);
-      return {
-        name,
-        kind: wal.kind,
-        timeline: wal.timeline,
-        startLsn: segmentSize ? startLsnOf(exact, segmentSize)!.toString() : null,
-        rawSize: raw.length,
-        storedSize: stored.length,
-        codec: c.name,
-        sha256,
-        ...(keyId ? { keyId } : {}),
-        key: walKey(cluster, wal, c.suffix),
-        handedOverAt: mtime.toISOString(),
-        systemIdentifier: header?.systemIdentifier ?? null,
-        pgVersion: header?.pgVersion ?? null,
-        segmentSize: segmentSize ?? null,
-        walIndex,
-        stores: config.stores.map((s) => s.name),
-        alertUploadFailingMs: config.alertUploadFailingMs,
-        minCopies: config.minCopies,
-      };
     },
 
     /** Every store holds a verified copy: the spool copy and the staged copy can go. */

@@ -10,10 +10,13 @@ import { SpoolPaths } from '../lib/spool';
 import { putCreateOnly, Store } from '../lib/stores/store';
 import { codecByName } from '../lib/codec';
 import { CLUSTER_JSON_FORMAT } from '../lib/formats';
-import { CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../lib/contracts';
+import { BatchCopies, CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../lib/contracts';
+import { forEachLimit } from '../lib/concurrency';
 
 /** Well inside the workflow's heartbeat timeout, so a slow PUT is not mistaken for a dead worker. */
 const HEARTBEAT_MS = 5_000;
+/** PUTs in flight per store and batch: overlaps round trips without a burst R2 answers with 429. */
+const BATCH_UPLOADS_AT_ONCE = 4;
 
 export function uploadActivities(config: Config, stores: Map<string, Store>) {
   // cluster.json checked once per store and process: it never changes once written.
@@ -58,6 +61,57 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
     knownIdentity.set(cacheKey, staged.systemIdentifier);
   }
 
+  /**
+   * One staged file to one store, confirmed by a HEAD. A duplicate run of the same file (the
+   * sweep beside a batch) may have removed the staged copy once every store held it: then the
+   * store's copy, if it is this content, is the answer.
+   */
+  async function uploadOne(
+    store: Store,
+    cluster: string,
+    staged: StagedFile,
+    signal: AbortSignal,
+  ): Promise<CopyResult> {
+    const started = Date.now();
+    const spool = new SpoolPaths(config.spoolDir, cluster);
+    const file = spool.staged(staged.name, codecByName(staged.codec).suffix);
+    let body: Buffer;
+    try {
+      body = await fs.promises.readFile(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const held = await store.head(staged.key, signal);
+      if (held?.meta?.sha256 === staged.sha256)
+        return { store: store.name, outcome: 'exists', confirmedAt: new Date().toISOString(), uploadMs: 0 };
+      throw new Error(`${staged.name}: staged copy ${file} is gone and ${store.name} does not hold it; retrying`, {
+        cause: e,
+      });
+    }
+    await checkIdentity(store, cluster, staged, signal);
+    const meta = {
+      codec: staged.codec,
+      rawSize: staged.rawSize,
+      sha256: staged.sha256,
+      walIndex: staged.walIndex ?? undefined,
+      keyId: staged.keyId,
+    };
+    let outcome: 'created' | 'exists';
+    try {
+      outcome = await putCreateOnly(store, staged.key, body, meta, signal);
+    } catch (e) {
+      if (e instanceof ConflictError) throw ApplicationFailure.nonRetryable(e.message, CONTENT_CONFLICT);
+      throw e;
+    }
+    // Confirm what the store now holds, not what we sent.
+    const held = await store.head(staged.key, signal);
+    if (!held || held.meta?.sha256 !== staged.sha256 || (outcome === 'created' && held.size !== body.length)) {
+      throw new Error(
+        `${store.name}: ${staged.key} does not read back as written (size ${held?.size}, sha256 ${held?.meta?.sha256}); retrying`,
+      );
+    }
+    return { store: store.name, outcome, confirmedAt: new Date().toISOString(), uploadMs: Date.now() - started };
+  }
+
   return {
     async uploadToStore({
       cluster,
@@ -70,38 +124,49 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
     }): Promise<CopyResult> {
       const ctx = Context.current();
       const store = storeOf(storeName);
-      const started = Date.now();
-      const spool = new SpoolPaths(config.spoolDir, cluster);
-      const file = spool.staged(staged.name, codecByName(staged.codec).suffix);
-      const body = await fs.promises.readFile(file);
-      ctx.heartbeat({ store: storeName, phase: 'identity' });
-      await checkIdentity(store, cluster, staged, ctx.cancellationSignal);
-      ctx.heartbeat({ store: storeName, phase: 'put' });
-      const meta = {
-        codec: staged.codec,
-        rawSize: staged.rawSize,
-        sha256: staged.sha256,
-        walIndex: staged.walIndex ?? undefined,
-        keyId: staged.keyId,
-      };
-      let outcome: 'created' | 'exists';
       const beat = setInterval(() => ctx.heartbeat({ store: storeName, phase: 'put' }), HEARTBEAT_MS);
       try {
-        outcome = await putCreateOnly(store, staged.key, body, meta, ctx.cancellationSignal);
-      } catch (e) {
-        if (e instanceof ConflictError) throw ApplicationFailure.nonRetryable(e.message, CONTENT_CONFLICT);
-        throw e;
+        return await uploadOne(store, cluster, staged, ctx.cancellationSignal);
       } finally {
         clearInterval(beat);
       }
-      // Confirm what the store now holds, not what we sent.
-      const held = await store.head(staged.key, ctx.cancellationSignal);
-      if (!held || held.meta?.sha256 !== staged.sha256 || (outcome === 'created' && held.size !== body.length)) {
-        throw new Error(
-          `${storeName}: ${staged.key} does not read back as written (size ${held?.size}, sha256 ${held?.meta?.sha256}); retrying`,
-        );
+    },
+
+    /**
+     * A batch's files to one store, a few at a time. A file the store refuses for good is
+     * answered as refused, so the rest of the batch goes on; any other error fails the attempt,
+     * and the retry skips the files its heartbeats reported done.
+     */
+    async uploadBatchToStore({
+      cluster,
+      store: storeName,
+      staged,
+    }: {
+      cluster: string;
+      store: string;
+      staged: StagedFile[];
+    }): Promise<BatchCopies> {
+      const ctx = Context.current();
+      const store = storeOf(storeName);
+      const resumed = ctx.info.heartbeatDetails as BatchCopies | undefined;
+      const result: BatchCopies = { copies: { ...resumed?.copies }, refused: { ...resumed?.refused } };
+      const beat = setInterval(() => ctx.heartbeat(result), HEARTBEAT_MS);
+      const todo = staged.filter((f) => !result.copies[f.name] && !result.refused[f.name]);
+      try {
+        await forEachLimit(todo, BATCH_UPLOADS_AT_ONCE, async (f) => {
+          try {
+            result.copies[f.name] = await uploadOne(store, cluster, f, ctx.cancellationSignal);
+          } catch (e) {
+            if (!(e instanceof ApplicationFailure) || (e.type !== CONTENT_CONFLICT && e.type !== CLUSTER_MISMATCH))
+              throw e;
+            result.refused[f.name] = { type: e.type, message: e.message };
+          }
+          ctx.heartbeat(result);
+        });
+      } finally {
+        clearInterval(beat);
       }
-      return { store: storeName, outcome, confirmedAt: new Date().toISOString(), uploadMs: Date.now() - started };
+      return result;
     },
   };
 }

@@ -27,6 +27,11 @@ export const legacyQueues = (hostId: string) => ({ shared: 'walflow', host: `wal
 export const HOST_PICKUP_TIMEOUT = '5 minutes';
 
 export const archiveWorkflowId = (cluster: string, name: string) => `archive/${cluster}/${name}`;
+/** A batch is named by its first and last file, so an operator finds the run that holds a file from its name. */
+export const archiveBatchWorkflowId = (cluster: string, first: string, last: string) =>
+  `archive-batch/${cluster}/${first}-${last}`;
+/** Files per archiveBatch: bounds its payloads, its history and the bytes it stages at once. */
+export const ARCHIVE_BATCH_MAX = 16;
 export const sweepScheduleId = (cluster: string, hostId: string) => `archive-sweep/${cluster}/${hostId}`;
 export const verifyScheduleId = (cluster: string) => `verify/${cluster}`;
 export const retentionScheduleId = (cluster: string) => `retention/${cluster}`;
@@ -48,6 +53,13 @@ export const LEAVE_SPOOL_UPDATE = 'leaveSpool';
 export interface OwedCopiesInput {
   cluster: string;
   store: string;
+}
+
+export interface ArchiveBatchInput {
+  cluster: string;
+  hostId: string;
+  /** Spooled file names, at most ARCHIVE_BATCH_MAX. */
+  names: string[];
 }
 
 export interface ArchiveSegmentInput {
@@ -129,6 +141,18 @@ export interface CopyResult {
   outcome: 'created' | 'exists';
   confirmedAt: string;
   uploadMs: number;
+}
+
+/** A file one store refused for good (CONTENT_CONFLICT, CLUSTER_MISMATCH): kept for a human, never retried. */
+export interface FileRefusal {
+  type: string;
+  message: string;
+}
+
+/** One store's answer for a batch, by file name: a confirmed copy or a refusal. */
+export interface BatchCopies {
+  copies: Record<string, CopyResult>;
+  refused: Record<string, FileRefusal>;
 }
 
 export interface ArchiveResult {

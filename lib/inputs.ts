@@ -2,10 +2,10 @@
 // the `temporal` CLI or the Web UI form), every activity's input, and the CLI's flags once
 // gathered. Parsed before anything is written or
 // started, so every way in gets the same one-line error. Workflow code imports this module:
-// zod is its only run-time import, and zod does no I/O.
+// zod and the constants of contracts are its only run-time imports, and neither does I/O.
 import { z } from 'zod';
 import type { PolicyInput } from './clusterpolicy';
-import type { RecoveryTarget, RestoreInput } from './contracts';
+import { ARCHIVE_BATCH_MAX, type RecoveryTarget, type RestoreInput } from './contracts';
 
 /** Names of clusters, hosts and stores: they become task queues, object keys and setting names. */
 export const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -134,6 +134,12 @@ export const retentionInputSchema = z.looseObject({
 });
 
 export const archiveSegmentInputSchema = z.looseObject({ cluster: name, hostId: name, name: walName });
+
+export const archiveBatchInputSchema = z.looseObject({
+  cluster: name,
+  hostId: name,
+  names: z.array(walName).min(1).max(ARCHIVE_BATCH_MAX),
+});
 
 export const archiveSweepInputSchema = z.looseObject({
   cluster: name,

@@ -115,18 +115,26 @@ export async function runWorker(configs: Config[]): Promise<void> {
   let client: Client | undefined;
   const served: Served[] = configs.map((config) => {
     const clusterLog = log.child({ cluster: config.cluster });
+    const watcher = new SpoolWatcher(() => client, config, clusterLog);
     const activities = createActivities({
       config,
       stores: openStores(config.stores),
       catalog: catalogOf(config.catalogUrl),
       log: clusterLog,
+      inBatch: (name) => watcher.inBatch(name),
     });
     return {
       config,
       log: clusterLog,
       activities,
-      watcher: new SpoolWatcher(() => client, config, clusterLog),
-      pressure: new SpoolPressure(() => client, config, clusterLog, activities),
+      watcher,
+      pressure: new SpoolPressure(
+        () => client,
+        config,
+        clusterLog,
+        activities,
+        (name) => watcher.workflowIdOf(name),
+      ),
       policyReported: false,
     };
   });

@@ -36,6 +36,8 @@ export class SpoolPressure {
     private readonly config: Config,
     private readonly log: Logger,
     private readonly alerts: Alerts,
+    /** The run archiving a file, when the watcher put it in a batch; else its own archiveSegment. */
+    private readonly runOf: (name: string) => string | undefined = () => undefined,
   ) {
     this.spool = new SpoolPaths(config.spoolDir, config.cluster);
   }
@@ -104,8 +106,8 @@ export class SpoolPressure {
       asks++;
       this.asking.add(f.name);
       void client.workflow
-        .getHandle(archiveWorkflowId(this.config.cluster, f.name))
-        .executeUpdate(LEAVE_SPOOL_UPDATE)
+        .getHandle(this.runOf(f.name) ?? archiveWorkflowId(this.config.cluster, f.name))
+        .executeUpdate(LEAVE_SPOOL_UPDATE, { args: [f.name] })
         .then(
           () => {
             this.leaving.add(f.name);

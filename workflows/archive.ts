@@ -30,7 +30,6 @@ import {
   HOST_PICKUP_TIMEOUT,
   hostQueue,
   LEAVE_SPOOL_UPDATE,
-  StagedFile,
 } from '../lib/contracts';
 import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
@@ -40,7 +39,7 @@ import { startOwedCopies } from './owed';
 
 export const leaveSpoolUpdate = defineUpdate<void>(LEAVE_SPOOL_UPDATE);
 
-type Activities = ReturnType<typeof createActivities>;
+export type Activities = ReturnType<typeof createActivities>;
 
 const catalog = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -51,11 +50,11 @@ const catalog = proxyActivities<Activities>({
 // record, remove, alerts) are local activities in the same worker: no server round trip per
 // step, which is most of the cost of a segment. Uploads stay real activities: long, heartbeating,
 // retried without limit with capped backoff, so a store that is down delays a copy, never drops it.
-const local = proxyLocalActivities<Activities>({
+export const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-const upload = proxyActivities<Activities>({
+export const upload = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '20 seconds',
   retry: {
@@ -76,7 +75,7 @@ const spoolOf = (cluster: string, hostId: string) =>
     retry: { initialInterval: '1s', maximumInterval: '30s' },
   });
 
-function failureType(e: unknown): string | undefined {
+export function failureType(e: unknown): string | undefined {
   return e instanceof ActivityFailure && e.cause instanceof ApplicationFailure
     ? (e.cause.type ?? undefined)
     : undefined;
@@ -123,7 +122,15 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
   void uploads
     .run(() =>
       Promise.all(
-        staged.stores.map((store) => uploadWatched(cluster, store, staged).then((c) => void done.set(store, c))),
+        staged.stores.map((store) =>
+          uploadWatched(
+            cluster,
+            store,
+            staged.name,
+            staged.alertUploadFailingMs,
+            upload.uploadToStore({ cluster, store, staged }),
+          ).then((c) => void done.set(store, c)),
+        ),
       ),
     )
     .catch((e: unknown) => {
@@ -171,10 +178,19 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
   };
 }
 
-/** Uploads to one store; raises an alert if it takes longer than the threshold, resolves it after. */
-async function uploadWatched(cluster: string, store: string, staged: StagedFile): Promise<CopyResult> {
+/**
+ * Waits for an upload to one store (of one file or a batch, named by `what`); raises an alert
+ * if it takes longer than the threshold, and resolves it after.
+ */
+export async function uploadWatched<T>(
+  cluster: string,
+  store: string,
+  what: string,
+  alertAfterMs: number,
+  upload: Promise<T>,
+): Promise<T> {
   let settled = false;
-  const uploaded = upload.uploadToStore({ cluster, store, staged }).finally(() => {
+  const uploaded = upload.finally(() => {
     settled = true;
   });
   const alert: AlertInput = {
@@ -182,13 +198,13 @@ async function uploadWatched(cluster: string, store: string, staged: StagedFile)
     key: `store-failing:${store}`,
     kind: 'store-failing',
     message:
-      `store ${store} has not accepted ${staged.name} for ${Math.round(staged.alertUploadFailingMs / 1000)}s; ` +
+      `store ${store} has not accepted ${what} for ${Math.round(alertAfterMs / 1000)}s; ` +
       `uploads keep retrying and the spool keeps the file`,
-    details: { store, file: staged.name },
+    details: { store, file: what },
   };
-  const watch = condition(() => settled, staged.alertUploadFailingMs).then(async (inTime) => {
+  const watch = condition(() => settled, alertAfterMs).then(async (inTime) => {
     if (!inTime) {
-      log.warn(alert.message, { store, file: staged.name });
+      log.warn(alert.message, { store, file: what });
       await local.raiseAlert(alert);
     }
     return inTime;

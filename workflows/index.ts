@@ -1,5 +1,6 @@
 // The workflow bundle entry: every workflow type the worker serves.
 export { archiveSegment, archiveSweep } from './archive';
+export { archiveBatch } from './archivebatch';
 export { owedCopies } from './owed';
 export { baseBackup } from './backup';
 export { restore } from './restore';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { createArchivingCluster, PgCluster } from '../../lib/devstack/pgcluster';
 import { chownToPostgres, freePort } from '../../lib/devstack/procs';
 import type { ClusterLayout } from '../../lib/devstack/stack';
-import { archiveWorkflowId, type BackupManifest } from '../../lib/contracts';
+import type { BackupManifest } from '../../lib/contracts';
 import { TestEnv, waitFor } from './env';
 
 /** extraEnv may depend on the port the cluster will listen on, for a WALFLOW_PG_URL of its own. */
@@ -46,8 +46,9 @@ export async function waitArchived(env: TestEnv, segment: string, timeoutMs = 90
     );
   }
   // An object is listed before its upload has read it back; a test that damages it in between
-  // would see the upload retried and the object back. The archive run's end is past that.
-  await (await env.client()).workflow.getHandle(archiveWorkflowId(env.config.cluster, segment)).result();
+  // would see the upload retried and the object back. The spool copy goes only after every
+  // store's copy is read back, whether the file went alone or in a batch.
+  await waitFor(`${segment} gone from the spool`, () => !env.spoolFiles().includes(segment), timeoutMs);
 }
 
 /** `walflow restore ... --wait` as postgres; returns the exit status and output. */
