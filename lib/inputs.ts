@@ -207,6 +207,12 @@ export const activityInputSchemas: Record<string, z.ZodType> = {
   removeSpoolCopy: z.looseObject({ cluster: name, name: walName }),
   quarantineSpoolCopy: z.looseObject({ cluster: name, name: walName }),
   uploadToStore: z.looseObject({ cluster: name, store: name, staged: stagedFile }),
+  stageBatch: z.looseObject({ cluster: name, names: z.array(walName).min(1).max(ARCHIVE_BATCH_MAX) }),
+  uploadBatchToStore: z.looseObject({
+    cluster: name,
+    store: name,
+    staged: z.array(stagedFile).min(1).max(ARCHIVE_BATCH_MAX),
+  }),
   // catalog and alerts
   recordArchived: z.looseObject({
     cluster: name,
