@@ -255,10 +255,11 @@ export async function startWorker(
 async function makeCertificate(cert: string, key: string): Promise<void> {
   if (fs.existsSync(cert)) return;
   fs.mkdirSync(path.dirname(cert), { recursive: true, mode: 0o755 });
+  // The address as a DNS name too: pgBackRest matches DNS names only, Node IP addresses only.
   // prettier-ignore
   await promisify(execFile)('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1', '-keyout', key, '-out', cert,
   ]);
   fs.chmodSync(cert, 0o644); // the worker, running as postgres, reads it
 }

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PgCluster } from '../../lib/devstack/pgcluster';
-import { chownToPostgres, freePort, pgBin } from '../../lib/devstack/procs';
+import { chownToPostgres, freePort, pgBin, sleep } from '../../lib/devstack/procs';
 import { startPostgres } from '../../lib/devstack/stack';
 import { log, MiB, runAsPostgres } from './util';
 
@@ -82,4 +82,18 @@ export async function generateSegments(src: Source, want: number, maxSeconds = 1
   const chosen = all.slice(-Math.min(want, all.length));
   if (chosen.length < want) log(`warning: only ${chosen.length} of ${want} segments in time; measuring those`);
   return chosen.map((n) => path.join(src.archiveDir, n));
+}
+
+/** Waits until PostgreSQL has handed over every finished segment to its archive_command. */
+export async function waitNoReady(src: Source, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [r] = await src.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`,
+    );
+    if (r.n === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`the source cluster still has ${r.n} segment(s) to archive after ${timeoutMs / 1000}s`);
+    await sleep(100);
+  }
 }
