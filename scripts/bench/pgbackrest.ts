@@ -162,6 +162,9 @@ export class Pgbackrest {
   async measure(mode: 'push' | 'get', cmds: string[][]): Promise<Measured> {
     const nr = PRCTL[os.arch()];
     if (!nr) throw new Error(`the bench measures pgBackRest on x64 and arm64 only, not ${os.arch()}`);
+    // A restore's recovery may have left prefetched WAL in the queue: start from nothing.
+    if (mode === 'get')
+      fs.rmSync(path.join(this.base, 'spool', 'archive', STANZA, 'in'), { recursive: true, force: true });
     const list = path.join(this.base, `${mode}-${Date.now()}.list`);
     const full = cmds.map((c) => ['pgbackrest', `--config=${this.conf}`, `--stanza=${STANZA}`, ...c].join('\t'));
     fs.writeFileSync(list, full.join('\n') + '\n', { mode: 0o644 });
