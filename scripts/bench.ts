@@ -1,38 +1,55 @@
-// `npm run bench`: walflow against the alternatives on real WAL. Starts its own local stack
-// (Temporal, two S3 servers, catalog) in a temp folder, makes real 16 MiB segments with pgbench,
-// and measures push latency, compression (zstd vs gzip -9), end-to-end archive throughput to two
-// S3 servers and to two folders, pgBackRest 2.45 archive-push to two folder repositories, and the
-// time from pg_switch_wal until both stores hold the segment; then restore: a base backup, more
-// real segments archived to the two S3 servers, `walflow restore --start` to the end of the archive
-// (prefetch segments/s, time to a promoted cluster per phase), `walflow fetch` and pgBackRest
-// archive-get one process per segment; then scale: verify and retention on a synthetic archive of
-// many WAL objects in two folder stores (time, worker peak RSS, largest workflow payload).
-// Prints one table, writes JSON. Every process it starts is stopped on success, failure and Ctrl-C.
+// `npm run bench`: walflow against pgBackRest on the same real WAL and the same two S3 servers.
+// Starts its own local stack (Temporal, two S3 servers over HTTPS with a self-signed certificate
+// both tools verify, catalog) in a temp folder and makes real 16 MiB segments with pgbench. Then,
+// walflow / pgBackRest (async archive-push and archive-get, process-max 2, zstd 3): a backlog of
+// the same segments until each is in both stores (throughput, CPU of every process involved,
+// peak memory); pg_switch_wal until both stores hold the segment, idle; a restore's WAL
+// throughput; base backups and the whole restore of the same database to a promoted cluster.
+// Besides: push latency, compression (zstd vs gzip -9), how far the healthy store lags while
+// the other S3 server is down under load, and optionally verify and retention at scale.
+// Prints one table of ratios, writes JSON. Every process it starts is stopped on success,
+// failure and Ctrl-C.
 //
-//   npm run bench -- [--segments N (default 32, at least 16)] [--switches M (default 20)]
+//   npm run bench -- [--segments N (default 64, at least 16)] [--switches M (default 20)]
 //                    [--restore-segments R (default 64; 0 skips the restore part)]
-//                    [--scale-objects K (default 100000; 0 skips the scale part)] [--scale-only]
+//                    [--outage-seconds S (default 30; 0 skips the outage part)]
+//                    [--scale-objects K (default 0: skipped)] [--scale-only]
 //                    [--json PATH] [--keep]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { chownToPostgres, readPid, sleep } from '../lib/devstack/procs';
+import { readPid, sleep } from '../lib/devstack/procs';
 import { Stack, stackDown, stackUp } from '../lib/devstack/stack';
 import { cleanupUnder } from '../test/support/cleanup';
 import { benchCodec, CodecFigures } from './bench/compression';
 import { benchIndex } from './bench/walindex';
-import { benchPgbackrest, pgbackrestVersion, PgbackrestResult } from './bench/pgbackrest';
+import { Measured, Pgbackrest, pgbackrestVersion } from './bench/pgbackrest';
+import { benchOutage, OutageBench } from './bench/outage';
 import { benchRestore, RestoreBench } from './bench/restore';
-import { generateSegments, startSource, Source } from './bench/segments';
+import { generateSegments, startSource, Source, waitNoReady } from './bench/segments';
 import { benchScale, ScaleBench } from './bench/scale';
 import { BenchEnv, WALFLOW } from './bench/walflow';
-import { cpuDelta, cpuSnapshot, fmt, log, median, MiB, msSince, now, pct, running, sum } from './bench/util';
+import {
+  cpuDelta,
+  cpuSnapshot,
+  fmt,
+  log,
+  median,
+  MiB,
+  msSince,
+  now,
+  pct,
+  peakRssMiB,
+  running,
+  sum,
+} from './bench/util';
 
 interface Options {
   segments: number;
   switches: number;
   restoreSegments: number;
+  outageSeconds: number;
   scaleObjects: number;
   scaleOnly: boolean;
   json?: string;
@@ -41,10 +58,11 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    segments: Number(process.env.BENCH_SEGMENTS ?? 32),
+    segments: Number(process.env.BENCH_SEGMENTS ?? 64),
     switches: Number(process.env.BENCH_SWITCHES ?? 20),
     restoreSegments: Number(process.env.BENCH_RESTORE_SEGMENTS ?? 64),
-    scaleObjects: Number(process.env.BENCH_SCALE_OBJECTS ?? 100_000),
+    outageSeconds: Number(process.env.BENCH_OUTAGE_SECONDS ?? 30),
+    scaleObjects: Number(process.env.BENCH_SCALE_OBJECTS ?? 0),
     scaleOnly: false,
     keep: false,
   };
@@ -58,50 +76,73 @@ function parseArgs(argv: string[]): Options {
     if (a === '--segments') o.segments = Number(val());
     else if (a === '--switches') o.switches = Number(val());
     else if (a === '--restore-segments') o.restoreSegments = Number(val());
+    else if (a === '--outage-seconds') o.outageSeconds = Number(val());
     else if (a === '--scale-objects') o.scaleObjects = Number(val());
     else if (a === '--scale-only') o.scaleOnly = true;
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--keep') o.keep = true;
     else
       throw new Error(
-        `unknown argument ${a}; use --segments N, --switches M, --restore-segments R, --scale-objects K, --scale-only, --json PATH, --keep`,
+        `unknown argument ${a}; use --segments N, --switches M, --restore-segments R, --outage-seconds S, --scale-objects K, --scale-only, --json PATH, --keep`,
       );
   }
   if (!Number.isInteger(o.segments) || o.segments < 16) throw new Error('--segments must be an integer of at least 16');
   if (!Number.isInteger(o.switches) || o.switches < 3) throw new Error('--switches must be an integer of at least 3');
   if (!Number.isInteger(o.restoreSegments) || (o.restoreSegments !== 0 && o.restoreSegments < 16))
     throw new Error('--restore-segments must be 0 (skip) or an integer of at least 16');
+  if (!Number.isInteger(o.outageSeconds) || (o.outageSeconds !== 0 && o.outageSeconds < 10))
+    throw new Error('--outage-seconds must be 0 (skip) or an integer of at least 10');
   if (!Number.isInteger(o.scaleObjects) || (o.scaleObjects !== 0 && o.scaleObjects < 100))
     throw new Error('--scale-objects must be 0 (skip) or an integer of at least 100');
   if (o.scaleOnly && !o.scaleObjects) throw new Error('--scale-only needs --scale-objects above 0');
   return o;
 }
 
-interface Throughput {
+type Cpu = { machineBusyPct: number; cpuSeconds: Record<string, number> };
+
+interface Backlog {
   segments: number;
   ms: number;
   segPerSec: number;
-  mbPerSec: number;
-  workerStartMs: number;
-  storeCounts: Record<string, number>;
-  /** Where the CPU went meanwhile: a 2-CPU machine runs Temporal, the worker and the S3 servers at once. */
-  cpu: { machineBusyPct: number; cpuSeconds: Record<string, number> };
+  /** CPU seconds of the tool's own processes, all of them, per segment. */
+  cpuPerSegment: number;
+  /** The S3 servers' CPU seconds per segment meanwhile (the same servers for both tools). */
+  s3CpuPerSegment: number;
+  peakRssMiB: number;
+  cpu: Cpu;
+  /** pgBackRest: each archive-push call as PostgreSQL would wait for it. */
+  latenciesMs?: number[];
 }
 
-/** Worker running, spool empty; then the spool fills with every segment at once; until it is empty again. */
-async function endToEnd(stack: Stack, env: BenchEnv, segments: string[]): Promise<Throughput> {
-  const workerStartMs = await env.startWorker();
+const s3Pids = (stack: Stack) => ({
+  'versitygw r2': readPid(stack.pidFile('r2')),
+  'versitygw b2': readPid(stack.pidFile('b2')),
+});
+const s3Cpu = (c: Cpu) => (c.cpuSeconds['versitygw r2'] ?? NaN) + (c.cpuSeconds['versitygw b2'] ?? NaN);
+
+function logBacklog(what: string, b: Backlog): void {
+  log(
+    `${what}: ${b.segments} segments in both stores in ${(b.ms / 1000).toFixed(2)} s = ${b.segPerSec.toFixed(2)} segments/s; ` +
+      `${b.cpuPerSegment.toFixed(3)} CPU s/segment (S3 servers ${b.s3CpuPerSegment.toFixed(3)}), peak ${b.peakRssMiB.toFixed(0)} MiB; ` +
+      `machine ${b.cpu.machineBusyPct}% busy, CPU s: ${Object.entries(b.cpu.cpuSeconds)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+  );
+}
+
+/**
+ * walflow: the segments already pushed into a staging spool (push's CPU given); the worker
+ * running; then the spool fills with every segment at once, until it is empty again (each
+ * copy leaves only once both stores hold it). CPU: worker + Temporal + the push processes.
+ */
+async function walflowBacklog(stack: Stack, env: BenchEnv, segments: string[], pushCpu: number): Promise<Backlog> {
+  await env.startWorker();
   await sleep(1000); // let the first (client-less) rescan and schedule set-up pass
-  const pids = {
-    worker: env.workerPidNumber,
-    temporal: readPid(stack.pidFile('temporal')),
-    'versitygw r2': readPid(stack.pidFile('r2')),
-    'versitygw b2': readPid(stack.pidFile('b2')),
-  };
+  const pids = { worker: env.workerPidNumber, temporal: readPid(stack.pidFile('temporal')), ...s3Pids(stack) };
   const cpu0 = cpuSnapshot(pids);
   const { t0, count } = env.releaseStaging();
   if (count !== segments.length) throw new Error(`${env.name}: ${count} staged files, expected ${segments.length}`);
-  await env.waitDrained(240_000);
+  await env.waitDrained(600_000);
   const ms = msSince(t0);
   const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
   const storeCounts = await env.storeCounts();
@@ -109,29 +150,50 @@ async function endToEnd(stack: Stack, env: BenchEnv, segments: string[]): Promis
     if (n !== segments.length)
       throw new Error(`${env.name}: store ${store} holds ${n} segments, expected ${segments.length}`);
   }
-  const raw = segments.length * 16 * MiB;
-  const r = {
-    segments: segments.length,
+  const n = segments.length;
+  const b: Backlog = {
+    segments: n,
     ms,
-    segPerSec: segments.length / (ms / 1000),
-    mbPerSec: raw / MiB / (ms / 1000),
-    workerStartMs,
-    storeCounts,
+    segPerSec: n / (ms / 1000),
+    cpuPerSegment: ((cpu.cpuSeconds.worker ?? NaN) + (cpu.cpuSeconds.temporal ?? NaN) + pushCpu) / n,
+    s3CpuPerSegment: s3Cpu(cpu) / n,
+    peakRssMiB: peakRssMiB(env.workerPidNumber!),
     cpu,
   };
-  log(
-    `${env.name}: ${count} segments to ${Object.keys(storeCounts).join('+')} in ${(ms / 1000).toFixed(2)} s = ${r.segPerSec.toFixed(2)} segments/s; ` +
-      `machine ${cpu.machineBusyPct}% busy, CPU s: ${Object.entries(cpu.cpuSeconds)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}`,
-  );
-  return r;
+  logBacklog('walflow backlog', b);
+  return b;
 }
 
-function pushAll(env: BenchEnv, segments: string[]): number[] {
+/** pgBackRest: the same segments as a pg_wal backlog of .ready files, archive-push one after another. */
+async function pgbackrestBacklog(stack: Stack, pgbr: Pgbackrest, segments: string[]): Promise<Backlog> {
+  const pids = s3Pids(stack);
+  const cpu0 = cpuSnapshot(pids);
+  const m: Measured = await pgbr.archiveBacklog(segments);
+  const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
+  const counts = await pgbr.counts(segments);
+  if (counts.some((c) => c !== segments.length))
+    throw new Error(`pgBackRest repositories hold ${counts.join(' and ')} segments, expected ${segments.length}`);
+  const n = segments.length;
+  const b: Backlog = {
+    segments: n,
+    ms: m.totalMs,
+    segPerSec: n / (m.totalMs / 1000),
+    cpuPerSegment: m.cpuSeconds / n,
+    s3CpuPerSegment: s3Cpu(cpu) / n,
+    peakRssMiB: m.peakRssMiB,
+    cpu: { ...cpu, cpuSeconds: { ...cpu.cpuSeconds, pgbackrest: m.cpuSeconds } },
+    latenciesMs: m.latenciesMs,
+  };
+  logBacklog(`${pgbr.version} backlog`, b);
+  return b;
+}
+
+function pushAll(env: BenchEnv, segments: string[]): { ms: number[]; cpuSeconds: number } {
+  const cpu0 = cpuSnapshot({ children: process.pid }); // each push is our waited-for child
   const ms = segments.map((s) => env.push(s));
+  const cpuSeconds = cpuDelta(cpu0, cpuSnapshot({ children: process.pid })).cpuSeconds.children;
   log(`${env.name}: push p50 ${median(ms).toFixed(1)} ms, p99 ${pct(ms, 99).toFixed(1)} ms over ${ms.length} segments`);
-  return ms;
+  return { ms, cpuSeconds };
 }
 
 interface SwitchLatency {
@@ -140,28 +202,29 @@ interface SwitchLatency {
   segments: string[];
 }
 
-/** Live: archive_command = walflow push, worker running; rows, pg_switch_wal, HEAD both stores every 20 ms. */
-async function switchLatency(src: Source, env: BenchEnv, switches: number): Promise<SwitchLatency> {
+/**
+ * Live and idle: archive_command set to the tool, then rows, pg_switch_wal, and every store
+ * polled every 20 ms until each holds the segment.
+ */
+async function switchLatency(
+  what: string,
+  src: Source,
+  archiveCommand: string,
+  holds: Map<string, (segment: string) => Promise<boolean>>,
+  switches: number,
+): Promise<SwitchLatency> {
+  await waitNoReady(src, 120_000); // the previous archive_command's backlog first
   const db = new Client({ connectionString: src.pg.url });
   await db.connect();
   try {
-    // Let the copy-to-folder archiver finish its backlog, then archive through walflow.
-    for (let i = 0; ; i++) {
-      const { rows } = await db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`,
-      );
-      if (rows[0].n === 0) break;
-      if (i > 600) throw new Error('the source cluster did not finish archiving its backlog');
-      await sleep(100);
-    }
-    await db.query(`ALTER SYSTEM SET archive_command = '${WALFLOW} push %p %f --env-file ${env.envFile}'`);
+    await db.query(`ALTER SYSTEM SET archive_command = '${archiveCommand}'`);
     await db.query('SELECT pg_reload_conf()');
     await db.query(
       'CREATE TABLE IF NOT EXISTS bench_live (id bigserial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp(), note text)',
     );
     const out: SwitchLatency = {
       seconds: [],
-      perStore: Object.fromEntries([...env.stores.keys()].map((s) => [s, []])),
+      perStore: Object.fromEntries([...holds.keys()].map((s) => [s, []])),
       segments: [],
     };
     for (let i = -1; i < switches; i++) {
@@ -169,29 +232,27 @@ async function switchLatency(src: Source, env: BenchEnv, switches: number): Prom
       await db.query(`INSERT INTO bench_live (note) SELECT md5(g::text) FROM generate_series(1, 2000) g`);
       const t0 = now();
       const { rows } = await db.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
-      const key = env.key(rows[0].name);
+      const seg = rows[0].name;
       const seen = new Map<string, number>();
-      while (seen.size < env.stores.size) {
+      while (seen.size < holds.size) {
         if (msSince(t0) > 60_000)
           throw new Error(
-            `${rows[0].name} not in every store 60 s after pg_switch_wal (have: ${[...seen.keys()].join(', ') || 'none'})`,
+            `${what}: ${seg} not in every store 60 s after pg_switch_wal (have: ${[...seen.keys()].join(', ') || 'none'})`,
           );
         await Promise.all(
-          [...env.stores].map(async ([name, store]) => {
-            if (seen.has(name)) return;
-            if (await store.head(key)) seen.set(name, msSince(t0) / 1000);
+          [...holds].map(async ([name, has]) => {
+            if (!seen.has(name) && (await has(seg))) seen.set(name, msSince(t0) / 1000);
           }),
         );
-        if (seen.size < env.stores.size) await sleep(20);
+        if (seen.size < holds.size) await sleep(20);
       }
       if (i < 0) continue;
-      const s = Math.max(...seen.values());
-      out.seconds.push(s);
-      out.segments.push(rows[0].name);
+      out.seconds.push(Math.max(...seen.values()));
+      out.segments.push(seg);
       for (const [name, v] of seen) out.perStore[name].push(v);
     }
     log(
-      `switch -> both stores: p50 ${median(out.seconds).toFixed(3)} s, p99 ${pct(out.seconds, 99).toFixed(3)} s over ${switches}`,
+      `${what}: switch -> both stores p50 ${median(out.seconds).toFixed(3)} s, p99 ${pct(out.seconds, 99).toFixed(3)} s over ${switches}`,
     );
     return out;
   } finally {
@@ -207,7 +268,7 @@ interface Row {
 }
 
 function table(rows: Row[]): string {
-  const head: Row = { metric: 'metric', walflow: 'walflow', alternative: 'alternative', ratio: 'ratio (walflow/alt)' };
+  const head: Row = { metric: 'metric', walflow: 'walflow', alternative: 'alternative', ratio: 'walflow/alt' };
   const all = [head, ...rows];
   const w = (k: keyof Row) => Math.max(...all.map((r) => r[k].length));
   const line = (r: Row) =>
@@ -216,80 +277,68 @@ function table(rows: Row[]): string {
   return [line(head), sep, ...rows.map(line)].join('\n');
 }
 
-function restoreRows(r: RestoreBench, pgbrName: string): Row[] {
-  const get = r.pgbackrest?.archiveGet;
-  const getSps = get ? get.segPerSec : NaN;
-  const getP50 = get ? median(get.latenciesMs) : NaN;
-  const getName = get ? `pgBackRest archive-get, 1 process/segment, folder repo` : pgbrName;
+const ratio = (a: number, b: number) =>
+  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-';
+
+/** A row comparing one figure; `alt` undefined when pgBackRest did not run. */
+function row(metric: string, ours: number, alt: number | undefined, digits = 1, altNote = 'pgBackRest'): Row {
+  return {
+    metric,
+    walflow: fmt(ours, digits),
+    alternative: alt === undefined ? '-' : `${fmt(alt, digits)}  ${altNote}`,
+    ratio: alt === undefined ? '-' : ratio(ours, alt),
+  };
+}
+
+function restoreRows(r: RestoreBench): Row[] {
+  const p = r.pgbackrest;
+  const get = p?.archiveGet;
   const pf = r.restore.prefetch;
-  const phase = (name: string) => r.restore.phases.find((p) => p.phase === name);
+  const phase = (name: string) => r.restore.phases.find((x) => x.phase === name);
+  const pgbrBackup = p ? sum(p.backupSeconds) : undefined;
   return [
-    {
-      metric: `restore prefetch (parallel), WAL files/s`,
-      walflow: fmt(pf.segPerSec, 2),
-      alternative: `${fmt(getSps, 2)}  ${getName}`,
-      ratio: ratio(pf.segPerSec, getSps),
-    },
-    {
-      metric: 'restore prefetch, MB/s of WAL',
-      walflow: fmt(pf.bytes / MiB / pf.seconds),
-      alternative: `${fmt(getSps * 16)}  ${getName}`,
-      ratio: ratio(pf.bytes / MiB / pf.seconds, getSps * 16),
-    },
-    {
-      metric: 'restore_command back to back, segments/s',
-      walflow: fmt(r.fetch.segPerSec, 2),
-      alternative: `${fmt(getSps, 2)}  ${getName}`,
-      ratio: ratio(r.fetch.segPerSec, getSps),
-    },
-    {
-      metric: 'restore_command p50, ms (lower is better)',
-      walflow: fmt(median(r.fetch.latenciesMs)),
-      alternative: `${fmt(getP50)}  ${getName}`,
-      ratio: ratio(median(r.fetch.latenciesMs), getP50),
-    },
-    {
-      metric: 'restore_command p99, ms (lower is better)',
-      walflow: fmt(pct(r.fetch.latenciesMs, 99)),
-      alternative: `${fmt(get ? pct(get.latenciesMs, 99) : NaN)}  ${getName}`,
-      ratio: ratio(pct(r.fetch.latenciesMs, 99), get ? pct(get.latenciesMs, 99) : NaN),
-    },
-    {
-      metric: 'CPU seconds per segment, prefetch (worker)',
-      walflow: fmt((pf.cpu?.cpuSeconds.worker ?? NaN) / pf.segments, 3),
-      alternative: `${fmt(get ? get.cpuSecondsPerSegment : NaN, 3)}  ${getName}`,
-      ratio: ratio((pf.cpu?.cpuSeconds.worker ?? NaN) / pf.segments, get ? get.cpuSecondsPerSegment : NaN),
-    },
-    {
-      metric: 'CPU seconds per segment, restore_command',
-      walflow: fmt(r.fetch.cpuSecondsPerSegment, 3),
-      alternative: `${fmt(get ? get.cpuSecondsPerSegment : NaN, 3)}  ${getName}`,
-      ratio: ratio(r.fetch.cpuSecondsPerSegment, get ? get.cpuSecondsPerSegment : NaN),
-    },
-    {
-      metric: `base backup (walflow backup --wait), s`,
-      walflow: fmt(r.backup.seconds),
-      alternative: `${fmt(r.backup.rawMiB, 0)} MiB raw`,
-      ratio: '-',
-    },
-    {
-      metric: `restore --start to promoted, s (${pf.segments} WAL files)`,
-      walflow: fmt(r.restore.wallSeconds),
-      alternative: `${fmt(r.restore.workflowSeconds)}  workflow start to catalog row`,
-      ratio: '-',
-    },
+    row(
+      `restore WAL throughput, files/s (prefetch / async archive-get)`,
+      pf.segPerSec,
+      get?.segPerSec,
+      2,
+      'pgBackRest archive-get, async',
+    ),
+    row('restore_command back to back, files/s (fetch, no prefetch)', r.fetch.segPerSec, get?.segPerSec, 2),
+    row('restore_command p50, ms (lower is better)', median(r.fetch.latenciesMs), get && median(get.latenciesMs)),
+    row('restore_command p99, ms (lower is better)', pct(r.fetch.latenciesMs, 99), get && pct(get.latenciesMs, 99)),
+    row(
+      'CPU s per WAL file, prefetch (worker) / archive-get (all)',
+      (pf.cpu?.cpuSeconds.worker ?? NaN) / pf.segments,
+      get?.cpuSecondsPerSegment,
+      3,
+    ),
+    row(
+      `base backup to both stores, s (lower is better)`,
+      r.backup.seconds,
+      pgbrBackup,
+      1,
+      p ? `pgBackRest full, repo1 ${fmt(p.backupSeconds[0])} + repo2 ${fmt(p.backupSeconds[1])}` : '',
+    ),
+    row(
+      `whole restore to promoted, s (${pf.segments} WAL files; lower is better)`,
+      r.restore.wallSeconds,
+      p?.restore.wallSeconds,
+      1,
+      p ? `pgbackrest restore ${fmt(p.restore.restoreSeconds)} + recovery ${fmt(p.restore.recoverSeconds)}` : '',
+    ),
     ...['check', 'choose', 'download', 'plan', 'prefetch', 'configure', 'recover']
       .filter((n) => phase(n))
       .map((n) => {
-        const p = phase(n)!;
-        const what = p.bytes
-          ? `${fmt(p.bytes / MiB, 0)} MiB`
-          : p.segments !== undefined
-            ? `${p.segments} WAL files`
+        const x = phase(n)!;
+        const what = x.bytes
+          ? `${fmt(x.bytes / MiB, 0)} MiB`
+          : x.segments !== undefined
+            ? `${x.segments} WAL files`
             : '';
         return {
-          metric: `  restore phase ${n}, s`,
-          walflow: fmt(p.seconds ?? NaN, 2),
+          metric: `  walflow restore phase ${n}, s`,
+          walflow: fmt(x.seconds ?? NaN, 2),
           alternative: what || '-',
           ratio: '-',
         };
@@ -306,8 +355,30 @@ function scaleRows(scale: ScaleBench): Row[] {
   }));
 }
 
-const ratio = (a: number, b: number) =>
-  Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-';
+function outageRows(o: OutageBench): Row[] {
+  return [
+    row(
+      `pg_switch_wal -> healthy store, other down, under load, p50 s (${o.healthyLagSeconds.length})`,
+      median(o.healthyLagSeconds),
+      median(o.bothUpLagSeconds),
+      2,
+      'walflow, both stores up, same load',
+    ),
+    row(
+      'pg_switch_wal -> healthy store, other down, under load, max s',
+      Math.max(...o.healthyLagSeconds),
+      Math.max(...o.bothUpLagSeconds),
+      2,
+      'walflow, both stores up, same load',
+    ),
+    {
+      metric: 'the returning store catches up, s',
+      walflow: fmt(o.catchUpSeconds),
+      alternative: `after ${o.loadSeconds} s of pgbench without it`,
+      ratio: '-',
+    },
+  ];
+}
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
@@ -357,10 +428,10 @@ async function main(): Promise<number> {
       return 0;
     }
     const [stack, src] = await Promise.all([
-      stackUp({ dir, cluster: 'bench-unused', worker: false }),
+      stackUp({ dir, cluster: 'bench-unused', worker: false, tls: true }),
       startSource(dir),
     ]);
-    log(`stack and source PostgreSQL up in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    log(`stack (S3 over HTTPS) and source PostgreSQL up in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
     t = Date.now();
     const segments = await generateSegments(src, opts.segments);
@@ -369,158 +440,92 @@ async function main(): Promise<number> {
       `${n} segments from pgbench in ${((Date.now() - t) / 1000).toFixed(1)} s (${path.basename(segments[0])} .. ${path.basename(segments[n - 1])})`,
     );
 
-    // 2. Compression, in this process, with walflow's codec table.
+    // Compression, in this process, with walflow's codec table.
     const zstd = await benchCodec('zstd', segments, 60_000);
     const gzip9: CodecFigures = await benchCodec('gzip:9', segments, 45_000);
     const walIndex = await benchIndex(segments, 30_000);
 
-    // 1 + 3. Push into fresh spools (no worker), then archive end to end: two S3 servers, two folders.
+    // The backlog: pgBackRest first (no walflow worker running yet), then walflow.
+    const pgbrVersion = pgbackrestVersion();
+    if (!pgbrVersion) log('pgbackrest is not installed: walflow figures only');
+    const pgbr = pgbrVersion
+      ? new Pgbackrest(stack, dir, { data: src.pg.data, port: src.pg.port, runDir: src.pg.runDir })
+      : undefined;
+    const pgbrBacklog = pgbr ? await pgbackrestBacklog(stack, pgbr, segments) : undefined;
+
     const s3 = new BenchEnv(stack, 'bench-s3');
-    const fsDir = path.join(dir, 'fs-stores');
-    const fsEnv = new BenchEnv(stack, 'bench-fs', {
-      WALFLOW_STORES: 'a,b',
-      WALFLOW_STORE_A_TYPE: 'fs',
-      WALFLOW_STORE_A_PATH: path.join(fsDir, 'a'),
-      WALFLOW_STORE_B_TYPE: 'fs',
-      WALFLOW_STORE_B_PATH: path.join(fsDir, 'b'),
-    });
-    for (const d of [fsDir, path.join(fsDir, 'a'), path.join(fsDir, 'b')]) {
-      fs.mkdirSync(d, { recursive: true });
-    }
-    chownToPostgres(fsDir, path.join(fsDir, 'a'), path.join(fsDir, 'b'));
+    const push = pushAll(s3, segments);
+    const backlog = await walflowBacklog(stack, s3, segments, push.cpuSeconds);
 
-    const pushS3 = pushAll(s3, segments);
-    const pushFs = pushAll(fsEnv, segments);
-    const pushMs = [...pushS3, ...pushFs];
-
-    const e2eS3 = await endToEnd(stack, s3, segments); // the S3 worker stays up for the live run
-    const e2eFs = await endToEnd(stack, fsEnv, segments);
-    await fsEnv.stopWorker();
-
-    // 4. pgBackRest archive-push to two folder repositories.
-    let pgbr: PgbackrestResult | undefined;
-    let pgbrSkipped: string | undefined;
-    if (!pgbackrestVersion()) {
-      pgbrSkipped = 'pgbackrest is not installed';
-      log(`${pgbrSkipped}: skipping its comparison`);
-    } else {
-      pgbr = benchPgbackrest({ dir, pgData: src.pg.data, pgPort: src.pg.port, pgSocketDir: src.pg.runDir, segments });
-      if (pgbr.repoCounts.some((c) => c !== n))
-        throw new Error(`pgBackRest repositories hold ${pgbr.repoCounts.join(' and ')} segments, expected ${n}`);
-      log(
-        `${pgbr.version}: ${n} segments in ${(pgbr.totalMs / 1000).toFixed(2)} s, archive-push p50 ${median(pgbr.latenciesMs).toFixed(1)} ms`,
-      );
-    }
-
-    // 5. pg_switch_wal -> both S3 stores, live.
-    const live = await switchLatency(src, s3, opts.switches);
+    // pg_switch_wal -> both stores, idle; walflow's worker stays up for the outage part.
+    const live = await switchLatency(
+      'walflow',
+      src,
+      `${WALFLOW} push %p %f --env-file ${s3.envFile}`,
+      new Map([...s3.stores].map(([name, store]) => [name, async (seg: string) => !!(await store.head(s3.key(seg)))])),
+      opts.switches,
+    );
+    const outage =
+      opts.outageSeconds > 0 ? await benchOutage({ stack, src, env: s3, seconds: opts.outageSeconds }) : undefined;
     await s3.stopWorker();
+    const pgbrLive = pgbr
+      ? await switchLatency(
+          pgbr.version,
+          src,
+          pgbr.command('archive-push %p'),
+          new Map(pgbr.repos.map((repo, i) => [`repo${i + 1}`, (seg: string) => pgbr.holds(repo, seg)])),
+          opts.switches,
+        )
+      : undefined;
 
-    // 6. Restore: base backup, more WAL to the two S3 servers, restore --start, fetch vs archive-get.
-    let rst: RestoreBench | undefined;
-    if (opts.restoreSegments > 0)
-      rst = await benchRestore({ stack, src, dir, segments: opts.restoreSegments, pgbackrestConf: pgbr?.conf });
+    // Restore: base backups, more WAL to both tools' stores, whole restores, restore_command alone.
+    const rst =
+      opts.restoreSegments > 0
+        ? await benchRestore({ stack, src, dir, segments: opts.restoreSegments, pgbr })
+        : undefined;
 
-    // 7. Scale: verify and retention on a synthetic archive of many small WAL objects.
+    // Scale: verify and retention on a synthetic archive of many small WAL objects.
     const scale = opts.scaleObjects > 0 ? await benchScale({ stack, dir, objects: opts.scaleObjects }) : undefined;
 
     // Figures and table.
-    const pgbrSegPerSec = pgbr ? n / (pgbr.totalMs / 1000) : NaN;
-    const pgbrP50 = pgbr ? median(pgbr.latenciesMs) : NaN;
-    const pgbrP99 = pgbr ? pct(pgbr.latenciesMs, 99) : NaN;
-    const pushSegPerSec = pushS3.length / (sum(pushS3) / 1000);
     const zMb = median(zstd.mbPerSec),
       gMb = median(gzip9.mbPerSec);
     const zRatio = zstd.rawBytes / zstd.storedBytes,
       gRatio = gzip9.rawBytes / gzip9.storedBytes;
-    const pgbrName = pgbr ? 'pgBackRest archive-push' : `pgBackRest: skipped (${pgbrSkipped})`;
-    // walflow's worker and Temporal (the S3 servers are not part of the folder run).
-    const cpuPerSeg = (t: Throughput) =>
-      ((t.cpu.cpuSeconds.worker ?? NaN) + (t.cpu.cpuSeconds.temporal ?? NaN)) / t.segments;
+    const b = pgbrBacklog;
     const rows: Row[] = [
+      row(`archive backlog of ${n} segments to 2 S3 servers, segments/s`, backlog.segPerSec, b?.segPerSec, 2),
+      row('archive backlog, MB/s of WAL', backlog.segPerSec * 16, b && b.segPerSec * 16),
+      row("CPU s per archived segment (all the tool's processes)", backlog.cpuPerSegment, b?.cpuPerSegment, 3),
+      row("  S3 servers' CPU s per segment meanwhile", backlog.s3CpuPerSegment, b?.s3CpuPerSegment, 3),
+      row('peak memory while archiving, MiB', backlog.peakRssMiB, b?.peakRssMiB, 0, 'pgBackRest, all processes'),
+      row('pg_switch_wal -> both stores, idle, p50 s', median(live.seconds), pgbrLive && median(pgbrLive.seconds), 3),
+      row('pg_switch_wal -> both stores, idle, p99 s', pct(live.seconds, 99), pgbrLive && pct(pgbrLive.seconds, 99), 3),
+      row(
+        'archive_command p50, ms (walflow push; pgBackRest in the backlog)',
+        median(push.ms),
+        b?.latenciesMs && median(b.latenciesMs),
+      ),
       {
-        metric: 'archive_command p50, ms (lower is better)',
-        walflow: fmt(median(pushMs)),
-        alternative: `${fmt(pgbrP50)}  ${pgbrName} (zst, 2 repos)`,
-        ratio: ratio(median(pushMs), pgbrP50),
-      },
-      {
-        metric: 'archive_command p99, ms (lower is better)',
-        walflow: fmt(pct(pushMs, 99)),
-        alternative: `${fmt(pgbrP99)}  ${pgbrName}`,
-        ratio: ratio(pct(pushMs, 99), pgbrP99),
-      },
-      {
-        metric: 'archive_command back to back, segments/s',
-        walflow: fmt(pushSegPerSec, 2),
-        alternative: `${fmt(pgbrSegPerSec, 2)}  ${pgbrName}`,
-        ratio: ratio(pushSegPerSec, pgbrSegPerSec),
-      },
-      {
-        metric: 'compression speed, MB/s per segment (p50)',
-        walflow: `${fmt(zMb)} zstd-3`,
-        alternative: `${fmt(gMb)}  gzip -9 (old design)`,
-        ratio: ratio(zMb, gMb),
-      },
-      {
-        metric: 'compression time per segment p50, ms',
-        walflow: fmt(median(zstd.ms)),
-        alternative: `${fmt(median(gzip9.ms))}  gzip -9`,
+        metric: 'compression per segment p50, ms / MB/s',
+        walflow: `${fmt(median(zstd.ms))} / ${fmt(zMb)} zstd-3`,
+        alternative: `${fmt(median(gzip9.ms))} / ${fmt(gMb)}  gzip -9 (old design)`,
         ratio: ratio(median(zstd.ms), median(gzip9.ms)),
       },
-      {
-        metric: 'compression ratio raw/stored (higher is better)',
-        walflow: fmt(zRatio, 2),
-        alternative: `${fmt(gRatio, 2)}  gzip -9`,
-        ratio: ratio(zRatio, gRatio),
-      },
+      row('compression ratio raw/stored (higher is better)', zRatio, gRatio, 2, 'gzip -9'),
       {
         metric: 'segment index per segment p50, ms (aim: < 20% of staging)',
         walflow: `${fmt(median(walIndex.indexMs), 2)} (${fmt(median(walIndex.share) * 100)}% of staging)`,
         alternative: `${fmt(median(walIndex.stagingMs))}  SHA-256 + zstd-3 of the same segment`,
         ratio: '-',
       },
-      {
-        metric: 'archive to 2 folders, segments/s',
-        walflow: fmt(e2eFs.segPerSec, 2),
-        alternative: `${fmt(pgbrSegPerSec, 2)}  ${pgbrName}, 1 process/segment`,
-        ratio: ratio(e2eFs.segPerSec, pgbrSegPerSec),
-      },
-      {
-        metric: 'archive to 2 folders, MB/s of WAL',
-        walflow: fmt(e2eFs.mbPerSec),
-        alternative: `${fmt(pgbr ? pgbrSegPerSec * 16 : NaN)}  ${pgbrName}`,
-        ratio: ratio(e2eFs.mbPerSec, pgbrSegPerSec * 16),
-      },
-      {
-        metric: 'CPU seconds per segment, 2 folders',
-        walflow: fmt(cpuPerSeg(e2eFs), 3),
-        alternative: `${fmt(pgbr ? pgbr.cpuSeconds / n : NaN, 3)}  ${pgbrName}`,
-        ratio: ratio(cpuPerSeg(e2eFs), pgbr ? pgbr.cpuSeconds / n : NaN),
-      },
-      {
-        metric: 'archive to 2 S3 servers, segments/s',
-        walflow: fmt(e2eS3.segPerSec, 2),
-        alternative: `${fmt(e2eFs.segPerSec, 2)}  walflow to 2 folders`,
-        ratio: ratio(e2eS3.segPerSec, e2eFs.segPerSec),
-      },
-      {
-        metric: 'pg_switch_wal -> both S3 stores p50, s',
-        walflow: fmt(median(live.seconds), 3),
-        alternative: '-',
-        ratio: '-',
-      },
-      {
-        metric: 'pg_switch_wal -> both S3 stores p99, s',
-        walflow: fmt(pct(live.seconds, 99), 3),
-        alternative: '-',
-        ratio: '-',
-      },
     ];
-    if (rst) rows.push(...restoreRows(rst, pgbr ? pgbr.version : `pgBackRest: skipped (${pgbrSkipped})`));
+    if (outage) rows.push(...outageRows(outage));
+    if (rst) rows.push(...restoreRows(rst));
     if (scale) rows.push(...scaleRows(scale));
     await (await import('./bench/encryption')).benchEncryption(segments, 30_000);
     const totalS = (Date.now() - started) / 1000;
+    const loadEnd = os.loadavg();
     const figures = {
       when: new Date().toISOString(),
       machine: {
@@ -529,46 +534,26 @@ async function main(): Promise<number> {
         node: process.version,
         memGiB: Math.round(os.totalmem() / 2 ** 30),
         loadAvg1Start: loadStart,
-        loadAvg1End: os.loadavg()[0],
+        loadAvgEnd: loadEnd,
       },
+      pgbackrest: pgbr
+        ? {
+            version: pgbr.version,
+            config: fs.readFileSync(pgbr.conf, 'utf8').replace(/key-secret=.*/g, 'key-secret=…'),
+          }
+        : undefined,
       segments: { count: n, names: segments.map((s) => path.basename(s)), bytesEach: 16 * MiB },
-      push: { p50Ms: median(pushMs), p99Ms: pct(pushMs, 99), maxMs: Math.max(...pushMs), samplesMs: pushMs },
+      push: { p50Ms: median(push.ms), p99Ms: pct(push.ms, 99), cpuSeconds: push.cpuSeconds, samplesMs: push.ms },
       compression: {
         zstd: { ...zstd, p50MBps: zMb, ratio: zRatio },
         gzip9: { ...gzip9, p50MBps: gMb, ratio: gRatio },
-        speedRatioZstdOverGzip9: zMb / gMb,
       },
       segmentIndex: { ...walIndex, p50Ms: median(walIndex.indexMs), p50Share: median(walIndex.share) },
-      endToEnd: { s3: e2eS3, fs: e2eFs },
-      pgbackrest: pgbr
-        ? {
-            ...pgbr,
-            segPerSec: pgbrSegPerSec,
-            p50Ms: pgbrP50,
-            p99Ms: pgbrP99,
-            walflowFsOverPgbackrest: e2eFs.segPerSec / pgbrSegPerSec,
-            walflowS3OverPgbackrest: e2eS3.segPerSec / pgbrSegPerSec,
-          }
-        : { skipped: pgbrSkipped },
-      restore: rst
-        ? {
-            ...rst,
-            fetch: { ...rst.fetch, p50Ms: median(rst.fetch.latenciesMs), p99Ms: pct(rst.fetch.latenciesMs, 99) },
-            ratios: rst.pgbackrest
-              ? {
-                  prefetchOverArchiveGet: rst.restore.prefetch.segPerSec / rst.pgbackrest.archiveGet.segPerSec,
-                  fetchOverArchiveGet: rst.fetch.segPerSec / rst.pgbackrest.archiveGet.segPerSec,
-                }
-              : undefined,
-          }
-        : { skipped: '--restore-segments 0' },
+      backlog: { walflow: backlog, pgbackrest: pgbrBacklog },
+      switchToStores: { walflow: live, pgbackrest: pgbrLive },
+      outage: outage ?? { skipped: '--outage-seconds 0' },
+      restore: rst ?? { skipped: '--restore-segments 0' },
       scale: scale ?? { skipped: '--scale-objects 0' },
-      switchToStores: {
-        p50S: median(live.seconds),
-        p99S: pct(live.seconds, 99),
-        maxS: Math.max(...live.seconds),
-        ...live,
-      },
       table: rows,
       totalSeconds: totalS,
     };
@@ -579,26 +564,34 @@ async function main(): Promise<number> {
 
     process.stdout.write(
       `\nwalflow bench: ${n} real 16 MiB segments from pgbench, ${os.cpus().length} CPUs, Node ${process.version}` +
-        `${pgbr ? `, ${pgbr.version}` : ''}, ${opts.switches} live switches, ${totalS.toFixed(0)} s in all` +
-        `${rst ? `, restore on ${rst.segments.length} more` : ''}, load ${loadStart.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}\n\n`,
+        `${pgbr ? `, ${pgbr.version}` : ''}, 2 S3 servers (versitygw, HTTPS), ${opts.switches} idle switches` +
+        `${rst ? `, restore of ${rst.segments.length} more` : ''}, ${totalS.toFixed(0)} s in all, ` +
+        `load average ${loadStart.toFixed(1)} at start, ${loadEnd.map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min) at the end\n\n`,
     );
     process.stdout.write(table(rows) + '\n\n');
     process.stdout.write(
       [
-        'archive_command: walflow push only spools (copy + fsync; compression and uploads happen later in the worker);',
-        '  pgBackRest archive-push compresses and writes both repositories before it returns.',
-        'archive to 2 folders/S3: walflow from a spool full of all segments (worker running) until both stores hold every',
-        '  one and the spool is empty; pgBackRest: the same segments, one archive-push after another, as PostgreSQL calls it.',
-        'CPU seconds: walflow worker + Temporal dev server during the folder run (push excluded); pgBackRest: its archive-push processes.',
+        `Same segments, same S3 servers, same bucket (walflow under walflow/, pgBackRest under pgbackrest/), both over HTTPS`,
+        '  with the certificate verified. pgBackRest: archive-async, process-max 2, zst level 3, repo1 = r2, repo2 = b2.',
+        'archive backlog: walflow from a spool holding every segment (worker running) until both stores hold each one and the',
+        '  spool is empty; pgBackRest from a pg_wal holding every segment as .ready, archive-push called for each in order as',
+        '  PostgreSQL does, until the last returns (async: it returns once its segment is in both repositories).',
+        '  CPU: walflow worker + Temporal dev server + the push processes; pgBackRest every process it started (async',
+        "  processes and their locals included). Peak memory: the walflow worker (VmHWM); pgBackRest's processes together.",
+        'pg_switch_wal -> both stores: archive_command set to the tool, both stores polled every 20 ms, idle cluster.',
+        ...(outage
+          ? [
+              `outage: pgbench for ${outage.loadSeconds} s with both S3 servers up, then as long with b2's stopped; meanwhile pg_switch_wal`,
+              '  after pg_switch_wal, each timed until r2 holds the segment. Then b2 returns and catches up from the spool.',
+            ]
+          : []),
         ...(rst
           ? [
-              'restore: a base backup (walflow backup --wait), then the restore segments (pgbench rounds beside bulk UPDATEs of a',
-              "  400k-row table) archived by walflow to the 2 S3 servers; walflow restore --start --wait to the end of the archive, figures from the catalog's runs row. prefetch:",
-              "  the workflow's prefetch phase (4 downloads at a time, verify, decompress, fsync into the prefetch folder), every WAL",
-              '  file since the backup. fetch / archive-get: one process per segment in order, as restore_command is called;',
-              '  walflow fetch reads the S3 servers (no prefetch folder), pgBackRest archive-get its first folder repository.',
-              'CPU seconds per segment: prefetch = the walflow worker during the prefetch phase (sampled every 250 ms);',
-              '  restore_command = the fetch / archive-get processes themselves (the S3 servers they read from not included).',
+              'restore: walflow backup --wait, then pgbackrest backup --type=full to repo1 and to repo2 (one repository per run),',
+              '  then the restore segments (pgbench beside bulk UPDATEs), archived by both. walflow restore --start --wait to the end',
+              '  of the archive, figures from the catalog; pgbackrest restore, then PostgreSQL recovering with async archive-get',
+              "  until promoted. restore WAL throughput: walflow's prefetch phase against archive-get called back to back (its async",
+              '  prefetch, queue 2 GiB); restore_command: walflow fetch one process per file with no prefetch folder.',
             ]
           : []),
         ...(scale

@@ -3,6 +3,7 @@
 // PostgreSQL and a walflow worker, as background processes under one folder.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -41,6 +42,8 @@ interface StackState {
   cluster: string;
   hostId: string;
   extraEnv: Record<string, string>;
+  /** The S3 servers speak HTTPS with a self-signed certificate (the bench: pgBackRest's S3 driver needs TLS). */
+  tls?: boolean;
 }
 
 export interface StackOptions {
@@ -56,6 +59,8 @@ export interface StackOptions {
    * person uses); otherwise, as tests and benchmarks want, free ports that never collide with it.
    */
   familiarPorts?: boolean;
+  /** Serve S3 over HTTPS with a certificate made here; walflow trusts it through each store's CA_FILE. */
+  tls?: boolean;
 }
 
 export class Stack {
@@ -90,12 +95,22 @@ export class Stack {
   get runDir() {
     return path.join(this.dir, 'run');
   }
+  /** The S3 servers' self-signed certificate (PEM), when the stack serves TLS. */
+  get tlsCert() {
+    return path.join(this.dir, 'tls', 'cert.pem');
+  }
+  get tlsKey() {
+    return path.join(this.dir, 'tls', 'key.pem');
+  }
+  s3Endpoint(c: 'r2' | 'b2') {
+    return `${this.state.tls ? 'https' : 'http'}://127.0.0.1:${this.state.ports[c]}`;
+  }
 
   env(): Record<string, string> {
     const { ports, cluster, hostId, extraEnv } = this.state;
     const store = (n: 'r2' | 'b2') => ({
       [`WALFLOW_STORE_${n.toUpperCase()}_TYPE`]: 's3',
-      [`WALFLOW_STORE_${n.toUpperCase()}_ENDPOINT`]: `http://127.0.0.1:${ports[n]}`,
+      [`WALFLOW_STORE_${n.toUpperCase()}_ENDPOINT`]: this.s3Endpoint(n),
       [`WALFLOW_STORE_${n.toUpperCase()}_REGION`]: REGIONS[n],
       [`WALFLOW_STORE_${n.toUpperCase()}_BUCKET`]: BUCKET,
       [`WALFLOW_STORE_${n.toUpperCase()}_PREFIX`]: 'walflow',
@@ -103,6 +118,7 @@ export class Stack {
       [`WALFLOW_STORE_${n.toUpperCase()}_SECRET_ACCESS_KEY`]: S3_SECRET,
       [`WALFLOW_STORE_${n.toUpperCase()}_FORCE_PATH_STYLE`]: 'true',
       [`WALFLOW_STORE_${n.toUpperCase()}_REQUEST_TIMEOUT`]: '20s',
+      ...(this.state.tls ? { [`WALFLOW_STORE_${n.toUpperCase()}_CA_FILE`]: this.tlsCert } : {}),
     });
     return {
       TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
@@ -172,16 +188,17 @@ export class Stack {
         const meta = path.join(this.s3Dir(c), 'meta');
         fs.mkdirSync(data, { recursive: true });
         fs.mkdirSync(meta, { recursive: true });
+        const tls = this.state.tls ? ['--cert', this.tlsCert, '--key', this.tlsKey] : [];
         startBackground({
           name: c,
           cmd: path.join(TOOLS, 'bin', 'versitygw'),
           logFile: this.log(c),
           pidFile: this.pidFile(c),
           env: { ROOT_ACCESS_KEY: S3_KEY, ROOT_SECRET_KEY: S3_SECRET },
-          args: ['--port', `127.0.0.1:${ports[c]}`, '--region', REGIONS[c], 'posix', '--sidecar', meta, data],
+          args: ['--port', `127.0.0.1:${ports[c]}`, '--region', REGIONS[c], ...tls, 'posix', '--sidecar', meta, data],
         });
         await waitForPort(ports[c], `S3 server ${c}`, this.log(c));
-        await createBucket(ports[c], REGIONS[c]);
+        await createBucket(this.s3Endpoint(c), REGIONS[c], this.state.tls ? this.tlsCert : undefined);
         return;
       }
       case 'catalog':
@@ -234,10 +251,24 @@ export async function startWorker(
   throw new Error(`worker did not start polling within ${timeoutMs / 1000}s; see ${logFile}`);
 }
 
-async function createBucket(port: number, region: string): Promise<void> {
+/** A self-signed certificate for 127.0.0.1 that both S3 servers serve; made once per stack. */
+async function makeCertificate(cert: string, key: string): Promise<void> {
+  if (fs.existsSync(cert)) return;
+  fs.mkdirSync(path.dirname(cert), { recursive: true, mode: 0o755 });
+  // The address as a DNS name too: pgBackRest matches DNS names only, Node IP addresses only.
+  // prettier-ignore
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1', '-keyout', key, '-out', cert,
+  ]);
+  fs.chmodSync(cert, 0o644); // the worker, running as postgres, reads it
+}
+
+async function createBucket(endpoint: string, region: string, caFile?: string): Promise<void> {
   const s3 = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     region,
+    ...(caFile ? { requestHandler: { httpsAgent: new https.Agent({ ca: fs.readFileSync(caFile) }) } } : {}),
     forcePathStyle: true,
     credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_SECRET },
   });
@@ -366,6 +397,7 @@ function loadState(dir: string, o: StackOptions): Promise<StackState> | StackSta
       cluster: o.cluster ?? 'demo',
       hostId: o.hostId ?? 'local',
       extraEnv: o.extraEnv ?? {},
+      tls: o.tls,
     };
     fs.writeFileSync(file, JSON.stringify(state, null, 2));
     return state;
@@ -384,6 +416,7 @@ export async function stackUp(o: StackOptions): Promise<Stack> {
   fs.chmodSync(o.dir, 0o755); // the postgres user reads dev.env and writes the spool below
   const stack = new Stack(o.dir, await loadState(o.dir, o));
   stack.writeEnvFile();
+  if (stack.state.tls) await makeCertificate(stack.tlsCert, stack.tlsKey);
   // Start the independent servers together; the worker needs them all.
   await Promise.all((['temporal', 'r2', 'b2', 'catalog'] as const).map((c) => stack.start(c)));
   if (o.worker !== false) await stack.start('worker');

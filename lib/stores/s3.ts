@@ -4,6 +4,7 @@
 // the caller's AbortSignal reaches every request (activity cancellation).
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -29,6 +30,8 @@ export interface S3StoreConfig {
   /** false for stores without If-None-Match on PUT: HEAD first (a small race, documented). */
   conditionalPut: boolean;
   requestTimeoutMs: number;
+  /** PEM certificates this store's TLS certificate is verified against, instead of the system's CAs. */
+  caFile?: string;
 }
 
 function status(e: unknown): number | undefined {
@@ -54,7 +57,16 @@ export class S3Store implements Store {
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
       // Without throwOnRequestTimeout the SDK only logs a warning and the request hangs on.
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: cfg.requestTimeoutMs, throwOnRequestTimeout: true },
+      requestHandler: {
+        connectionTimeout: 5_000,
+        requestTimeout: cfg.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        // An Agent instance, not agent options: the SDK builds a fresh default agent for
+        // 100-continue uploads unless the agent is the caller's own, and that one would not trust the CA.
+        ...(cfg.caFile
+          ? { httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 50, ca: fs.readFileSync(cfg.caFile) }) }
+          : {}),
+      },
     });
   }
 

@@ -1,6 +1,7 @@
 // The store settings, WALFLOW_STORES and WALFLOW_STORE_<NAME>_*: the one schema that the worker
 // and every command (through lib/config.ts) and `walflow fetch` read. fetch runs once per WAL
 // file during recovery, so this module is plain code: zod alone would add ~70 ms to every call.
+import * as fs from 'node:fs';
 import { parseDuration } from '../duration';
 import { UserError } from '../errors';
 import type { S3StoreConfig } from './s3';
@@ -82,6 +83,7 @@ function parseStore(name: string, env: NodeJS.ProcessEnv, defaultTimeoutMs: numb
       forcePathStyle: optional('FORCE_PATH_STYLE', yesNo, false),
       conditionalPut: optional('CONDITIONAL_PUT', yesNo, true),
       requestTimeoutMs: optional('REQUEST_TIMEOUT', parseDuration, defaultTimeoutMs),
+      caFile: optional<string | undefined>('CA_FILE', readableFile, undefined),
     };
   else if (type) problems.push(`${p}TYPE: "${type}" is not a store type: use s3 or fs`);
   if (problems.length || !store) throw new UserError(`store "${name}": ${problems.join('; ')}`);
@@ -98,6 +100,19 @@ function wholeDays(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v.trim()) || n < 1) throw new Error(`"${v}": a whole number of days, at least 1`);
   return n;
+}
+
+/** A file the process can read now: a typo surfaces at start-up, not at the first upload. */
+function readableFile(v: string): string {
+  try {
+    fs.accessSync(v, fs.constants.R_OK);
+  } catch (e) {
+    throw new Error(
+      `cannot read "${v}" (${(e as NodeJS.ErrnoException).code ?? 'error'}): give a PEM file readable by this user`,
+      { cause: e },
+    );
+  }
+  return v;
 }
 
 function url(v: string): string {

@@ -1,19 +1,19 @@
-// Restore side by side: a base backup of the bench's source cluster (`walflow backup --wait`),
-// then N more real segments from pgbench archived by walflow to the two S3 servers (and copied
-// to a folder for pgBackRest); then `walflow restore --start --wait` to the end of the archive
-// (time to a promoted cluster, per phase, and the prefetch phase's segments/s), `walflow fetch`
-// one process per segment as restore_command calls it, and pgBackRest `archive-get` one process
-// per segment from its folder repository, on the same segments.
+// Restore side by side: base backups of the bench's source cluster (`walflow backup --wait`, and
+// `pgbackrest backup --type=full` to each repository), then N more real segments from pgbench
+// archived by both tools to the same two S3 servers; then the whole restore of that database to
+// a promoted cluster at the end of the archive, `walflow restore --start --wait` against
+// `pgbackrest restore` plus PostgreSQL's recovery (restore_command = async archive-get); and
+// restore_command alone back to back: `walflow fetch` against pgBackRest's async archive-get.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { chownToPostgres, freePort, pgBin, readPid, sleep } from '../../lib/devstack/procs';
 import type { Stack } from '../../lib/devstack/stack';
-import { stopPostgres } from '../../lib/devstack/stack';
+import { startPostgres, stopPostgres } from '../../lib/devstack/stack';
 import type { PhaseReport, RestoreProgress } from '../../lib/contracts';
-import { pgbackrest } from './pgbackrest';
-import { archivedSegments, Source } from './segments';
+import { Measured, Pgbackrest } from './pgbackrest';
+import { archivedSegments, Source, waitNoReady } from './segments';
 import {
   cpuDelta,
   CpuSnapshot,
@@ -52,20 +52,13 @@ export interface RestoreBench {
     prefetch: { segments: number; bytes: number; seconds: number; segPerSec: number; cpu?: Cpu };
   };
   fetch: SequentialGet;
-  pgbackrest?: { push: { totalMs: number; latenciesMs: number[] }; archiveGet: SequentialGet };
-}
-
-async function waitNoReady(src: Source, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [r] = await src.pg.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`,
-    );
-    if (r.n === 0) return;
-    if (Date.now() > deadline)
-      throw new Error(`the source cluster still has ${r.n} segment(s) to archive after ${timeoutMs / 1000}s`);
-    await sleep(100);
-  }
+  pgbackrest?: {
+    /** Full backup to repo1, to repo2 (one run each). */
+    backupSeconds: number[];
+    /** `pgbackrest restore`, then PostgreSQL's recovery until promoted; and both together. */
+    restore: { restoreSeconds: number; recoverSeconds: number; wallSeconds: number };
+    archiveGet: SequentialGet & { peakRssMiB: number };
+  };
 }
 
 /**
@@ -149,7 +142,7 @@ export async function benchRestore(o: {
   src: Source;
   dir: string;
   segments: number;
-  pgbackrestConf?: string;
+  pgbr?: Pgbackrest;
   generateSeconds?: number;
 }): Promise<RestoreBench> {
   const { stack, src } = o;
@@ -164,8 +157,9 @@ export async function benchRestore(o: {
   const env = new BenchEnv(stack, 'bench-restore', { WALFLOW_PG_URL: src.pg.url });
   await env.startWorker();
   await waitNoReady(src, 120_000);
+  const pgbrPush = o.pgbr ? ` && ${o.pgbr.command('archive-push %p')}` : '';
   await src.pg.query(
-    `ALTER SYSTEM SET archive_command = 'cp %p ${archiveDir}/%f && ${WALFLOW} push %p %f --env-file ${env.envFile}'`,
+    `ALTER SYSTEM SET archive_command = 'cp %p ${archiveDir}/%f && ${WALFLOW} push %p %f --env-file ${env.envFile}${pgbrPush}'`,
   );
   await src.pg.query('SELECT pg_reload_conf()');
   await src.pg.switchWal(); // the first segment archived through walflow: before the backup starts
@@ -175,6 +169,8 @@ export async function benchRestore(o: {
   if (b.code !== 0) throw new Error(`walflow backup --wait failed (${b.code}):\n${b.out}`);
   const backup = { seconds: msSince(t) / 1000, rawMiB: Number(/complete: ([\d.]+) MiB raw/.exec(b.out)?.[1] ?? NaN) };
   log(`walflow backup --wait: ${backup.seconds.toFixed(1)} s`);
+  // The database holds still between the two backups: both restores start from the same data.
+  const pgbrBackupSeconds = o.pgbr ? await o.pgbr.fullBackups() : undefined;
 
   t = now();
   const segments = await generateWal(src, archiveDir, o.segments, o.generateSeconds ?? 150);
@@ -183,15 +179,6 @@ export async function benchRestore(o: {
   );
   await waitNoReady(src, 120_000);
 
-  // pgBackRest's repositories get the same segments (while walflow's worker drains its spool).
-  let push: { totalMs: number; latenciesMs: number[] } | undefined;
-  if (o.pgbackrestConf) {
-    const conf = o.pgbackrestConf;
-    t = now();
-    const latenciesMs = segments.map((s) => pgbackrest(conf, ['archive-push', s]));
-    push = { totalMs: msSince(t), latenciesMs };
-    log(`pgBackRest archive-push of the restore segments: ${(push.totalMs / 1000).toFixed(1)} s`);
-  }
   t = now();
   await env.waitDrained(240_000);
   const counts = await env.storeCounts();
@@ -304,15 +291,75 @@ export async function benchRestore(o: {
     if (f.status !== 0) throw new Error(`walflow fetch ${name} failed (${f.status}): ${f.stderr}`);
     return ms;
   });
-  const pgbr =
-    o.pgbackrestConf && push
-      ? {
-          push,
-          archiveGet: sequentialGet('pgBackRest archive-get', segments, outDir, (name, dest) =>
-            pgbackrest(o.pgbackrestConf!, ['archive-get', name, dest]),
-          ),
-        }
-      : undefined;
-  await env.stopWorker();
+  let pgbr: RestoreBench['pgbackrest'];
+  if (o.pgbr && pgbrBackupSeconds) {
+    await env.stopWorker(); // its share of the CPU goes to pgBackRest's turn
+    const restore = await pgbackrestRestore(o.pgbr, src, path.join(base, 'pgdata-pgbackrest'));
+    const get = await o.pgbr.measure(
+      'get',
+      segments.map((s) => ['archive-get', path.basename(s), path.join(outDir, path.basename(s))]),
+    );
+    const first = path.join(outDir, path.basename(segments[0]));
+    if (sha(first) !== sha(segments[0])) throw new Error('pgBackRest archive-get: content differs from the segment');
+    fs.rmSync(first);
+    pgbr = { backupSeconds: pgbrBackupSeconds, restore, archiveGet: fromMeasured('pgBackRest archive-get', get) };
+  } else await env.stopWorker();
   return { segments: segments.map((s) => path.basename(s)), backup, restore, fetch, pgbackrest: pgbr };
+}
+
+function fromMeasured(what: string, m: Measured): SequentialGet & { peakRssMiB: number } {
+  const n = m.latenciesMs.length;
+  const r = {
+    segments: n,
+    totalMs: m.totalMs,
+    segPerSec: n / (m.totalMs / 1000),
+    latenciesMs: m.latenciesMs,
+    cpuSecondsPerSegment: m.cpuSeconds / n,
+    peakRssMiB: m.peakRssMiB,
+  };
+  log(
+    `${what}: ${n} segments one process each in ${(m.totalMs / 1000).toFixed(2)} s = ${r.segPerSec.toFixed(2)} segments/s, ` +
+      `p50 ${median(m.latenciesMs).toFixed(1)} ms, ${r.cpuSecondsPerSegment.toFixed(3)} CPU s/segment (async processes included)`,
+  );
+  return r;
+}
+
+/** `pgbackrest restore` to the end of the archive, then PostgreSQL started on it until it is promoted. */
+async function pgbackrestRestore(
+  pgbr: Pgbackrest,
+  src: Source,
+  pgdata: string,
+): Promise<{ restoreSeconds: number; recoverSeconds: number; wallSeconds: number }> {
+  const port = await freePort();
+  const t0 = now();
+  const restoreSeconds = (await pgbr.restore(pgdata)) / 1000;
+  // Its own port; it must not archive into the source's repositories once promoted.
+  fs.appendFileSync(
+    path.join(pgdata, 'postgresql.auto.conf'),
+    `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${src.pg.runDir}'\narchive_mode = off\n`,
+  );
+  const t1 = now();
+  try {
+    await startPostgres(pgdata, port, src.pg.runDir, path.join(path.dirname(pgdata), 'pgbackrest-restored.log'));
+    const db = new Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    await db.connect();
+    try {
+      const deadline = Date.now() + 600_000;
+      while ((await db.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec')).rows[0].rec) {
+        if (Date.now() > deadline) throw new Error('pgBackRest restore: still in recovery after 600 s');
+        await sleep(20);
+      }
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pgbench_accounts');
+      if (rows[0].n <= 0) throw new Error('pgBackRest restore: the restored cluster is empty');
+    } finally {
+      await db.end().catch(() => undefined);
+    }
+  } finally {
+    await stopPostgres(pgdata, 'fast').catch(() => undefined);
+  }
+  const r = { restoreSeconds, recoverSeconds: msSince(t1) / 1000, wallSeconds: msSince(t0) / 1000 };
+  log(
+    `pgBackRest restore: promoted in ${r.wallSeconds.toFixed(1)} s (restore ${restoreSeconds.toFixed(1)} s, recovery ${r.recoverSeconds.toFixed(1)} s)`,
+  );
+  return r;
 }

@@ -10,7 +10,7 @@ import type { Stack } from '../../lib/devstack/stack';
 import { largestPayload, workflowIds } from '../../test/support/history';
 import { syntheticArchive, writeSyntheticArchive } from '../../test/support/synthetic';
 import { BenchEnv, WALFLOW } from './walflow';
-import { asPostgresOpts, log, MiB } from './util';
+import { asPostgresOpts, log, peakRssMiB, resetPeakRss } from './util';
 
 export interface ScaleStep {
   step: string;
@@ -23,15 +23,6 @@ export interface ScaleBench {
   objects: number;
   writeSeconds: number;
   steps: ScaleStep[];
-}
-
-/** The worker's peak resident set since the last reset, in MiB (Linux: VmHWM, reset through clear_refs). */
-function peakRssMiB(pid: number): number {
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  return (kb * 1024) / MiB;
-}
-function resetPeakRss(pid: number): void {
-  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
 export async function benchScale({

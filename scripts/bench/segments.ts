@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PgCluster } from '../../lib/devstack/pgcluster';
-import { chownToPostgres, freePort, pgBin } from '../../lib/devstack/procs';
+import { chownToPostgres, freePort, pgBin, sleep } from '../../lib/devstack/procs';
 import { startPostgres } from '../../lib/devstack/stack';
 import { log, MiB, runAsPostgres } from './util';
 
@@ -56,11 +56,12 @@ export function archivedSegments(archiveDir: string): string[] {
 }
 
 /**
- * Runs pgbench (initialise, then TPC-B-like transactions) until the archive holds `want` full
- * segments, or `maxSeconds` have passed. Returns the paths of the newest `want` segments (the
- * transaction workload rather than the initial COPY).
+ * Runs pgbench (initialise, then TPC-B-like transactions) beside bulk UPDATEs of its accounts
+ * table (on a loaded 2-CPU machine pgbench alone makes a segment every few seconds) until the
+ * archive holds `want` full segments, or `maxSeconds` have passed. Returns the paths of the
+ * newest `want` segments (the transaction workload rather than the initial COPY).
  */
-export async function generateSegments(src: Source, want: number, maxSeconds = 150): Promise<string[]> {
+export async function generateSegments(src: Source, want: number, maxSeconds = 300): Promise<string[]> {
   const deadline = Date.now() + maxSeconds * 1000;
   const pgbench = pgBin('pgbench');
   const conn = ['-h', '127.0.0.1', '-p', String(src.pg.port), '-U', 'postgres'];
@@ -69,17 +70,37 @@ export async function generateSegments(src: Source, want: number, maxSeconds = 1
   const initial = archivedSegments(src.archiveDir).length;
   // Keep a few extra: segments still being archived, and the mostly-COPY ones of the init.
   const target = want + initial + 2;
-  for (let round = 1; ; round++) {
-    const have = archivedSegments(src.archiveDir).length;
-    log(`pgbench round ${round}: ${have}/${target} segments archived`);
-    if (have >= target || Date.now() > deadline) break;
-    const r = await runAsPostgres(pgbench, [...conn, '-c', '4', '-j', '2', '-T', '8', '-n', 'postgres']);
-    if (r.code !== 0) throw new Error(`pgbench failed:\n${r.out}`);
+  const enough = () => archivedSegments(src.archiveDir).length >= target || Date.now() > deadline;
+  const rounds = (async () => {
+    for (let round = 1; !enough(); round++) {
+      log(`pgbench round ${round}: ${archivedSegments(src.archiveDir).length}/${target} segments archived`);
+      const r = await runAsPostgres(pgbench, [...conn, '-c', '4', '-j', '2', '-T', '8', '-n', 'postgres']);
+      if (r.code !== 0) throw new Error(`pgbench failed:\n${r.out}`);
+    }
+  })();
+  rounds.catch(() => undefined); // awaited below; not unhandled if an UPDATE fails first
+  for (let k = 0; !enough(); k = (k + 1) % 8) {
+    await src.pg.query(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 8 = $1`, [k]);
   }
+  await rounds;
   const all = archivedSegments(src.archiveDir);
   if (all.length < Math.min(want, 16))
     throw new Error(`only ${all.length} segments after ${maxSeconds}s of pgbench; need at least 16`);
   const chosen = all.slice(-Math.min(want, all.length));
   if (chosen.length < want) log(`warning: only ${chosen.length} of ${want} segments in time; measuring those`);
   return chosen.map((n) => path.join(src.archiveDir, n));
+}
+
+/** Waits until PostgreSQL has handed over every finished segment to its archive_command. */
+export async function waitNoReady(src: Source, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [r] = await src.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`,
+    );
+    if (r.n === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`the source cluster still has ${r.n} segment(s) to archive after ${timeoutMs / 1000}s`);
+    await sleep(100);
+  }
 }

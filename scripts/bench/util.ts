@@ -124,3 +124,30 @@ export function cpuDelta(
     if (k in a.procs) cpuSeconds[k] = Math.round(((b.procs[k] - a.procs[k]) / hz) * 100) / 100;
   return { machineBusyPct: Math.round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 1000) / 10, cpuSeconds };
 }
+
+/** A process's peak resident set since start or the last reset, in MiB (Linux: VmHWM, reset through clear_refs). */
+export function peakRssMiB(pid: number): number {
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  return (kb * 1024) / MiB;
+}
+export function resetPeakRss(pid: number): void {
+  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** Resident set (MiB) of `pid` and all its descendants whose command is `comm`, now. */
+export function treeRssMiB(pid: number, comm: string): number {
+  let kb = 0;
+  const visit = (p: number) => {
+    let status: string, children: string;
+    try {
+      status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      children = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8');
+    } catch {
+      return; // gone meanwhile
+    }
+    if (/^Name:\s+(.*)$/m.exec(status)?.[1] === comm) kb += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+    for (const c of children.trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+  };
+  visit(pid);
+  return kb / 1024;
+}

@@ -112,10 +112,14 @@ export class BenchEnv {
 
   /** Waiting files in the live spool. */
   waiting(): number {
+    return this.waitingNames().length;
+  }
+
+  waitingNames(): string[] {
     try {
-      return fs.readdirSync(this.spool.walDir).filter((n) => parseWalName(n)).length;
+      return fs.readdirSync(this.spool.walDir).filter((n) => parseWalName(n));
     } catch {
-      return 0;
+      return [];
     }
   }
 

@@ -419,6 +419,22 @@ describe('configuration', () => {
     assert.match(m, /WALFLOW_STORE_LOCAL_SECRET_ACCESS_KEY/);
   });
 
+  test('s3 store CA file: kept when readable, named in the error when not', () => {
+    const s3 = {
+      ...base,
+      WALFLOW_STORE_LOCAL_TYPE: 's3',
+      WALFLOW_STORE_LOCAL_BUCKET: 'b',
+      WALFLOW_STORE_LOCAL_ACCESS_KEY_ID: 'k',
+      WALFLOW_STORE_LOCAL_SECRET_ACCESS_KEY: 's',
+    };
+    const [store] = loadConfig({ ...s3, WALFLOW_STORE_LOCAL_CA_FILE: __filename }).stores;
+    assert.ok(store.type === 's3' && store.caFile === __filename);
+    assert.match(
+      configError({ ...s3, WALFLOW_STORE_LOCAL_CA_FILE: '/nonexistent/ca.pem' }).message,
+      /WALFLOW_STORE_LOCAL_CA_FILE: cannot read "\/nonexistent\/ca.pem" \(ENOENT\)/,
+    );
+  });
+
   test('bad compression, duration and numbers', () => {
     assert.match(configError({ ...base, WALFLOW_COMPRESSION: 'zstd:99' }).message, /WALFLOW_COMPRESSION.*1-19/);
     assert.match(configError({ ...base, WALFLOW_COMPRESSION: 'brotli' }).message, /WALFLOW_COMPRESSION/);
