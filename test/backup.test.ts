@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { codecByName } from '../lib/codec';
 import { PgCluster } from '../lib/devstack/pgcluster';
+import { stackPgMajor } from '../lib/devstack/procs';
+import { pgMajor } from '../lib/pgbin';
 import { parseLsn } from '../lib/wal/lsn';
 import { catalogQuery } from './support/catalog';
 import { TestEnv } from './support/env';
@@ -34,6 +36,7 @@ test(
       m.pgVersion,
       Number((await pg.query<{ server_version_num: string }>('SHOW server_version_num'))[0].server_version_num),
     );
+    assert.equal(pgMajor(m.pgVersion), stackPgMajor(), 'the version the test stack runs');
     assert.ok(parseLsn(m.stopLsn) > parseLsn(m.startLsn));
     assert.equal(m.fileCount, m.files.length);
     assert.ok(m.files.length >= 1 && m.rawSize > 20 << 20, `a real data directory: ${m.rawSize} bytes`);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { pgBin } from '../lib/devstack/procs';
+import { pgBin, stackPgMajor } from '../lib/devstack/procs';
 import type { Store } from '../lib/stores/store';
 import type { BackupManifest } from '../lib/contracts';
 import { TestEnv } from './support/env';
@@ -86,7 +86,7 @@ test(
   'a backup of a PostgreSQL major version not installed here fails its restore before any download',
   { timeout: 180_000 },
   async () => {
-    // The same backup, as if taken from PostgreSQL 17 (only 15 is installed here).
+    // The same backup, as if taken from PostgreSQL 17 (only the stack's version is in the wrappers' folder).
     const id = '29990101T000000Z';
     const manifest: BackupManifest = { ...backup, backupId: id, pgVersion: 170002, pgVersionText: '17.2' };
     const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
@@ -102,11 +102,13 @@ test(
     const data = path.join(env.dir, 'restored-17', 'data');
     const started = Date.now();
     const r = runRestore(env, ['--backup', id, '--immediate', '--pgdata', data]);
-    assert.notEqual(r.status, 0, `restored a PostgreSQL 17 backup with PostgreSQL 15: ${r.stdout}`);
+    assert.notEqual(r.status, 0, `restored a PostgreSQL 17 backup with PostgreSQL ${stackPgMajor()}: ${r.stdout}`);
     const line = r.stderr.split('\n').find((l) => l.startsWith('walflow: restore failed'));
     assert.match(
       line ?? r.stderr,
-      /PostgreSQL 17's pg_verifybackup is not in WALFLOW_PG_BINDIR \(.*: PostgreSQL 15\); add PostgreSQL 17's bin folder to WALFLOW_PG_BINDIR/,
+      new RegExp(
+        `PostgreSQL 17's pg_verifybackup is not in WALFLOW_PG_BINDIR \\(.*: PostgreSQL ${stackPgMajor()}\\); add PostgreSQL 17's bin folder to WALFLOW_PG_BINDIR`,
+      ),
     );
     assert.deepEqual(fs.readdirSync(data), [], 'nothing downloaded into the data folder');
     assert.ok(Date.now() - started < 60_000, 'failed at once, not after retries');

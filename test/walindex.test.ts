@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseClusterJson } from '../lib/clusterjson';
 import { PgCluster } from '../lib/devstack/pgcluster';
-import { chownToPostgres } from '../lib/devstack/procs';
+import { chownToPostgres, stackPgMajor } from '../lib/devstack/procs';
 import { decodeIndex, SegmentIndex } from '../lib/wal/segmentindex';
 import { parseWalName, segmentName } from '../lib/wal/name';
 import { catalogQuery } from './support/catalog';
@@ -73,7 +73,7 @@ test(
     assert.ok(r2, `${segment} in r2 carries an index`);
     assert.deepEqual(b2, r2);
     assert.equal(r2.error, undefined);
-    assert.equal(r2.pg, 15);
+    assert.equal(r2.pg, stackPgMajor());
     assert.equal(r2.end, 'switch');
     assert.ok(r2.switchLsn);
     assert.ok(r2.commits! >= 2 && r2.aborts! >= 1 && r2.prepares === 1, JSON.stringify(r2));

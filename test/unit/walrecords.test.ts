@@ -7,10 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PgCluster } from '../../lib/devstack/pgcluster';
-import { chownToPostgres, sleep } from '../../lib/devstack/procs';
+import { chownToPostgres, sleep, stackPgMajor } from '../../lib/devstack/procs';
 import { stopPostgres } from '../../lib/devstack/stack';
 import { XLP_FIRST_IS_CONTRECORD } from '../../lib/wal/format';
 import { carriesEvent, eventOf, pgTimestampToIso, WalEvent } from '../../lib/wal/events';
+import { parseSegmentHeader } from '../../lib/wal/header';
 import { decodeRecord, SegmentWalk, walkSegment, WalRecord } from '../../lib/wal/records';
 import {
   decodeIndex,
@@ -130,6 +131,13 @@ function dumpOf(tli: number): DumpedRecord[] {
 const RMGR_IDS: Record<string, number> = { XLOG: 0, Transaction: 1 };
 
 describe('WAL reader against pg_waldump', () => {
+  test('every segment names the PostgreSQL version that wrote it (the page magic)', () => {
+    for (const name of reads.keys()) {
+      const header = parseSegmentHeader(fs.readFileSync(path.join(src.archiveDir, name)));
+      assert.equal(header?.pgVersion, stackPgMajor(), name);
+    }
+  });
+
   for (const tli of [1, 2]) {
     test(`timeline ${tli}: every record pg_waldump lists, except those crossing a segment boundary`, () => {
       const dumped = dumpOf(tli);
