@@ -35,7 +35,7 @@ test(
   { timeout: 180_000 },
   async () => {
     const id = '29990101T000000Z'; // the newest backup: the one a restore picks
-    const manifest = { ...backup, backupId: id, format: 2, encryption: 'something this walflow cannot read' };
+    const manifest = { ...backup, backupId: id, format: 3, encryption: 'something this walflow cannot read' };
     const body = Buffer.from(JSON.stringify(manifest, null, 2) + '\n');
     for (const store of env.stores.values()) {
       await store.putNew(`formats/backups/${id}/manifest.json`, body, {
@@ -47,11 +47,11 @@ test(
     for (const args of [[], ['--backup', id]]) {
       const data = path.join(env.dir, `restored${args.length}`, 'data');
       const r = runRestore(env, [...args, '--immediate', '--pgdata', data]);
-      assert.notEqual(r.status, 0, `restored a format 2 backup: ${r.stdout}`);
+      assert.notEqual(r.status, 0, `restored a format 3 backup: ${r.stdout}`);
       assert.match(
         r.stderr,
         new RegExp(
-          `restore failed: manifest.json of backup ${id} is in format 2, but this walflow reads format 1 only: upgrade walflow`,
+          `restore failed: manifest.json of backup ${id} is in format 3, but this walflow reads format 1 or 2 only: upgrade walflow`,
         ),
       );
       assert.deepEqual(fs.readdirSync(data), [], 'nothing downloaded');
