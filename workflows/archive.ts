@@ -27,9 +27,11 @@ import {
   CLUSTER_MISMATCH,
   CONTENT_CONFLICT,
   CopyResult,
+  FileRefusal,
   HOST_PICKUP_TIMEOUT,
   hostQueue,
   LEAVE_SPOOL_UPDATE,
+  StagedFile,
 } from '../lib/contracts';
 import { startOptions } from '../lib/workflowstart';
 import { resolvePolicy } from '../lib/clusterpolicy';
@@ -145,15 +147,7 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     const type = failureType(failure);
     if (type !== CONTENT_CONFLICT && type !== CLUSTER_MISMATCH) throw failure;
     const message = (failure as ActivityFailure).cause?.message ?? failure.message;
-    log.error(`${name} refused: ${message}`, { file: name, refusal: type });
-    await local.raiseAlert({
-      cluster,
-      key: `${type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch'}:${name}`,
-      kind: type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch',
-      message,
-      details: { file: name, host: hostId, sha256: staged.sha256 },
-    });
-    await local.quarantineSpoolCopy({ cluster, name });
+    await refuse(cluster, hostId, staged, { type, message });
     upsertMemo({ state: `refused: ${type}` });
     throw ApplicationFailure.nonRetryable(message, type);
   }
@@ -176,6 +170,20 @@ export async function archiveSegment(input: ArchiveSegmentInput): Promise<Archiv
     copies,
     ...(owed.length ? { owed } : {}),
   };
+}
+
+/** A file a store refused for good: an alert, and the spool copy kept aside for a human. */
+export async function refuse(cluster: string, hostId: string, s: StagedFile, refusal: FileRefusal): Promise<void> {
+  const kind = refusal.type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch';
+  log.error(`${s.name} refused: ${refusal.message}`, { file: s.name, refusal: refusal.type });
+  await local.raiseAlert({
+    cluster,
+    key: `${kind}:${s.name}`,
+    kind,
+    message: refusal.message,
+    details: { file: s.name, host: hostId, sha256: s.sha256 },
+  });
+  await local.quarantineSpoolCopy({ cluster, name: s.name });
 }
 
 /**

@@ -7,21 +7,13 @@ import {
   CancellationScope,
   condition,
   defineUpdate,
-  log,
   proxyActivities,
   setHandler,
   upsertMemo,
 } from '@temporalio/workflow';
-import {
-  ArchiveBatchInput,
-  CONTENT_CONFLICT,
-  CopyResult,
-  FileRefusal,
-  LEAVE_SPOOL_UPDATE,
-  StagedFile,
-} from '../lib/contracts';
+import { ArchiveBatchInput, CopyResult, FileRefusal, LEAVE_SPOOL_UPDATE, StagedFile } from '../lib/contracts';
 import { archiveBatchInputSchema } from '../lib/inputs';
-import { type Activities, local, upload, uploadWatched } from './archive';
+import { type Activities, local, refuse, upload, uploadWatched } from './archive';
 import { validInput } from './input';
 import { startOwedCopies } from './owed';
 
@@ -147,18 +139,4 @@ export async function archiveBatch(input: ArchiveBatchInput): Promise<ArchiveBat
   // Every file is settled; uploads still running are to a store that the owed copies will reach.
   if (leftEarly) uploads.cancel();
   return result;
-}
-
-/** A file a store refused for good: an alert, and the spool copy kept aside for a human. */
-async function refuse(cluster: string, hostId: string, s: StagedFile, refusal: FileRefusal): Promise<void> {
-  const kind = refusal.type === CONTENT_CONFLICT ? 'content-conflict' : 'cluster-mismatch';
-  log.error(`${s.name} refused: ${refusal.message}`, { file: s.name, refusal: refusal.type });
-  await local.raiseAlert({
-    cluster,
-    key: `${kind}:${s.name}`,
-    kind,
-    message: refusal.message,
-    details: { file: s.name, host: hostId, sha256: s.sha256 },
-  });
-  await local.quarantineSpoolCopy({ cluster, name: s.name });
 }
