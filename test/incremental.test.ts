@@ -67,6 +67,11 @@ function emptyDir(name: string): string {
   return path.join(dir, 'data');
 }
 
+/** What the restore that printed `stderr` reports of its phases. */
+async function progressOf(stderr: string): Promise<RestoreProgress> {
+  const workflowId = /restore started: (\S+)/.exec(stderr)![1];
+  return (await env.client()).workflow.getHandle(workflowId).query<RestoreProgress>(RESTORE_PROGRESS_QUERY);
+}
 test('without summarize_wal an incremental is refused with a message naming the setting', () => {
   const r = incremental();
   assert.notEqual(r.status, 0);
@@ -125,12 +130,7 @@ test('restore to a time after the second incremental combines the chain: rows be
     { batch: 'incr1', n: 500 },
     { batch: 'incr2', n: 500 },
   ]);
-  const workflowId = /restore started: (\S+)/.exec(r.stderr)![1];
-  const progress = await (
-    await env.client()
-  ).workflow
-    .getHandle(workflowId)
-    .query<RestoreProgress>(RESTORE_PROGRESS_QUERY);
+  const progress = await progressOf(r.stderr);
   assert.equal(progress.backupId, incr2.backupId);
   assert.deepEqual(
     progress.phases.map((p) => p.phase).filter((p) => p.startsWith('download') || p === 'combine'),
@@ -166,12 +166,7 @@ test('with the first store down, the chain is read from the second', async () =>
     await env.stack.start('r2');
   }
   assert.equal(r.status, 0, `restore failed: ${r.stderr}\n${r.stdout}`);
-  const workflowId = /restore started: (\S+)/.exec(r.stderr)![1];
-  const progress = await (
-    await env.client()
-  ).workflow
-    .getHandle(workflowId)
-    .query<RestoreProgress>(RESTORE_PROGRESS_QUERY);
+  const progress = await progressOf(r.stderr);
   for (const b of [full, incr1, incr2])
     assert.match(progress.phases.find((p) => p.phase === `download ${b.backupId}`)?.detail ?? '', /failover/);
   assert.ok(fs.existsSync(path.join(data, 'backup_manifest')) && fs.existsSync(path.join(data, 'PG_VERSION')));
