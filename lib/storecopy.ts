@@ -2,10 +2,10 @@
 // copies owed to a store that missed files while it was down. Only a copy whose raw bytes hash
 // to the recorded checksum is read, and the new copy is read back and checked the same way.
 // The stored bytes are copied as they are: a sealed copy keeps its key, and is opened only to check it.
-import { createHash } from 'node:crypto';
-import { MissingKeyError, type KeyRing } from './crypto/keyring';
-import { decodeObject } from './objectbody';
+import type { KeyRing } from './crypto/keyring';
+import { CorruptObjectError } from './errors';
 import type { ObjectMeta, Store } from './stores/store';
+import { readVerified } from './verified';
 
 /** What a copy must hash to; storedSize when the catalog knows it. */
 export interface Reference {
@@ -29,15 +29,13 @@ export async function readMatching(
   ring: KeyRing | undefined,
   signal: AbortSignal,
 ): Promise<VerifiedCopy | undefined> {
-  const head = await store.head(key, signal);
-  if (!head?.meta || head.meta.sha256 !== ref.sha256) return undefined;
-  const body = await store.get(key, signal);
-  const raw = await decodeObject(body, head.meta, ring, `${store.name}:${key}`).catch((e: unknown) => {
-    if (e instanceof MissingKeyError) throw e;
-    return undefined;
-  });
-  if (!raw || createHash('sha256').update(raw).digest('hex') !== ref.sha256) return undefined;
-  return { body, meta: head.meta };
+  try {
+    const found = await readVerified(store, key, ring, signal, ref.sha256);
+    return found && { body: found.stored, meta: found.meta };
+  } catch (e) {
+    if (e instanceof CorruptObjectError) return undefined;
+    throw e;
+  }
 }
 
 /** The first verified copy among `sources`, in order; a source holding a bad copy is passed over. */
