@@ -1,4 +1,5 @@
-// A PostgreSQL cluster that archives through walflow, for tests, the demo and the benchmark.
+// A PostgreSQL cluster that archives through walflow, for tests, the demo and the benchmark; and
+// one that copies its WAL into a folder, for real WAL without walflow.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -101,4 +102,35 @@ export async function createArchivingCluster(o: {
     o.layout,
   );
   return pg;
+}
+
+/** A PostgreSQL in `dir`, started, whose archive_command copies every finished WAL file into `<dir>/archive`. */
+export async function startCopyArchiving(
+  dir: string,
+  conf: string[] = [],
+  layout: ClusterLayout = {},
+): Promise<{ pg: PgCluster; archiveDir: string }> {
+  const archiveDir = path.join(dir, 'archive');
+  fs.mkdirSync(archiveDir, { recursive: true });
+  chownToPostgres(dir, archiveDir);
+  const pg = new PgCluster(
+    path.join(dir, 'data'),
+    await freePort(),
+    path.join(dir, 'run'),
+    path.join(dir, 'postgres.log'),
+  );
+  await startPostgres(
+    pg.data,
+    pg.port,
+    pg.runDir,
+    pg.logFile,
+    [
+      'wal_level = replica',
+      'archive_mode = on',
+      `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
+      ...conf,
+    ],
+    layout,
+  );
+  return { pg, archiveDir };
 }

@@ -3,9 +3,8 @@
 // live switch-to-store latency run, so every tool sees WAL of one system identifier.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PgCluster } from '../../lib/devstack/pgcluster';
-import { chownToPostgres, freePort, pgBin, sleep } from '../../lib/devstack/procs';
-import { startPostgres } from '../../lib/devstack/stack';
+import { PgCluster, startCopyArchiving } from '../../lib/devstack/pgcluster';
+import { pgBin, sleep } from '../../lib/devstack/procs';
 import { log, MiB, runAsPostgres } from './util';
 
 const SEGMENT = /^[0-9A-F]{24}$/;
@@ -16,20 +15,7 @@ export interface Source {
 }
 
 export async function startSource(dir: string): Promise<Source> {
-  const base = path.join(dir, 'src');
-  const archiveDir = path.join(base, 'archive');
-  fs.mkdirSync(archiveDir, { recursive: true });
-  chownToPostgres(base, archiveDir);
-  const pg = new PgCluster(
-    path.join(base, 'data'),
-    await freePort(),
-    path.join(base, 'run'),
-    path.join(base, 'postgres.log'),
-  );
-  await startPostgres(pg.data, pg.port, pg.runDir, pg.logFile, [
-    'wal_level = replica',
-    'archive_mode = on',
-    `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
+  return startCopyArchiving(path.join(dir, 'src'), [
     'max_wal_senders = 4',
     // Frequent checkpoints: full-page images, as a busy production cluster writes them.
     'max_wal_size = 128MB',
@@ -38,7 +24,6 @@ export async function startSource(dir: string): Promise<Source> {
     'synchronous_commit = off',
     'shared_buffers = 256MB',
   ]);
-  return { pg, archiveDir };
 }
 
 export function archivedSegments(archiveDir: string): string[] {

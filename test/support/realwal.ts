@@ -3,10 +3,8 @@
 // account of the same WAL as the oracle.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { PgCluster } from '../../lib/devstack/pgcluster';
-import { chownToPostgres, freePort, pgBin, postgresUser } from '../../lib/devstack/procs';
-import { startPostgres } from '../../lib/devstack/stack';
+import { PgCluster, startCopyArchiving } from '../../lib/devstack/pgcluster';
+import { pgBin, postgresUser } from '../../lib/devstack/procs';
 import { parseLsn } from '../../lib/wal/lsn';
 
 export const SEGMENT_NAME = /^[0-9A-F]{24}$/;
@@ -24,30 +22,7 @@ export interface WalSource {
 
 /** initdb with the given WAL segment size, archive_command copying into `<dir>/archive`, started. */
 export async function startWalSource(dir: string, segmentSizeMiB: number, conf: string[] = []): Promise<WalSource> {
-  const archiveDir = path.join(dir, 'archive');
-  fs.mkdirSync(archiveDir, { recursive: true });
-  chownToPostgres(dir, archiveDir);
-  const pg = new PgCluster(
-    path.join(dir, 'data'),
-    await freePort(),
-    path.join(dir, 'run'),
-    path.join(dir, 'postgres.log'),
-  );
-  await startPostgres(
-    pg.data,
-    pg.port,
-    pg.runDir,
-    pg.logFile,
-    [
-      'wal_level = replica',
-      'archive_mode = on',
-      `archive_command = 'test ! -f ${archiveDir}/%f && cp %p ${archiveDir}/%f'`,
-      'timezone = UTC',
-      ...conf,
-    ],
-    { initdbArgs: [`--wal-segsize=${segmentSizeMiB}`] },
-  );
-  return { pg, archiveDir };
+  return startCopyArchiving(dir, ['timezone = UTC', ...conf], { initdbArgs: [`--wal-segsize=${segmentSizeMiB}`] });
 }
 
 export function archivedSegments(archiveDir: string): string[] {
