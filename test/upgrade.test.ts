@@ -57,7 +57,18 @@ async function makeSegments(n: number): Promise<string[]> {
   const names: string[] = [];
   for (let i = 0; i < n; i++) {
     await pg.query("INSERT INTO t (payload) SELECT repeat('x', 500) FROM generate_series(1, 2000)");
-    names.push(await pg.switchWal());
+    const name = await pg.switchWal();
+    // One file at a time: two in the spool at once would go together as an archiveBatch.
+    await waitFor(`the run of ${name}`, () =>
+      client.workflow
+        .getHandle(archiveWorkflowId('upgrade', name))
+        .describe()
+        .then(
+          () => true,
+          () => false,
+        ),
+    );
+    names.push(name);
   }
   return names;
 }
