@@ -26,7 +26,7 @@ import { formatLsn, parseLsn, segmentNumberOf } from '../lib/wal/lsn';
 import { segmentName } from '../lib/wal/name';
 import { readFromAnyStore } from '../lib/verified';
 import { passwordToEnv } from '../lib/secrets';
-import { listBackups } from './retention';
+import { listBackups } from '../lib/storeinventory';
 import {
   CONTENT_CONFLICT,
   NO_BACKUP,

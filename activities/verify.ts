@@ -19,7 +19,7 @@ import { walNameOfKey } from '../lib/walkeys';
 import type { WalVerdict } from '../lib/wal/keep';
 import { parseWalName, segmentName, WalName } from '../lib/wal/name';
 import { DETAIL_EXAMPLES, VERIFY_SECTIONS, VerifyReport, VerifySummary } from '../lib/contracts';
-import { listBackups, storeWalKeep } from './retention';
+import { listBackups, storeWalKeep } from '../lib/storeinventory';
 
 /** What a retried verifyArchive continues from: every key up to lastKey checked, its findings written. */
 interface VerifyCheckpoint {

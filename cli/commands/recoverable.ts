@@ -1,6 +1,6 @@
 // walflow recoverable [--timeline N] [--json]: per timeline, the windows a restore can reach,
 // read from the catalog's backups and the segments' indexes.
-import { loadWindows } from '../../activities/recoverable';
+import { loadWindows } from '../../db/windows';
 import { withCatalog } from '../../db/client';
 import type { Config } from '../../lib/config';
 import { UserError } from '../../lib/errors';
