@@ -107,8 +107,15 @@ export function spoolActivities(config: Config, inBatch: (name: string) => boole
     const c = wal.kind === 'history' ? parseCompression('none') : codec;
     // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
     const encoding = encodeObject(raw, c, config.encryption);
-    const sha256 = createHash('sha256').update(raw).digest('hex');
-    const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+    let sha256: string, walIndex: string | null;
+    try {
+      sha256 = createHash('sha256').update(raw).digest('hex');
+      walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+    } finally {
+      // Even when indexing refuses the segment: the slot's bytes stay unread by the next file
+      // until their compression has ended.
+      await encoding.catch(() => undefined);
+    }
     const { stored, keyId } = await encoding;
     await writeFileDurably(spool.staged(name, c.suffix), stored);
     return {
