@@ -39,6 +39,36 @@ async function removeDebris(tmpDir: string): Promise<void> {
   }
 }
 
+/** A buffer reused for whole spool files, grown to the largest one read (the segment size). */
+class ReadSlot {
+  private buffer = Buffer.alloc(0);
+
+  /** The file's bytes, valid until the next read, and its mtime; null when the file is gone. */
+  async read(file: string): Promise<{ raw: Buffer; mtime: Date } | null> {
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await fs.promises.open(file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      const { size, mtime } = await fh.stat();
+      if (size > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(size);
+      const raw = this.buffer.subarray(0, size);
+      for (let at = 0; at < size;) {
+        const { bytesRead } = await fh.read(raw, at, size - at, at);
+        // Spool files are complete before their final name appears; one that shrinks is not ours to stage.
+        if (bytesRead === 0) throw new Error(`${file} ended at byte ${at} of ${size} while being read; retrying`);
+        at += bytesRead;
+      }
+      return { raw, mtime };
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
 /**
  * `inBatch`: the file is in an archiveBatch of this host's watcher, which the sweep leaves alone
  * rather than archive it a second time beside the batch.
@@ -46,20 +76,29 @@ async function removeDebris(tmpDir: string): Promise<void> {
 export function spoolActivities(config: Config, inBatch: (name: string) => boolean = () => false) {
   const spoolOf = (cluster: string) => new SpoolPaths(config.spoolDir, cluster);
   const codec = parseCompression(config.compression);
-  const staging = gate(STAGING_AT_ONCE);
 
-  async function stage(cluster: string, name: string): Promise<StagedFile | null> {
+  // One read buffer per staging slot, kept: a fresh 16 MiB buffer per file made the worker's
+  // garbage collector run after every few files and its resident memory grow far past what it held.
+  const freeSlots: ReadSlot[] = [];
+  const staging = gate(STAGING_AT_ONCE);
+  const inSlot = <R>(work: (slot: ReadSlot) => Promise<R>): Promise<R> =>
+    staging(async () => {
+      const slot = freeSlots.pop() ?? new ReadSlot();
+      try {
+        return await work(slot);
+      } finally {
+        freeSlots.push(slot);
+      }
+    });
+
+  /** Done before `slot` reads again: nothing it returns refers to the slot's bytes. */
+  async function stage(cluster: string, name: string, slot: ReadSlot): Promise<StagedFile | null> {
     const spool = spoolOf(cluster);
     const wal = parseWalName(name);
     if (!wal) throw new Error(`${name} in the spool is not a WAL file name`);
-    let raw: Buffer, mtime: Date;
-    try {
-      raw = await fs.promises.readFile(spool.wal(name));
-      mtime = (await fs.promises.stat(spool.wal(name))).mtime;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    const read = await slot.read(spool.wal(name));
+    if (!read) return null;
+    const { raw, mtime } = read;
     const header = wal.kind === 'segment' || wal.kind === 'partial' ? parseSegmentHeader(raw) : undefined;
     const segmentSize = header?.segmentSize;
     const exact = segmentSize ? parseWalName(name, segmentSize)! : wal;
@@ -68,8 +107,15 @@ export function spoolActivities(config: Config, inBatch: (name: string) => boole
     const c = wal.kind === 'history' ? parseCompression('none') : codec;
     // Compression runs on libuv's pool; hashing and indexing run here meanwhile, on the same bytes.
     const encoding = encodeObject(raw, c, config.encryption);
-    const sha256 = createHash('sha256').update(raw).digest('hex');
-    const walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+    let sha256: string, walIndex: string | null;
+    try {
+      sha256 = createHash('sha256').update(raw).digest('hex');
+      walIndex = wal.kind === 'segment' || wal.kind === 'partial' ? encodeIndex(indexSegment(raw)) : null;
+    } finally {
+      // Even when indexing refuses the segment: the slot's bytes stay unread by the next file
+      // until their compression has ended.
+      await encoding.catch(() => undefined);
+    }
     const { stored, keyId } = await encoding;
     await writeFileDurably(spool.staged(name, c.suffix), stored);
     return {
@@ -106,7 +152,7 @@ export function spoolActivities(config: Config, inBatch: (name: string) => boole
 
     /** Reads the spool copy once, hashes, indexes, compresses and seals it once; null when already gone. */
     stageSegment: ({ cluster, name }: { cluster: string; name: string }): Promise<StagedFile | null> =>
-      staging(() => stage(cluster, name)),
+      inSlot((slot) => stage(cluster, name, slot)),
 
     /**
      * A batch's files, staged as stageSegment does each. A real activity, not a local one: its
@@ -116,7 +162,7 @@ export function spoolActivities(config: Config, inBatch: (name: string) => boole
       const ctx = Context.current();
       const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
       try {
-        return await Promise.all(names.map((name) => staging(() => stage(cluster, name))));
+        return await Promise.all(names.map((name) => inSlot((slot) => stage(cluster, name, slot))));
       } finally {
         clearInterval(beat);
       }

@@ -3,7 +3,7 @@
 // the bundle is missing or older than the compiled workflows, still works, bundling at start.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bundleWorkflowCode, WorkflowBundleOption } from '@temporalio/worker';
+import { BundleOptions, bundleWorkflowCode, WorkflowBundleOption } from '@temporalio/worker';
 import type { Logger } from '../lib/log';
 
 /** dist/workflow-bundle.js, next to the compiled workflows it is made from. */
@@ -21,9 +21,20 @@ const quietBundler = {
   error: (message: string) => process.stderr.write(`workflow bundle: ${message}\n`),
 };
 
+/**
+ * Each Worker's workflow thread parses the bundle's source map. Without the sources inside it
+ * (unused: stack traces still map to file and line) the four Workers of a process take about
+ * 80 MB less.
+ */
+const bundleOptions = (workflowsPath: string): BundleOptions => ({
+  workflowsPath: require.resolve(workflowsPath),
+  logger: quietBundler,
+  webpackConfigHook: (config) => ({ ...config, devtool: 'inline-nosources-source-map' }),
+});
+
 /** Bundles the workflows module at `workflowsPath` into `outFile`, atomically. */
 export async function writeWorkflowBundle(outFile = WORKFLOW_BUNDLE, workflowsPath = WORKFLOWS): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve(workflowsPath), logger: quietBundler });
+  const { code } = await bundleWorkflowCode(bundleOptions(workflowsPath));
   const tmp = `${outFile}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, code);
   fs.renameSync(tmp, outFile);
@@ -46,5 +57,5 @@ export async function loadWorkflowBundle(log: Logger): Promise<WorkflowBundleOpt
     `${builtMs === undefined ? 'no' : 'an outdated'} workflow bundle at ${WORKFLOW_BUNDLE} ` +
       `('npm run build' makes one): bundling now`,
   );
-  return bundleWorkflowCode({ workflowsPath: require.resolve(WORKFLOWS), logger: quietBundler });
+  return bundleWorkflowCode(bundleOptions(WORKFLOWS));
 }
