@@ -8,6 +8,7 @@ import { UserError } from '../lib/errors';
 import { activityInputSchemas, parseInput } from '../lib/inputs';
 import type { Logger } from '../lib/log';
 import type { Store } from '../lib/stores/store';
+import type { UploadProgress } from '../lib/uploadprogress';
 import { alertActivities } from './alerts';
 import { basebackupActivities } from './basebackup';
 import { catalogActivities } from './catalog';
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Files a batch of this host's watcher holds (workers/watcher.ts). */
   inBatch?: (name: string) => boolean;
+  /** What uploads did, for this host's watcher (workers/watcher.ts). */
+  uploads?: UploadProgress;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -35,7 +38,7 @@ export function createActivities(deps: ActivityDeps) {
     ...spoolActivities(deps.config, deps.inBatch),
     ...basebackupActivities(deps.config, deps.stores, deps.catalog, deps.log),
     ...restoreActivities(deps.config, deps.stores, deps.catalog, deps.log),
-    ...uploadActivities(deps.config, deps.stores),
+    ...uploadActivities(deps.config, deps.stores, deps.uploads),
     ...catalogActivities(deps.catalog, deps.log),
     ...alertActivities(deps.config, deps.catalog, deps.log),
     ...checkActivities(deps.config, deps.catalog),

@@ -12,13 +12,19 @@ import { codecByName } from '../lib/codec';
 import { CLUSTER_JSON_FORMAT } from '../lib/formats';
 import { BatchCopies, CLUSTER_MISMATCH, CONTENT_CONFLICT, CopyResult, StagedFile } from '../lib/contracts';
 import { forEachLimit } from '../lib/concurrency';
+import type { UploadProgress } from '../lib/uploadprogress';
 
 /** Well inside the workflow's heartbeat timeout, so a slow PUT is not mistaken for a dead worker. */
 const HEARTBEAT_MS = 5_000;
 /** PUTs in flight per store and batch: overlaps round trips without a burst R2 answers with 429. */
 const BATCH_UPLOADS_AT_ONCE = 4;
 
-export function uploadActivities(config: Config, stores: Map<string, Store>) {
+/** A store that answered and refused the file for good: it is not failing. */
+const isRefusal = (e: unknown): e is ApplicationFailure & { type: string } =>
+  e instanceof ApplicationFailure && (e.type === CONTENT_CONFLICT || e.type === CLUSTER_MISMATCH);
+
+/** `progress`: told of every copy and failed attempt, for the spool watcher of this worker. */
+export function uploadActivities(config: Config, stores: Map<string, Store>, progress?: UploadProgress) {
   // cluster.json checked once per store and process: it never changes once written.
   const knownIdentity = new Map<string, string>();
 
@@ -112,6 +118,22 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
     return { store: store.name, outcome, confirmedAt: new Date().toISOString(), uploadMs: Date.now() - started };
   }
 
+  async function uploadReported(
+    store: Store,
+    cluster: string,
+    staged: StagedFile,
+    signal: AbortSignal,
+  ): Promise<CopyResult> {
+    try {
+      const copy = await uploadOne(store, cluster, staged, signal);
+      progress?.copied(store.name, staged.name);
+      return copy;
+    } catch (e) {
+      if (!signal.aborted && !isRefusal(e)) progress?.failed(store.name);
+      throw e;
+    }
+  }
+
   return {
     async uploadToStore({
       cluster,
@@ -126,7 +148,7 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       const store = storeOf(storeName);
       const beat = setInterval(() => ctx.heartbeat({ store: storeName, phase: 'put' }), HEARTBEAT_MS);
       try {
-        return await uploadOne(store, cluster, staged, ctx.cancellationSignal);
+        return await uploadReported(store, cluster, staged, ctx.cancellationSignal);
       } finally {
         clearInterval(beat);
       }
@@ -155,10 +177,9 @@ export function uploadActivities(config: Config, stores: Map<string, Store>) {
       try {
         await forEachLimit(todo, BATCH_UPLOADS_AT_ONCE, async (f) => {
           try {
-            result.copies[f.name] = await uploadOne(store, cluster, f, ctx.cancellationSignal);
+            result.copies[f.name] = await uploadReported(store, cluster, f, ctx.cancellationSignal);
           } catch (e) {
-            if (!(e instanceof ApplicationFailure) || (e.type !== CONTENT_CONFLICT && e.type !== CLUSTER_MISMATCH))
-              throw e;
+            if (!isRefusal(e)) throw e;
             result.refused[f.name] = { type: e.type, message: e.message };
           }
           ctx.heartbeat(result);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { StatusReport } from '../cli/commands/status';
+import { archiveWorkflowId } from '../lib/contracts';
 import { PgCluster } from '../lib/devstack/pgcluster';
 import { catalogQuery } from './support/catalog';
 import { TestEnv, waitFor } from './support/env';
@@ -53,10 +54,13 @@ test(
   { timeout: 240_000 },
   async () => {
     await env.stack.stop('b2');
-    let names: string[] = [];
+    const names: string[] = [];
     try {
-      names = await makeSegments(3);
-      await waitFor('segments in r2', () => inStore('r2', names), 60_000);
+      // One at a time: each its own run, all of them left waiting for b2.
+      for (let i = 0; i < 4; i++) {
+        names.push(...(await makeSegments(1)));
+        await waitFor('segment in r2', () => inStore('r2', names), 60_000);
+      }
       assert.ok(
         names.every((n) => env.spoolFiles().includes(n)),
         'spool keeps the files while b2 is down',
@@ -66,8 +70,18 @@ test(
         async () => (await openAlerts('store-failing')).some((a) => a.key === 'store-failing:b2' && !a.resolved_at),
         60_000,
       );
+      // Runs that only wait for b2 hold nothing back: files that follow each start their own run at
+      // once, rather than waiting to go together behind them.
+      const next = await makeSegments(2);
+      names.push(...next);
+      await waitFor('later segments in r2', () => inStore('r2', next), 60_000);
+      const client = await env.client();
+      for (const n of next) {
+        const run = await client.workflow.getHandle(archiveWorkflowId('resilience', n)).describe();
+        assert.equal(run.type, 'archiveSegment', n);
+      }
       const s = JSON.parse(env.walflow(['status', '--json']).stdout) as StatusReport;
-      assert.ok(s.spool.waiting >= 3, `status shows the backlog: ${JSON.stringify(s.spool)}`);
+      assert.ok(s.spool.waiting >= 6, `status shows the backlog: ${JSON.stringify(s.spool)}`);
       assert.ok(
         s.alerts.some((a) => a.kind === 'store-failing'),
         'status shows the alert',

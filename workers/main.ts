@@ -122,6 +122,7 @@ export async function runWorker(configs: Config[]): Promise<void> {
       catalog: catalogOf(config.catalogUrl),
       log: clusterLog,
       inBatch: (name) => watcher.inBatch(name),
+      uploads: watcher.uploads,
     });
     return {
       config,

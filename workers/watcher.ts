@@ -7,6 +7,7 @@ import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/log';
 import { SpoolPaths } from '../lib/spool';
+import { UploadProgress } from '../lib/uploadprogress';
 import { parseWalName } from '../lib/wal/name';
 import {
   ARCHIVE_BATCH_MAX,
@@ -21,11 +22,13 @@ import type { archiveBatch } from '../workflows/archivebatch';
 
 const RESCAN_MS = 10_000;
 /**
- * Runs this watcher keeps going before files wait to go together: a file alone starts at once,
- * and the files that pile up behind busy runs go as one archiveBatch each ARCHIVE_BATCH_MAX.
+ * Busy runs this watcher keeps going before files wait to go together: a file alone starts at
+ * once, and the files that pile up behind busy runs go as one archiveBatch each ARCHIVE_BATCH_MAX.
+ * A run that only waits for a store that is down is not busy: while a store is down, the healthy
+ * ones get each new file as soon as both are up.
  */
 const MAX_RUNS = 4;
-/** How long a file may wait for a run to finish: runs stuck on a store that is down do not hold it back. */
+/** How long a file may wait for a busy run to finish: a slow run does not hold it back for long. */
 const HOLD_MS = 1_000;
 
 interface Started {
@@ -48,6 +51,8 @@ export class SpoolWatcher {
   private scanning = false;
   private again = false;
   private readonly spool: SpoolPaths;
+  /** Told by this worker's upload activities what each store took or failed. */
+  readonly uploads = new UploadProgress();
 
   constructor(
     private readonly getClient: () => Client | undefined,
@@ -109,6 +114,7 @@ export class SpoolWatcher {
       .sort();
     const present = new Set(names);
     for (const n of this.started.keys()) if (!present.has(n)) this.started.delete(n);
+    this.uploads.retain(present);
     const waiting: { name: string; identity: string }[] = [];
     for (const name of names) {
       const st = await fs.promises.stat(this.spool.wal(name)).catch(() => undefined);
@@ -118,8 +124,9 @@ export class SpoolWatcher {
     }
     const client = this.getClient();
     if (!waiting.length || !client) return;
-    const runs = new Set([...this.started.values()].map((s) => s.workflowId)).size;
-    if (runs >= MAX_RUNS) {
+    const stores = this.config.stores.map((s) => s.name);
+    const busy = [...this.started].filter(([name]) => !this.uploads.waitsOnFailingStoresOnly(name, stores));
+    if (new Set(busy.map(([, s]) => s.workflowId)).size >= MAX_RUNS) {
       this.holdingSince ??= Date.now();
       const left = this.holdingSince + HOLD_MS - Date.now();
       if (left > 0) {
