@@ -9,9 +9,9 @@ import { Client as PgClient } from 'pg';
 import type { Catalog } from '../db/client';
 import { walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
-import { ArchiverReport, hostQueue, HostReport, NewestArchived, sweepScheduleId } from '../lib/contracts';
+import { ArchiverReport, hostQueue, HostReport, NewestArchived } from '../lib/contracts';
 import { spoolStat } from '../lib/spoolstat';
-import { lastPollAgeMs } from '../lib/temporal';
+import { clusterHosts, lastPollAgeMs } from '../lib/temporal';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -66,11 +66,7 @@ export function checkActivities(config: Config, db: () => Catalog) {
   return {
     /** The hosts of a cluster: every host's worker keeps its archive-sweep Schedule. */
     async clusterHosts({ cluster }: { cluster: string }): Promise<string[]> {
-      const prefix = sweepScheduleId(cluster, '');
-      const hosts: string[] = [];
-      for await (const s of Context.current().client.schedule.list())
-        if (s.scheduleId.startsWith(prefix)) hosts.push(s.scheduleId.slice(prefix.length));
-      return hosts.sort();
+      return clusterHosts(Context.current().client, cluster);
     },
 
     async hostLastPoll({ cluster, hostId }: { cluster: string; hostId: string }): Promise<number | null> {

@@ -162,6 +162,11 @@ export async function run(argv: string[]): Promise<void> {
     .description("create or update the cluster's schedules with the policy of these settings (idempotent)")
     .option('--dry-run', 'show what would be created or changed, and how; change nothing')
     .action(async (o: { dryRun?: boolean }) => (await import('./commands/schedules')).apply(loadConfig(), o));
+  schedules
+    .command('retire-host')
+    .argument('<host>', 'the WALFLOW_HOST_ID of a host that is gone for good')
+    .description("stop treating a host as the cluster's: delete its archive-sweep, resolve its host alerts")
+    .action(async (host: string) => (await import('./commands/schedules')).retireHost(loadConfig(), host));
 
   program
     .command('search-attributes')

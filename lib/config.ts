@@ -51,7 +51,8 @@ export interface Config {
   /** WALFLOW_BACKUP_FULL_EVERY: scheduled backups are incremental, and full once a chain is this old; unset: always full. */
   backupFullEveryMs?: number;
   verifyEveryMs: number;
-  drillEveryMs: number;
+  /** Interval of the drill Schedule (WALFLOW_DRILL_EVERY, default 7d); undefined: 'off', no scheduled drills. */
+  drillEveryMs: number | undefined;
   /** Interval of the checks Schedule (WALFLOW_CHECK_EVERY, default 1m). */
   checkEveryMs: number;
   /** Scratch root for drills on this host (default: the OS temp folder). */
@@ -132,7 +133,19 @@ const base = z.object({
   WALFLOW_BACKUP_EVERY: duration.default(POLICY_DEFAULTS.backupEveryMs),
   WALFLOW_BACKUP_FULL_EVERY: duration.optional(),
   WALFLOW_VERIFY_EVERY: duration.default(24 * 3_600_000),
-  WALFLOW_DRILL_EVERY: duration.default(7 * 24 * 3_600_000),
+  // 'off': no scheduled drills (`walflow schedules apply` then removes the drill Schedule).
+  WALFLOW_DRILL_EVERY: z
+    .string()
+    .default('7d')
+    .transform((s, ctx) => {
+      if (s === 'off') return undefined;
+      try {
+        return parseDuration(s);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `${(e as Error).message}, or off` });
+        return z.NEVER;
+      }
+    }),
   WALFLOW_CHECK_EVERY: duration.default(60_000),
   WALFLOW_DRILL_HOST: z.string().regex(NAME).optional(),
   WALFLOW_DRILL_DIR: z.string().optional(),

@@ -46,7 +46,8 @@ export function silentByPolls(
     message:
       `no worker has polled host ${hostId}'s task queue ` +
       (lastPollAgeMs === null ? 'for minutes' : `for ${seconds(lastPollAgeMs)}`) +
-      `: its spool is not being archived; start 'walflow worker' on ${hostId}`,
+      `: its spool is not being archived; start 'walflow worker' on ${hostId}` +
+      ` (or, if ${hostId} is gone for good, 'walflow schedules retire-host ${hostId}')`,
     details: { host: hostId, lastPollAgeMs },
   };
 }

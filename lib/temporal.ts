@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { Client, Connection, type TLSConfig, WorkflowFailedError } from '@temporalio/client';
 import type { Config } from './config';
-import { clusterQueue } from './contracts';
+import { clusterQueue, sweepScheduleId } from './contracts';
 import { UserError } from './errors';
 import { temporalUnreachable } from './unreachable';
 import { POLL_CYCLE_MS } from './hostchecks';
@@ -111,6 +111,15 @@ export async function recentPollers(
   taskQueueType = ACTIVITY_QUEUE,
 ): Promise<string[]> {
   return (await pollers(client, taskQueue, taskQueueType)).filter((p) => p.ageMs <= withinMs).map((p) => p.identity);
+}
+
+/** The hosts of a cluster: every host's worker keeps its archive-sweep Schedule, until the host is retired. */
+export async function clusterHosts(client: Client, cluster: string): Promise<string[]> {
+  const prefix = sweepScheduleId(cluster, '');
+  const hosts: string[] = [];
+  for await (const s of client.schedule.list())
+    if (s.scheduleId.startsWith(prefix)) hosts.push(s.scheduleId.slice(prefix.length));
+  return hosts.sort();
 }
 
 /** How long ago any worker last polled a task queue's activities; null when Temporal lists none. */

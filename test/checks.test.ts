@@ -3,11 +3,13 @@
 // archive_command, a catalog that is down when an alert is due, WAL that never reaches the
 // stores, and a host whose worker died (noticed by a second worker that serves only shared work).
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createArchivingCluster, PgCluster } from '../lib/devstack/pgcluster';
 import { freePort } from '../lib/devstack/procs';
+import { hostQueue } from '../lib/contracts';
 import { TestEnv, waitFor } from './support/env';
 
 interface Received {
@@ -157,3 +159,101 @@ test('the host worker dies: host-silent from the worker that serves shared work'
   await env.startWorker();
   await waitFor('host-silent resolved', () => got(mark, 'resolved', key), 90_000);
 });
+
+test(
+  'a host gone for good is retired: refused while it polls, then no longer checked',
+  { timeout: 120_000 },
+  async () => {
+    const client = await env.client();
+    // A host that once had a worker: its sweep Schedule is what makes it one of the cluster's hosts.
+    await client.schedule.create({
+      scheduleId: `archive-sweep/${CLUSTER}/gone`,
+      spec: { intervals: [{ every: '1h' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'archiveSweep',
+        taskQueue: hostQueue(CLUSTER, 'gone'),
+        args: [{ cluster: CLUSTER, hostId: 'gone' }],
+      },
+      memo: { cluster: CLUSTER, purpose: 'archive whatever waits in the spool' },
+    });
+    const mark = received.length;
+    await waitFor('host-silent for the gone host', () => got(mark, 'raised', 'host-silent:gone'), 60_000);
+
+    const live = env.walflow(['schedules', 'retire-host', env.config.hostId]);
+    assert.notEqual(live.status, 0, 'a host whose worker polls is not retired');
+    assert.match(live.stderr, new RegExp(`host ${env.config.hostId} is not gone: .* polls .*; stop its worker first`));
+    const unknown = env.walflow(['schedules', 'retire-host', 'nosuch']);
+    assert.notEqual(unknown.status, 0);
+    assert.match(unknown.stderr, new RegExp(`cluster ${CLUSTER} has no host nosuch .*its hosts: .*gone`));
+
+    const r = env.walflow(['schedules', 'retire-host', 'gone']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^resolved: host-silent:gone$/m);
+    await waitFor('the resolution at the webhook', () => got(mark, 'resolved', 'host-silent:gone'), 60_000);
+    const retired = received.length;
+    await new Promise((res) => setTimeout(res, 10_000)); // three check cycles
+    assert.equal(got(retired, 'raised', 'host-silent:gone'), 0, 'a retired host raises nothing');
+    assert.ok(!alertsJson().some((a) => a.key === 'host-silent:gone'));
+    const sweeps: string[] = [];
+    for await (const s of client.schedule.list())
+      if (s.scheduleId.startsWith('archive-sweep/')) sweeps.push(s.scheduleId);
+    assert.deepEqual(
+      sweeps.sort(),
+      [`archive-sweep/${CLUSTER}/${env.config.hostId}`, `archive-sweep/${CLUSTER}/${shared.config.hostId}`].sort(),
+    );
+  },
+);
+
+test(
+  'schedules apply removes the Schedules these settings no longer define, and only those',
+  { timeout: 60_000 },
+  async () => {
+    const client = await env.client();
+    const spec = { intervals: [{ every: '1d' as const }] };
+    const action = (cluster: string) => ({
+      type: 'startWorkflow' as const,
+      workflowType: 'verify',
+      taskQueue: `walflow-cluster-${cluster}`,
+      args: [{ cluster }],
+    });
+    // An older walflow's Schedule, another cluster's, and one walflow did not make.
+    await client.schedule.create({
+      scheduleId: `webhook-retry/${CLUSTER}`,
+      spec,
+      action: action(CLUSTER),
+      memo: { purpose: 'retry the webhook' },
+    });
+    await client.schedule.create({
+      scheduleId: 'verify/checks-other',
+      spec,
+      action: action('checks-other'),
+      memo: { purpose: 'prove' },
+    });
+    await client.schedule.create({ scheduleId: `reports/${CLUSTER}`, spec, action: action(CLUSTER) });
+    const noDrills = `${env.envFile}.nodrill`;
+    fs.writeFileSync(noDrills, fs.readFileSync(env.envFile, 'utf8') + 'WALFLOW_DRILL_EVERY=off\n', { mode: 0o644 });
+
+    const dry = env.walflow(['schedules', 'apply', '--dry-run', '--env-file', noDrills]);
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`^would delete: drill/${CLUSTER} \\(WALFLOW_DRILL_EVERY=off\\)$`, 'm'));
+    assert.match(dry.stdout, new RegExp(`^would delete: webhook-retry/${CLUSTER} `, 'm'));
+    assert.doesNotMatch(dry.stdout, /checks-other|reports\//);
+    const ids = async () => {
+      const out: string[] = [];
+      for await (const s of client.schedule.list()) out.push(s.scheduleId);
+      return out;
+    };
+    assert.ok((await ids()).includes(`drill/${CLUSTER}`), 'a dry run deletes nothing');
+
+    const r = env.walflow(['schedules', 'apply', '--env-file', noDrills]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^deleted: drill/${CLUSTER} `, 'm'));
+    const left = await ids();
+    for (const gone of [`drill/${CLUSTER}`, `webhook-retry/${CLUSTER}`])
+      assert.ok(!left.includes(gone), `${gone} deleted`);
+    for (const kept of ['verify/checks-other', `reports/${CLUSTER}`, `verify/${CLUSTER}`, `checks/${CLUSTER}`])
+      assert.ok(left.includes(kept), `${kept} kept`);
+    for (const id of ['verify/checks-other', `reports/${CLUSTER}`]) await client.schedule.getHandle(id).delete();
+  },
+);

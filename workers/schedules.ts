@@ -18,14 +18,17 @@ import {
   backupWorkflowId,
   checksScheduleId,
   drillScheduleId,
+  hostQueue,
   retentionScheduleId,
   sweepScheduleId,
   verifyScheduleId,
 } from '../lib/contracts';
 import { startOptions, WorkflowKind } from '../lib/workflowstart';
+import { UserError } from '../lib/errors';
+import { clusterHosts, recentPollers } from '../lib/temporal';
 import { ClusterPolicy, PolicyInput, resolvePolicy } from '../lib/clusterpolicy';
 
-export type ScheduleChange = { id: string; change: 'created' | 'updated' };
+export type ScheduleChange = { id: string; change: 'created' | 'updated' | 'deleted' | 'kept'; why?: string };
 
 /** One interval Schedule starting one workflow type on the cluster's queue; a run never overlaps the last. */
 function every(
@@ -84,14 +87,18 @@ export function clusterSchedules(config: Config): ScheduleOptions[] {
       { cluster, policy },
       'delete backups past retention and the WAL only they needed',
     ),
-    every(
-      drillScheduleId(cluster),
-      config.drillEveryMs,
-      'restoreDrill',
-      'drill',
-      { cluster, policy },
-      'restore the newest state into a scratch folder, start it, check it, remove it',
-    ),
+    ...(config.drillEveryMs
+      ? [
+          every(
+            drillScheduleId(cluster),
+            config.drillEveryMs,
+            'restoreDrill',
+            'drill',
+            { cluster, policy },
+            'restore the newest state into a scratch folder, start it, check it, remove it',
+          ),
+        ]
+      : []),
     every(
       checksScheduleId(cluster),
       config.checkEveryMs,
@@ -141,6 +148,36 @@ async function createOrUpdate(
   }
 }
 
+/**
+ * This cluster's Schedules that these settings no longer define: any walflow `<kind>/<cluster>`
+ * Schedule (its memo says its purpose) but the ones clusterSchedules gives (an older walflow's, or a drill turned off). Host sweeps
+ * (`archive-sweep/<cluster>/<host>`) are not among them: a host is retired on purpose
+ * (`walflow schedules retire-host`). The backup Schedule stays where the applier has no
+ * WALFLOW_PG_URL: only the database host's settings can say it should go.
+ */
+async function staleSchedules(client: Client, config: Config): Promise<ScheduleChange[]> {
+  const wanted = new Set(clusterSchedules(config).map((d) => d.scheduleId));
+  const out: ScheduleChange[] = [];
+  for await (const s of client.schedule.list()) {
+    const [kind, cluster, ...rest] = s.scheduleId.split('/');
+    if (cluster !== config.cluster || rest.length || !kind || wanted.has(s.scheduleId)) continue;
+    if (typeof s.memo?.purpose !== 'string') continue; // every walflow Schedule has said its purpose; this is not one
+    if (s.scheduleId === backupScheduleId(config.cluster))
+      out.push({
+        id: s.scheduleId,
+        change: 'kept',
+        why: 'no WALFLOW_PG_URL in these settings: apply from the database host',
+      });
+    else
+      out.push({
+        id: s.scheduleId,
+        change: 'deleted',
+        why: kind === 'drill' ? 'WALFLOW_DRILL_EVERY=off' : 'not a Schedule this walflow defines',
+      });
+  }
+  return out;
+}
+
 /** `walflow schedules apply`: the cluster-wide Schedules, and the policy in every host's sweep. */
 export async function applySchedules(client: Client, config: Config): Promise<ScheduleChange[]> {
   const out: ScheduleChange[] = [];
@@ -160,7 +197,19 @@ export async function applySchedules(client: Client, config: Config): Promise<Sc
     await client.schedule.getHandle(s.scheduleId).update((prev) => withPolicy(prev, policyOf(config)));
     out.push({ id: s.scheduleId, change: 'updated' });
   }
+  for (const stale of await staleSchedules(client, config)) {
+    if (stale.change === 'deleted') await deleteSchedule(client, stale.id);
+    out.push(stale);
+  }
   return out;
+}
+
+async function deleteSchedule(client: Client, id: string): Promise<void> {
+  try {
+    await client.schedule.getHandle(id).delete();
+  } catch (e) {
+    if (!(e instanceof ScheduleNotFoundError)) throw e; // gone already: another apply took it
+  }
 }
 
 /** What `schedules apply` would change in one Schedule, in words; empty when nothing. */
@@ -196,6 +245,8 @@ export async function planSchedules(client: Client, config: Config): Promise<str
     const diff = scheduleDiff(def, prev);
     lines.push(diff.length ? `would update: ${def.scheduleId}: ${diff.join('; ')}` : `unchanged: ${def.scheduleId}`);
   }
+  for (const s of await staleSchedules(client, config))
+    lines.push(`${s.change === 'deleted' ? 'would delete' : 'would keep'}: ${s.id} (${s.why})`);
   return lines;
 }
 
@@ -227,4 +278,27 @@ export async function ensureHostSweep(
     };
     return policy ? withPolicy(next, policy) : next;
   });
+}
+
+/**
+ * `walflow schedules retire-host`: a host gone for good. Its sweep Schedule is what makes it one
+ * of the cluster's hosts (the checks find hosts there), so deleting it ends the host-silent
+ * checks for it. Refused while a worker still polls its queue: that host is not gone.
+ */
+export async function retireHostSweep(client: Client, cluster: string, hostId: string): Promise<void> {
+  const live = await recentPollers(client, hostQueue(cluster, hostId));
+  if (live.length)
+    throw new UserError(
+      `host ${hostId} is not gone: ${live.join(', ')} polls ${hostQueue(cluster, hostId)}; stop its worker first`,
+    );
+  const id = sweepScheduleId(cluster, hostId);
+  try {
+    await client.schedule.getHandle(id).delete();
+  } catch (e) {
+    if (!(e instanceof ScheduleNotFoundError)) throw e;
+    const hosts = await clusterHosts(client, cluster);
+    throw new UserError(
+      `cluster ${cluster} has no host ${hostId} (no Schedule ${id}); its hosts: ${hosts.join(', ') || 'none'}`,
+    );
+  }
 }
