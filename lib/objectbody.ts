@@ -35,7 +35,7 @@ export async function decodeObject(
   else if (meta.keyId)
     throw new CorruptObjectError(`${where}: its metadata names key "${meta.keyId}" but it is not sealed`);
   try {
-    return await codecByName(meta.codec).decompress(compressed);
+    return await codecByName(meta.codec).decompress(compressed, meta.rawSize);
   } catch (e) {
     throw new CorruptObjectError(`${where} does not decompress as ${meta.codec}: ${(e as Error).message}`);
   }
