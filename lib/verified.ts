@@ -28,15 +28,16 @@ export async function readVerified(
   signal?: AbortSignal,
   expectedSha256?: string,
 ): Promise<VerifiedObject | undefined> {
-  const info = await store.head(key, signal);
-  if (!info) return undefined;
+  // One GET brings the metadata too: a HEAD first would cost each read a second request.
+  const found = await store.read(key, signal);
+  if (!found) return undefined;
+  const { body: stored, info } = found;
   const meta = info.meta;
   if (!meta) throw new CorruptObjectError(`${store.name}:${key} has no walflow metadata (codec, size, sha256)`);
   if (expectedSha256 !== undefined && meta.sha256 !== expectedSha256)
     throw new CorruptObjectError(
       `${store.name}:${key} has checksum ${meta.sha256}, not the ${expectedSha256} recorded`,
     );
-  const stored = await store.get(key, signal);
   const raw = await decodeObject(stored, meta, ring, `${store.name}:${key}`);
   const sha256 = createHash('sha256').update(raw).digest('hex');
   if (sha256 !== meta.sha256 || raw.length !== meta.rawSize) {

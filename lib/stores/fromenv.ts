@@ -25,6 +25,7 @@ function lazyStore(name: string, location: string, open: () => Promise<Store>): 
     location,
     head: async (k, sig) => (await s()).head(k, sig),
     get: async (k, sig) => (await s()).get(k, sig),
+    read: async (k, sig) => (await s()).read(k, sig),
     getStream: async (k, sig) => (await s()).getStream(k, sig),
     putNew: async (k, b, m, sig) => (await s()).putNew(k, b, m, sig),
     list: async function* (p, sig) {

@@ -56,6 +56,17 @@ export class FsStore implements Store {
     }
   }
 
+  async read(key: string): Promise<{ body: Buffer; info: ObjectInfo } | undefined> {
+    const info = await this.head(key);
+    if (!info) return undefined;
+    try {
+      return { body: await fs.promises.readFile(this.file(key)), info };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // deleted meanwhile
+      throw e;
+    }
+  }
+
   async getStream(key: string): Promise<Readable> {
     try {
       return (await fs.promises.open(this.file(key))).createReadStream();

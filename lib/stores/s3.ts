@@ -104,6 +104,24 @@ export class S3Store implements Store {
     return Buffer.concat(chunks);
   }
 
+  async read(key: string, signal?: AbortSignal): Promise<{ body: Buffer; info: ObjectInfo } | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.k(key) }), {
+        abortSignal: signal,
+      });
+      const chunks: Buffer[] = [];
+      for await (const c of r.Body as Readable) chunks.push(c as Buffer);
+      const body = Buffer.concat(chunks);
+      return {
+        body,
+        info: { key, size: body.length, meta: metaFromHeaders(r.Metadata, key), lastModified: r.LastModified },
+      };
+    } catch (e) {
+      if (status(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
   async putNew(key: string, body: Body, meta: ObjectMeta, signal?: AbortSignal): Promise<'created' | 'exists'> {
     if (!this.cfg.conditionalPut && (await this.head(key, signal))) return 'exists';
     const data = Buffer.isBuffer(body) ? body : await fs.promises.readFile(body.path);

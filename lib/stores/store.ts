@@ -30,6 +30,8 @@ export interface Store {
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined>;
   /** Throws NotFoundError when absent. */
   get(key: string, signal?: AbortSignal): Promise<Buffer>;
+  /** The object and what head would say of it, in one request; undefined when absent. */
+  read(key: string, signal?: AbortSignal): Promise<{ body: Buffer; info: ObjectInfo } | undefined>;
   getStream(key: string, signal?: AbortSignal): Promise<Readable>;
   /** Writes only when the key is absent: 'exists' when something is already there. */
   putNew(key: string, body: Body, meta: ObjectMeta, signal?: AbortSignal): Promise<'created' | 'exists'>;
