@@ -3,7 +3,7 @@
 // archiving: a webhook that is down leaves the row undelivered, and every checks run retries.
 // While the catalog cannot be written, announceAlert logs and posts an alert without it.
 import { Context } from '@temporalio/activity';
-import { and, eq, isNotNull, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { Catalog } from '../db/client';
 import { alerts, backups, walFiles } from '../db/schema';
 import type { Config } from '../lib/config';
@@ -82,7 +82,26 @@ export function alertActivities(config: Config, db: () => Catalog, log: Logger) 
     });
   }
 
+  /**
+   * Whether the alert was resolved after `since`, with none open now: the condition a run began
+   * waiting on before then has since cleared, and the run is only slow in its own retry backoff.
+   */
+  async function clearedSince(a: AlertInput, since: string): Promise<boolean> {
+    const [last] = await db()
+      .select({ resolvedAt: alerts.resolvedAt })
+      .from(alerts)
+      .where(and(eq(alerts.cluster, a.cluster), eq(alerts.key, a.key)))
+      .orderBy(desc(alerts.raisedAt))
+      .limit(1);
+    return !!last?.resolvedAt && last.resolvedAt.getTime() > Date.parse(since);
+  }
+
   async function raiseAlert(a: AlertInput): Promise<void> {
+    const since = a.details?.waitingSince;
+    if (typeof since === 'string' && (await clearedSince(a, since))) {
+      log.info({ alert: a.key, cluster: a.cluster, since }, 'not raised again: resolved after this run began waiting');
+      return;
+    }
     const [row] = await db()
       .insert(alerts)
       .values({

@@ -198,6 +198,7 @@ export async function uploadWatched<T>(
   upload: Promise<T>,
 ): Promise<T> {
   let settled = false;
+  const waitingSince = new Date().toISOString(); // workflow time: replays the same
   const uploaded = upload.finally(() => {
     settled = true;
   });
@@ -208,7 +209,8 @@ export async function uploadWatched<T>(
     message:
       `store ${store} has not accepted ${what} for ${Math.round(alertAfterMs / 1000)}s; ` +
       `uploads keep retrying and the spool keeps the file`,
-    details: { store, file: what },
+    // A store that took another file after this run began waiting is back: this run is in backoff.
+    details: { store, file: what, waitingSince },
   };
   const watch = condition(() => settled, alertAfterMs).then(async (inTime) => {
     if (!inTime) {
